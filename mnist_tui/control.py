@@ -1,0 +1,79 @@
+"""RunControl: how a front end asks a running trainer to stop or pause, from any thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class RunControl:
+    """Thread-safe stop and pause requests for one run.
+
+    The front end calls `stop()`, `pause()`, `resume()`; the training thread calls
+    `wait_if_paused()` at the end of each batch, which blocks while paused (but returns at once
+    when a stop is requested) and returns how many seconds it waited.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._reason = ""
+        self._paused_seconds = 0.0
+
+    def stop(self, reason: str = "stopped by user") -> None:
+        """Ask the run to stop after the current batch; the test evaluation still runs."""
+        with self._lock:
+            if not self._stop.is_set():
+                self._reason = reason
+            self._stop.set()
+            self._running.set()
+
+    def pause(self) -> None:
+        """Ask the training thread to wait at the end of the current batch."""
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused run go on."""
+        self._running.set()
+
+    def toggle_pause(self) -> bool:
+        """Pause if running, resume if paused; return True when now paused."""
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause is requested (the trainer may still be finishing its batch)."""
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether `stop()` was called."""
+        return self._stop.is_set()
+
+    @property
+    def reason(self) -> str:
+        """Why the run was asked to stop."""
+        return self._reason
+
+    @property
+    def paused_seconds(self) -> float:
+        """Total seconds the training thread has spent waiting in pauses."""
+        return self._paused_seconds
+
+    def wait_if_paused(self) -> float:
+        """Block while paused (until resumed or stopped); return the seconds waited."""
+        if self._running.is_set():
+            return 0.0
+        start = time.perf_counter()
+        self._running.wait()
+        waited = time.perf_counter() - start
+        with self._lock:
+            self._paused_seconds += waited
+        return waited

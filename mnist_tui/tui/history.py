@@ -1,0 +1,317 @@
+"""TrainingHistory: what the monitor knows about a run, folded from its events.
+
+The UI thread calls `fold(event)` for every event; it does O(1) work (a few appends), never any
+drawing. Screens redraw on a timer from what is here, using `version` and `chart_version` to
+skip redraws when nothing changed. Chart series are kept pre-bucketed so that a plot never
+holds more than a few hundred points, however long the run: drawing cost stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from mnist_tui.events import (
+    BatchEnd,
+    EpochEnd,
+    Evaluated,
+    Event,
+    Phase,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+)
+
+DEFAULT_SMOOTHING = 0.95  # EMA weight of the past: about a 20-batch window
+DEFAULT_CAPACITY = 320  # buckets kept per series before neighbours are merged
+RATE_WINDOW_SECONDS = 5.0  # samples/s and ETA look at about this much recent training
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as "m:ss" or "h:mm:ss"; "--:--" when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_percent(fraction: float | None) -> str:
+    """A fraction 0..1 as a percentage with one decimal, as the seed prints accuracies."""
+    return "—" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def _format_loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+class Ema:
+    """Debiased exponential moving average (as Adam debiases its moments).
+
+    Without the correction the average starts near 0 and creeps up; dividing by 1 - beta^t
+    makes the first values meaningful.
+    """
+
+    def __init__(self, beta: float = DEFAULT_SMOOTHING) -> None:
+        if not 0 <= beta < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {beta}")
+        self.beta = beta
+        self._mean = 0.0
+        self._weight = 1.0  # beta ** t
+
+    def update(self, value: float) -> float:
+        """Add one value; return the debiased average so far."""
+        self._mean = self.beta * self._mean + (1.0 - self.beta) * value
+        self._weight *= self.beta
+        return self._mean / (1.0 - self._weight)
+
+
+class BucketSeries:
+    """An (x, y) series kept as at most `capacity` buckets of equal size, each a mean.
+
+    Appending is O(1) amortised: when the buckets are full, neighbours merge pairwise and each
+    bucket then holds twice as many points. `points(n)` gives at most n points in O(capacity).
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 2 or capacity % 2:
+            raise ValueError(f"capacity must be an even number ≥ 2, got {capacity}")
+        self.capacity = capacity
+        self.per_bucket = 1
+        self.count = 0
+        self._x: list[float] = []
+        self._y: list[float] = []
+        self._n: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._n)
+
+    def append(self, x: float, y: float) -> None:
+        """Add one point."""
+        self.count += 1
+        if self._n and self._n[-1] < self.per_bucket:
+            self._x[-1] += x
+            self._y[-1] += y
+            self._n[-1] += 1
+            return
+        if len(self._n) >= self.capacity:
+            self._merge_pairs()
+        self._x.append(x)
+        self._y.append(y)
+        self._n.append(1)
+
+    def _merge_pairs(self) -> None:
+        x, y, n = self._x, self._y, self._n
+        self._x = [x[i] + x[i + 1] for i in range(0, len(x) - 1, 2)]
+        self._y = [y[i] + y[i + 1] for i in range(0, len(y) - 1, 2)]
+        self._n = [n[i] + n[i + 1] for i in range(0, len(n) - 1, 2)]
+        if len(n) % 2:
+            self._x.append(x[-1])
+            self._y.append(y[-1])
+            self._n.append(n[-1])
+        self.per_bucket *= 2
+
+    def points(self, max_points: int) -> tuple[list[float], list[float]]:
+        """The series as at most `max_points` (x, y) means, in order."""
+        max_points = max(1, max_points)
+        group = max(1, math.ceil(len(self._n) / max_points))
+        xs: list[float] = []
+        ys: list[float] = []
+        for i in range(0, len(self._n), group):
+            n = sum(self._n[i:i + group])
+            xs.append(sum(self._x[i:i + group]) / n)
+            ys.append(sum(self._y[i:i + group]) / n)
+        return xs, ys
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What one chart draws: the per-batch curve, its smoothed version, validation points."""
+
+    train: tuple[list[float], list[float]]
+    smooth: tuple[list[float], list[float]] | None
+    val: tuple[list[float], list[float]]
+    x_max: int
+
+
+class TrainingHistory:
+    """Everything the monitor shows about one run, folded from its events in order.
+
+    Counters (`step`, `epoch`, `seen`, ...) follow the latest events; raw per-batch values
+    are kept in `batch_steps` / `batch_loss` / `batch_accuracy`; validation points sit on the
+    same step axis (`val_steps`). `version` changes with every event, `chart_version` only
+    when a plotted series changes.
+    """
+
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING,
+                 capacity: int = DEFAULT_CAPACITY) -> None:
+        self.version = 0
+        self.chart_version = 0
+        self.started: RunStarted | None = None
+        self.run_id = ""
+        self.config: dict[str, Any] = {}
+        self.total_batches = 0
+        self.batches_per_epoch = 0
+        self.epochs = 0
+        self.params = 0
+        self.phase = ""
+        self.phase_message = ""
+        self.step = 0
+        self.epoch = 0
+        self.batch = 0
+        self.seen = 0
+        self.elapsed = 0.0
+        self.loss: float | None = None
+        self.accuracy: float | None = None
+        self.batch_steps: list[int] = []
+        self.batch_loss: list[float] = []
+        self.batch_accuracy: list[float] = []
+        self.epoch_ends: list[EpochEnd] = []
+        self.val_steps: list[int] = []
+        self.val_loss: list[float] = []
+        self.val_accuracy: list[float] = []
+        self.evaluated: Evaluated | None = None
+        self.outcome: RunFinished | RunStopped | RunFailed | None = None
+        self.log_lines: list[str] = []
+        self._ema = {"loss": Ema(smoothing), "accuracy": Ema(smoothing)}
+        self._raw = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
+        self._smooth = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
+        self._rate: deque[tuple[float, int, int]] = deque()  # (elapsed, step, seen)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run's terminal event (finished, stopped or failed) has arrived."""
+        return self.outcome is not None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The terminal event's summary dict (empty until the run ends)."""
+        return dict(self.outcome.summary) if self.outcome is not None else {}
+
+    @property
+    def fraction(self) -> float:
+        """Share of the run's batches done, 0..1."""
+        return min(1.0, self.step / self.total_batches) if self.total_batches else 0.0
+
+    def note(self, line: str) -> None:
+        """Add a line to the log (e.g. "paused") that did not come from an event."""
+        self.log_lines.append(line)
+        self.version += 1
+
+    def fold(self, event: Event) -> None:
+        """Take one event into account. Cheap: called in the UI thread for every event."""
+        self.version += 1
+        if isinstance(event, BatchEnd):
+            self._fold_batch(event)
+        elif isinstance(event, EpochEnd):
+            self._fold_epoch(event)
+        elif isinstance(event, Phase):
+            self.phase, self.phase_message = event.phase, event.message
+            self.log_lines.append(event.message)
+        elif isinstance(event, RunStarted):
+            self._fold_started(event)
+        elif isinstance(event, Evaluated):
+            self.evaluated = event
+            self.log_lines.append(
+                f"test: loss {event.test_loss:.4f}  accuracy {format_percent(event.test_accuracy)}"
+                f"  ({event.test_samples:,} images, {event.seconds:.1f} s)")
+        elif isinstance(event, RunFinished):
+            self.outcome = event
+            self.log_lines.append("finished")
+        elif isinstance(event, RunStopped):
+            self.outcome = event
+            self.log_lines.append(f"stopped: {event.reason}")
+        elif isinstance(event, RunFailed):
+            self.outcome = event
+            self.log_lines.append(f"failed: {event.error}")
+
+    def _fold_started(self, event: RunStarted) -> None:
+        self.started = event
+        self.run_id = event.run_id
+        self.config = dict(event.config)
+        self.total_batches = event.total_batches
+        self.batches_per_epoch = event.batches_per_epoch
+        self.epochs = event.epochs
+        self.params = event.params
+        self.log_lines.append(
+            f"run {event.run_id}: {event.train_samples:,} training, {event.val_samples:,} "
+            f"validation, {event.test_samples:,} test images; {event.batches_per_epoch:,} "
+            f"batches per epoch; {event.params:,} parameters")
+
+    def _fold_batch(self, event: BatchEnd) -> None:
+        self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
+        self.seen, self.elapsed = event.seen, event.elapsed
+        self.loss, self.accuracy = event.loss, event.accuracy
+        self.batch_steps.append(event.step)
+        self._add_point("loss", event.step, event.batch_loss)
+        self.batch_loss.append(event.batch_loss)
+        if event.batch_accuracy is not None:
+            self._add_point("accuracy", event.step, event.batch_accuracy)
+            self.batch_accuracy.append(event.batch_accuracy)
+        rate = self._rate
+        rate.append((event.elapsed, event.step, event.seen))
+        while len(rate) > 2 and rate[-1][0] - rate[0][0] > RATE_WINDOW_SECONDS:
+            rate.popleft()
+        self.chart_version += 1
+
+    def _add_point(self, metric: str, step: int, value: float) -> None:
+        if not math.isfinite(value):
+            return  # a NaN batch ends the run; it would only break the chart's scale
+        self._raw[metric].append(step, value)
+        self._smooth[metric].append(step, self._ema[metric].update(value))
+
+    def _fold_epoch(self, event: EpochEnd) -> None:
+        self.epoch_ends.append(event)
+        self.epoch = event.epoch
+        if event.val_loss is not None or event.val_accuracy is not None:
+            self.val_steps.append(event.step)
+            self.val_loss.append(math.nan if event.val_loss is None else event.val_loss)
+            self.val_accuracy.append(
+                math.nan if event.val_accuracy is None else event.val_accuracy)
+        of = f"/{self.epochs}" if self.epochs else ""
+        self.log_lines.append(
+            f"epoch {event.epoch}{of}  loss {_format_loss(event.loss)}  "
+            f"acc {format_percent(event.accuracy)}  val loss {_format_loss(event.val_loss)}  "
+            f"val acc {format_percent(event.val_accuracy)}  {event.seconds:.1f} s")
+        self.chart_version += 1
+
+    def samples_per_second(self) -> float | None:
+        """Training images per second over the last few seconds (pauses excluded)."""
+        if len(self._rate) >= 2:
+            (t0, _, seen0), (t1, _, seen1) = self._rate[0], self._rate[-1]
+            if t1 > t0:
+                return (seen1 - seen0) / (t1 - t0)
+        if self.elapsed > 0 and self.seen:
+            return self.seen / self.elapsed
+        return None
+
+    def eta_seconds(self) -> float | None:
+        """Estimated training seconds left, from the recent batch rate; None until known."""
+        if self.total_batches and self.step >= self.total_batches:
+            return 0.0
+        if len(self._rate) < 2:
+            return None
+        (t0, step0, _), (t1, step1, _) = self._rate[0], self._rate[-1]
+        if t1 <= t0 or step1 <= step0:
+            return None
+        return (self.total_batches - self.step) * (t1 - t0) / (step1 - step0)
+
+    def chart(self, metric: str, *, smooth: bool, max_points: int) -> ChartData:
+        """Points for the "loss" or "accuracy" chart, at most `max_points` per series."""
+        if metric not in self._raw:
+            raise ValueError(f"unknown metric {metric!r}; use 'loss' or 'accuracy'")
+        val_values = self.val_loss if metric == "loss" else self.val_accuracy
+        val = [(s, v) for s, v in zip(self.val_steps, val_values) if math.isfinite(v)]
+        if len(val) > max_points:
+            stride = math.ceil(len(val) / max_points)
+            val = val[stride - 1::stride]
+        return ChartData(
+            train=self._raw[metric].points(max_points),
+            smooth=self._smooth[metric].points(max_points) if smooth else None,
+            val=([float(s) for s, _ in val], [v for _, v in val]),
+            x_max=max(self.total_batches, self.step, 1),
+        )
