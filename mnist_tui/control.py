@@ -32,8 +32,11 @@ class RunControl:
 
     def pause(self) -> None:
         """Ask the training thread to wait at the end of the current batch."""
-        if not self._stop.is_set():
-            self._running.clear()
+        # Under the lock, so a stop() from another thread cannot slip in between the check
+        # and the clear and leave a stopped run paused for ever.
+        with self._lock:
+            if not self._stop.is_set():
+                self._running.clear()
 
     def resume(self) -> None:
         """Let a paused run go on."""

@@ -197,22 +197,23 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if not isinstance(data, dict):
         raise ValueError(f"an event must be a JSON object, got {type(data).__name__}")
     kind = data.get("type")
-    cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown event type {kind!r}")
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "type" or key not in known:
-            continue
-        if key == "samples":
-            value = tuple(DigitSample(**s) for s in value)
-        elif key not in ("config", "summary"):
-            value = _tupled(value)
-        kwargs[key] = value
     try:
+        for key, value in data.items():
+            if key == "type" or key not in known:
+                continue
+            if key == "samples":
+                value = tuple(DigitSample(**s) for s in value)
+            elif key not in ("config", "summary"):
+                value = _tupled(value)
+            kwargs[key] = value
         return cls(**kwargs)
     except TypeError as exc:
+        # A garbled record (wrong shapes, unknown sample keys) is a bad event, not a crash.
         raise ValueError(f"bad {kind} event: {exc}") from None
 
 

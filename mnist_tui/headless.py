@@ -77,6 +77,7 @@ class HeadlessConsole:
             self._batch(event)
         elif isinstance(event, RunStarted):
             self.total, self.epochs = event.total_batches, event.epochs
+            self._last_line = time.monotonic()
             self._print(f"run {event.run_id}: {event.config['model']} model, {event.params:,} "
                         f"parameters, {event.train_samples:,} training / {event.val_samples:,} "
                         f"validation images, {event.total_batches:,} batches")
@@ -177,12 +178,14 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     """Train without a UI and return the process exit code (0, 1 or 2)."""
     from mnist_tui.data import DataError, load_mnist
     from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
+    from mnist_tui.training import check_data_fits
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     console = HeadlessConsole(stderr)
     try:
         data = load_mnist(data_path)
+        check_data_fits(config, data)
     except DataError as exc:
         stderr.write(f"mnist-tui: {exc}\n")
         return EXIT_BAD_INPUT

@@ -181,7 +181,8 @@ class RunInfo:
 
     @property
     def status(self) -> str:
-        """finished, stopped, failed, or "running / died" when no summary was written."""
+        """The summary's status (finished, stopped, failed), or "incomplete" when no summary
+        was written (the run is still going, or died)."""
         if self.summary is None:
             return "incomplete"
         return str(self.summary.get("status", "unknown"))

@@ -84,6 +84,16 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def check_data_fits(config: TrainConfig, data: MnistData) -> None:
+    """Raise DataError when the data holds fewer training images than the config asks for."""
+    if data.x_train.shape[0] < config.train_size:
+        raise DataError(
+            f"{data.source} holds {data.x_train.shape[0]:,} training images but the training "
+            f"size is {config.train_size:,}; use a training size of at most "
+            f"{data.x_train.shape[0]:,}"
+        )
+
+
 def make_bridge(keras: Any, config: TrainConfig, emit: Emit, control: RunControl) -> Any:
     """The thin Keras callback that turns `fit`'s hooks into events and obeys `control`."""
 
@@ -249,6 +259,7 @@ class Trainer:
             raise ValueError("invalid config: " + "; ".join(errors.values()))
         emit(Phase(phase="loading_data", message="loading MNIST"))
         data = self.data or load_mnist(self.data_path)
+        check_data_fits(config, data)
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
         keras = import_keras()
         from mnist_tui.model import build_model

@@ -21,17 +21,22 @@ from mnist_tui.tui.themes import theme_color
 CELL_WIDTH = 5
 LABEL_WIDTH = 5
 ACCURACY_WIDTH = 8
+_FOREGROUND = Color(224, 224, 224)
+_BACKGROUND = Color(0, 0, 0)
+_SUCCESS = Color(78, 191, 113)
+_ERROR = Color(186, 60, 91)
+_WARNING = Color(255, 166, 43)
 
 
 @dataclass(frozen=True)
 class MatrixColours:
     """The colours a confusion matrix is drawn with (taken from a theme)."""
 
-    foreground: Color = Color(224, 224, 224)
-    background: Color = Color(0, 0, 0)
-    success: Color = Color(78, 191, 113)
-    error: Color = Color(186, 60, 91)
-    warning: Color = Color(255, 166, 43)
+    foreground: Color = _FOREGROUND
+    background: Color = _BACKGROUND
+    success: Color = _SUCCESS
+    error: Color = _ERROR
+    warning: Color = _WARNING
 
 
 def per_class_from_confusion(confusion: Sequence[Sequence[int]]) -> tuple[float | None, ...]:

@@ -66,6 +66,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.yes_label} (y)", variant="primary", id="yes")
                 yield Button(f"{self.no_label} (n)", id="no")
+        yield Footer()
 
     def on_mount(self) -> None:
         """Focus the safe answer."""

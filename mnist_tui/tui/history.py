@@ -34,7 +34,7 @@ def format_duration(seconds: float | None) -> str:
     """Seconds as "m:ss" or "h:mm:ss"; "--:--" when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "--:--"
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -305,7 +305,7 @@ class TrainingHistory:
         if metric not in self._raw:
             raise ValueError(f"unknown metric {metric!r}; use 'loss' or 'accuracy'")
         val_values = self.val_loss if metric == "loss" else self.val_accuracy
-        val = [(s, v) for s, v in zip(self.val_steps, val_values) if math.isfinite(v)]
+        val = [(s, v) for s, v in zip(self.val_steps, val_values, strict=True) if math.isfinite(v)]
         if len(val) > max_points:
             stride = math.ceil(len(val) / max_points)
             val = val[stride - 1::stride]

@@ -1,0 +1,321 @@
+"""MnistApp: the form, the live monitor and the summary, around one training worker.
+
+The worker runs the core's `execute_run` in a thread (TensorFlow is imported there, never by
+the UI modules) and its `emit` posts each event as an `EventMessage`. The app folds events into
+the run's `TrainingHistory` and moves between screens on the run's own events (RunFinished,
+RunStopped, RunFailed), never on the worker returning, which can lag seconds behind. Worker
+failures land in `on_worker_state_changed` and show an error screen, never a traceback.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
+
+from mnist_tui.config import TrainConfig
+from mnist_tui.control import RunControl
+from mnist_tui.events import TERMINAL_TYPES, Emit, Event, RunFailed
+from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.form import PRESET_LABELS, FormScreen
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.messages import EventMessage
+from mnist_tui.tui.monitor import MonitorScreen
+from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+
+Runner = Callable[..., Any]
+"""Anything called like `mnist_tui.runs.execute_run(config, emit, control, *, runs_dir,
+data_path)` that returns `(run_dir, summary)`."""
+
+FALLBACK_THEME = "textual-dark"
+
+
+class MnistApp(App[dict[str, Any] | None]):
+    """Train the MNIST network from a form and watch it learn.
+
+    `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
+    `runner` replaces `execute_run` (tests pass a fake); `runs_dir` and `data_path` are handed
+    to it. `theme` names a theme to use (else the remembered one, else the default).
+    After `run()` returns, `final_summary` holds the last run's summary dict (also the app's
+    return value; None if no run ended) for the caller to print with
+    `summary.format_summary_text`.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mnist-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, config: TrainConfig | None = None, *, start: bool = False,
+                 runner: Runner | None = None, runs_dir: Path | None = None,
+                 data_path: str | Path | None = None, theme: str | None = None) -> None:
+        super().__init__()
+        self.config = config or TrainConfig()
+        self.start_immediately = start
+        self.runner = runner
+        self.runs_dir = runs_dir
+        self.data_path = data_path
+        self.requested_theme = theme
+        self.history: TrainingHistory | None = None
+        self.control: RunControl | None = None
+        self.run_dir: Path | None = None
+        self.final_summary: dict[str, Any] | None = None
+        self._run_token = 0
+        self._worker: Worker[Any] | None = None
+        self._exit_when_idle = False
+        self._theme_ready = False
+        themes, self.theme_errors = load_themes()
+        for theme_ in themes:
+            self.register_theme(theme_)
+
+    def get_default_screen(self) -> Screen[Any]:
+        """The form, prefilled with the config given to the app."""
+        return FormScreen(self.config)
+
+    def on_mount(self) -> None:
+        """Pick the theme, report broken theme files, and start at once if asked to."""
+        for message in self.theme_errors:
+            self.notify(message, title="Theme file ignored", severity="warning", timeout=10)
+        self._apply_start_theme()
+        if self.start_immediately:
+            self.start_run(self.config)
+
+    def _apply_start_theme(self) -> None:
+        available = self.available_themes
+        fallback = DEFAULT_THEME if DEFAULT_THEME in available else FALLBACK_THEME
+        wanted = self.requested_theme or remembered_theme()
+        if wanted and wanted in available:
+            self.theme = wanted
+        else:
+            if self.requested_theme:
+                known = ", ".join(sorted(name for name in available if name.startswith("mnist")))
+                self.notify(f"No theme named {self.requested_theme!r}; using {fallback}. "
+                            f"Built-in: {known}.", severity="warning", timeout=10)
+            self.theme = fallback
+        self._theme_ready = True
+
+    def watch_theme(self, name: str) -> None:
+        """Remember a theme chosen while the app runs, for the next start."""
+        if self._theme_ready:
+            problem = remember_theme(name)
+            if problem:
+                self.notify(problem, severity="warning")
+
+    @property
+    def run_active(self) -> bool:
+        """Whether a run has started and its terminal event has not arrived yet."""
+        return self.history is not None and not self.history.finished and (
+            self._worker is not None and not self._worker.is_finished)
+
+    def start_run(self, config: TrainConfig) -> None:
+        """Start training `config` in the worker and show the monitor."""
+        errors = config.validate()
+        if errors:
+            self.notify("; ".join(errors.values()), title="Cannot start", severity="error")
+            return
+        if self.run_active:
+            self.notify("A run is already going.", severity="warning")
+            return
+        self.config = config
+        self._run_token += 1
+        self.history = TrainingHistory()
+        self.control = RunControl()
+        self.run_dir = None
+        self.final_summary = None
+        monitor = MonitorScreen(self.history, self.control)
+        if isinstance(self.screen, FormScreen):
+            self.push_screen(monitor)
+        else:
+            self._pop_modals()
+            self.switch_screen(monitor)
+        self._worker = self._train(config, self.control, self._run_token)
+
+    def on_form_screen_start_requested(self, message: FormScreen.StartRequested) -> None:
+        """The form was submitted valid: train it."""
+        self.start_run(message.config)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _train(self, config: TrainConfig, control: RunControl, token: int) -> Any:
+        """The training worker: call the runner, posting its events to the UI."""
+        runner = self.runner
+        if runner is None:
+            from mnist_tui.runs import execute_run  # imports TensorFlow, in this thread only
+
+            runner = execute_run
+        emit: Emit = lambda event: self.post_message(EventMessage(event, token))  # noqa: E731
+        return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
+
+    def on_event_message(self, message: EventMessage) -> None:
+        """Fold an event into the history (cheap); move on when the run ends."""
+        if message.run != self._run_token or self.history is None:
+            return
+        self.history.fold(message.event)
+        if isinstance(message.event, TERMINAL_TYPES):
+            self._run_ended(message.event)
+
+    def _run_ended(self, event: Event) -> None:
+        summary = dict(getattr(event, "summary", {}) or {})
+        if self.run_dir is not None:
+            summary.setdefault("run_dir", str(self.run_dir))
+        if isinstance(event, RunFailed):
+            summary.setdefault("status", "failed")
+            summary.setdefault("reason", event.error)
+        self.final_summary = summary
+        if self._exit_when_idle:
+            self._exit_if_idle()
+            return
+        if isinstance(event, RunFailed):
+            self._show_error("Training failed", event.error, event.detail)
+            return
+        assert self.history is not None
+        self._pop_modals()
+        self.switch_screen(SummaryScreen(summary, self.history.evaluated, self.history))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker outcomes are handled: results, failures, a pending exit."""
+        worker = event.worker
+        if worker is not self._worker:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._worker_returned(worker.result)
+        elif event.state == WorkerState.ERROR:
+            self._worker_failed(worker.error)
+        if worker.is_finished:
+            self._exit_if_idle()
+
+    def _worker_returned(self, result: Any) -> None:
+        if isinstance(result, tuple) and len(result) == 2 and result[0] is not None:
+            self.run_dir = Path(result[0])
+        if self.history is not None and not self.history.finished:
+            self._worker_failed(RuntimeError("the run ended without a final event"))
+            return
+        if self.run_dir is not None and self.final_summary is not None and (
+                "run_dir" not in self.final_summary):
+            self.final_summary["run_dir"] = str(self.run_dir)
+            for screen in self.screen_stack:
+                if isinstance(screen, SummaryScreen) and "run_dir" not in screen.summary:
+                    screen.summary["run_dir"] = str(self.run_dir)
+                    screen.refresh(recompose=True)
+
+    def _worker_failed(self, error: BaseException | None) -> None:
+        message = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        detail = "".join(traceback.format_exception(error)) if error is not None else ""
+        if self.history is not None and self.history.finished:
+            # Training and its events were complete; something after them broke (saving?).
+            self.notify(message, title="After the run", severity="error", timeout=15)
+            return
+        if self.history is not None:
+            self.history.note(f"failed: {message}")
+        self.final_summary = {"run_id": self.history.run_id if self.history else "",
+                              "status": "failed", "reason": message}
+        if not self._exit_when_idle:
+            self._show_error("Training failed", message, detail)
+
+    def _exit_if_idle(self) -> None:
+        if self._exit_when_idle and (self._worker is None or self._worker.is_finished):
+            self.exit(self.final_summary)
+
+    def _pop_modals(self) -> None:
+        while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def _show_form(self) -> None:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, FormScreen):
+            self.pop_screen()
+
+    def _show_error(self, title: str, message: str, detail: str = "") -> None:
+        self._show_form()
+        self.push_screen(ErrorScreen(title, message, detail))
+
+    async def action_quit(self) -> None:
+        """Quit; while a run is going, ask first, then stop it cleanly before exiting."""
+        if not self.run_active:
+            self._exit_when_idle = True
+            if self._worker is not None and not self._worker.is_finished:
+                self.notify("Finishing the run's files before quitting…", timeout=30)
+            self._exit_if_idle()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop_and_exit()
+
+        self.push_screen(ConfirmScreen(
+            "Stop the run and quit? The test set is still evaluated and the run's log "
+            "completed before the app exits."), answered)
+
+    def stop_and_exit(self) -> None:
+        """Stop the run after its current batch, let it finish its log, then exit."""
+        self._exit_when_idle = True
+        if self.control is not None:
+            self.control.stop("quit by user")
+        if self._worker is not None and not self._worker.is_finished:
+            self.notify("Stopping: evaluating on the test set and completing the run log…",
+                        timeout=30)
+        self._exit_if_idle()
+
+    def action_start(self) -> None:
+        """Submit the form (start a run) when the form is showing."""
+        if isinstance(self.screen, FormScreen):
+            self.screen.action_start()
+
+    def action_train_again(self) -> None:
+        """Start a new run with the same settings as the last one."""
+        if not self.run_active:
+            self.start_run(self.config)
+
+    def action_edit_settings(self) -> None:
+        """Back to the form, which still holds the last run's settings."""
+        if self.run_active:
+            self.notify("Stop the run first (s), or quit (q).", severity="warning")
+            return
+        self._show_form()
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume the running training."""
+        if isinstance(self.screen, MonitorScreen) and self.run_active:
+            screen = self.screen
+            screen.action_resume() if screen.paused else screen.action_pause()
+
+    def action_stop(self) -> None:
+        """Stop the running training after its batch; the summary follows."""
+        if isinstance(self.screen, MonitorScreen):
+            self.screen.action_stop()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette: the app's actions for the current screen, then Textual's."""
+        if isinstance(screen, FormScreen):
+            yield SystemCommand("Start training", "Start a run with these settings (Enter)",
+                                screen.action_start)
+            for name, (label, description) in PRESET_LABELS.items():
+                yield SystemCommand(f"Preset: {label}", description,
+                                    partial(screen.action_preset, name))
+            yield SystemCommand("Reset settings", "Back to the defaults (ctrl+r)",
+                                screen.action_reset)
+        if isinstance(screen, MonitorScreen) and self.run_active:
+            paused = screen.paused
+            yield SystemCommand("Resume training" if paused else "Pause training",
+                                "Toggle pause (p)", self.action_toggle_pause)
+            yield SystemCommand("Stop training", "Stop after this batch; still evaluate (s)",
+                                self.action_stop)
+        if isinstance(screen, MonitorScreen):
+            yield SystemCommand("Toggle smoothing", "EMA curve over the per-batch values (e)",
+                                screen.action_toggle_smoothing)
+        if isinstance(screen, SummaryScreen):
+            yield SystemCommand("Train again", "Same settings, new run (r)",
+                                self.action_train_again)
+            yield SystemCommand("Edit settings", "Back to the form (e)",
+                                self.action_edit_settings)
+        yield from super().get_system_commands(screen)

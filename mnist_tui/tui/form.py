@@ -1,0 +1,232 @@
+"""FormScreen: the hyperparameters of the next run, with inline errors and a model preview.
+
+Every `TrainConfig` field is one row: label, input (or select for choices), one-line help,
+and an error line that appears the moment the value is invalid. The rules are the core's
+(`parse_values` → `parse_field` + `validate`); nothing is checked here. Enter anywhere submits,
+like a web form; an invalid form starts nothing and focuses its first bad field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+
+from mnist_tui.config import FIELD_SPECS, PRESETS, TrainConfig, parse_values
+from mnist_tui.model import TABLE_HEADERS, preview_model
+
+PRESET_LABELS: dict[str, tuple[str, str]] = {
+    "seed": ("Seed", "the TensorFlow.js example's settings (the defaults)"),
+    "quick": ("Quick", "a quick demo on 6,000 images"),
+    "accurate": ("Accurate", "5 epochs, a wider network, Adam: slower, more accurate"),
+}
+"""Button label and description of each preset in `config.PRESETS`."""
+
+STRUCTURE_FIELDS = ("model", "conv1_filters", "conv2_filters", "conv3_filters", "kernel_size",
+                    "dense_units")
+"""Fields that shape the network, i.e. the model preview."""
+
+
+def field_text(value: Any) -> str:
+    """A config value as typed in the form ("" for a seed left random)."""
+    return "" if value is None else str(value)
+
+
+class FormSelect(Select[str]):
+    """A compact Select in which Enter submits the form; space and the arrows open the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.start", "Start", show=False),
+    ]
+
+
+class FormScreen(Screen[None]):
+    """Edit the settings of a run and start it.
+
+    Posts `FormScreen.StartRequested(config)` (it bubbles to the app) when submitted valid.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Start"),
+        Binding("ctrl+r", "reset", "Reset"),
+    ]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+
+    @dataclass
+    class StartRequested(Message):
+        """The form was submitted with valid settings: start a run with `config`."""
+
+        config: TrainConfig
+
+    def __init__(self, config: TrainConfig | None = None, *, name: str | None = None,
+                 id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.initial = config or TrainConfig()
+        self.errors: dict[str, str] = {}
+        self.config = self.initial
+
+    def compose(self) -> ComposeResult:
+        """The fields, the model preview, and a bar of actions that never scrolls away."""
+        yield Static("mnist-tui · train the TensorFlow.js MNIST network", id="form-title")
+        with VerticalScroll(id="form-body"):
+            with Vertical(id="fields"):
+                for name, spec in FIELD_SPECS.items():
+                    value = getattr(self.initial, name)
+                    with Horizontal(classes="field", id=f"row-{name}"):
+                        yield Label(spec.label, classes="field-label")
+                        if spec.kind == "choice":
+                            known = value in spec.choices
+                            yield FormSelect([(c, c) for c in spec.choices],
+                                             value=value if known else Select.BLANK,
+                                             allow_blank=not known, compact=True,
+                                             id=f"field-{name}")
+                        else:
+                            yield Input(field_text(value), compact=True, id=f"field-{name}",
+                                        select_on_focus=False)
+                        yield Static(spec.help, classes="field-help", markup=False)
+                    yield Static("", classes="field-error", id=f"error-{name}", markup=False)
+            with Vertical(id="preview-pane"):
+                yield Static("Model", classes="section-title")
+                table: DataTable[str] = DataTable(id="preview", cursor_type="none",
+                                                  show_cursor=False, zebra_stripes=True)
+                table.can_focus = False
+                yield table
+                yield Static("", id="param-count", markup=False)
+        with Horizontal(id="form-actions"):
+            yield Button("Start ⏎", id="start", variant="primary", compact=True)
+            yield Button("Reset", id="reset", compact=True,
+                         tooltip="back to the defaults (the seed's settings)")
+            yield Label("Presets:", id="presets-label")
+            for preset, (label, description) in PRESET_LABELS.items():
+                yield Button(label, id=f"preset-{preset}", classes="preset", compact=True,
+                             tooltip=description)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Set up the preview table and show the first validation and preview."""
+        table = self.query_one("#preview", DataTable)
+        table.add_columns(*TABLE_HEADERS)
+        self.revalidate()
+        self.query_one(f"#field-{next(iter(FIELD_SPECS))}").focus()
+
+    def field(self, name: str) -> Widget:
+        """The input or select of one field."""
+        return self.query_one(f"#field-{name}")
+
+    def raw_values(self) -> dict[str, Any]:
+        """What each field holds now, as typed (strings; None for an empty select)."""
+        values: dict[str, Any] = {}
+        for name in FIELD_SPECS:
+            widget = self.field(name)
+            if isinstance(widget, Select):
+                values[name] = None if widget.is_blank() else widget.value
+            else:
+                assert isinstance(widget, Input)
+                values[name] = widget.value
+        return values
+
+    def read(self) -> tuple[TrainConfig, dict[str, str]]:
+        """The config the fields describe and every problem with it (field → message)."""
+        return parse_values(self.raw_values(), base=TrainConfig())
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _field_changed(self) -> None:
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        """Show each field's error (or none) and update the model preview."""
+        self.config, self.errors = self.read()
+        for name in FIELD_SPECS:
+            message = self.errors.get(name, "")
+            error = self.query_one(f"#error-{name}", Static)
+            error.update(message)
+            error.display = bool(message)
+            self.field(name).set_class(bool(message), "-invalid")
+        self._update_preview()
+
+    def _update_preview(self) -> None:
+        table = self.query_one("#preview", DataTable)
+        count = self.query_one("#param-count", Static)
+        table.clear()
+        problems = [self.errors[name] for name in STRUCTURE_FIELDS if name in self.errors]
+        if problems:
+            count.update(f"no preview: {problems[0]}")
+            count.add_class("-invalid")
+            return
+        try:
+            preview = preview_model(self.config)
+        except ValueError as exc:
+            count.update(f"no preview: {exc}")
+            count.add_class("-invalid")
+            return
+        for row in preview.table():
+            table.add_row(*row)
+        count.update(f"{preview.total_text} parameters")
+        count.remove_class("-invalid")
+
+    def load(self, config: TrainConfig) -> None:
+        """Put every value of `config` into the fields."""
+        for name in FIELD_SPECS:
+            widget = self.field(name)
+            value = getattr(config, name)
+            if isinstance(widget, Select):
+                if value in FIELD_SPECS[name].choices:
+                    widget.value = value
+            else:
+                assert isinstance(widget, Input)
+                widget.value = field_text(value)
+        self.revalidate()
+
+    def action_start(self) -> None:
+        """Submit: start a run if every field is valid, else focus the first bad field."""
+        config, errors = self.read()
+        self.config, self.errors = config, errors
+        if errors:
+            self.revalidate()
+            first = next(name for name in FIELD_SPECS if name in errors)
+            self.field(first).focus()
+            self.notify(errors[first], title=f"{len(errors)} setting(s) to fix before starting",
+                        severity="error")
+            return
+        self.post_message(self.StartRequested(config))
+
+    def action_reset(self) -> None:
+        """Put back the defaults (the TensorFlow.js example's settings)."""
+        self.load(TrainConfig())
+        self.notify("Settings reset to the defaults.")
+
+    def action_preset(self, name: str) -> None:
+        """Load a preset from `config.PRESETS` into the form."""
+        if name not in PRESETS:
+            self.notify(f"Unknown preset {name!r}.", severity="error")
+            return
+        self.load(PRESETS[name])
+        label, description = PRESET_LABELS.get(name, (name, ""))
+        self.notify(f"{label}: {description}" if description else label, title="Preset loaded")
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_start()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#reset")
+    def _reset_pressed(self) -> None:
+        self.action_reset()
+
+    @on(Button.Pressed, ".preset")
+    def _preset_pressed(self, event: Button.Pressed) -> None:
+        assert event.button.id is not None
+        self.action_preset(event.button.id.removeprefix("preset-"))

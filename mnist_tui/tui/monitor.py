@@ -1,0 +1,201 @@
+"""MonitorScreen: a run as it trains: progress, loss and accuracy charts, a per-epoch log.
+
+The screen never redraws per event. The app folds events into a `TrainingHistory`; two timers
+here redraw from it, only what changed: the progress line up to 10 times a second, the charts
+twice a second (a plotext rebuild is tens of milliseconds of Python holding the GIL that the
+training thread needs).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import Footer, Log, ProgressBar, Static
+
+from mnist_tui.control import RunControl
+from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart
+from mnist_tui.tui.history import TrainingHistory, format_duration
+
+PROGRESS_INTERVAL = 0.1  # seconds between progress redraws (at most)
+CHART_INTERVAL = 0.5  # seconds between chart redraws (at most)
+
+
+class MonitorScreen(Screen[None]):
+    """Live view of one run, drawn from `history`; `control` (if any) takes pause and stop.
+
+    Without a control (a recorded run) the pause and stop keys are hidden. Quitting goes
+    through the app's `quit` action, which asks first while a run is going.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
+        Binding("s", "stop", "Stop"),
+        Binding("e", "toggle_smoothing", "Smoothing"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    smoothing: var[bool] = var(True, init=False)
+    """Whether the charts draw the EMA-smoothed curve over the raw per-batch one."""
+
+    def __init__(self, history: TrainingHistory, control: RunControl | None = None, *,
+                 name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.history = history
+        self.control = control
+        self._progress_key: tuple[int, bool, bool] | None = None
+        self._chart_key: tuple[int, bool] | None = None
+        self._log_index = 0
+        self._charts: list[MetricChart] = []
+        self.progress_redraws = 0  # counters for tests and the overhead benchmark
+        self.chart_redraws = 0
+
+    def compose(self) -> ComposeResult:
+        """Header line, progress bar and stats, the two charts side by side, the log."""
+        yield Static("", id="run-info", markup=False)
+        yield ProgressBar(total=1, show_eta=False, id="progress")
+        yield Static("", id="stats", markup=False)
+        with Horizontal(id="charts"):
+            yield LossChart(id="loss-chart")
+            yield AccuracyChart(id="accuracy-chart")
+        yield Log(id="log", max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Draw what is known now and start the redraw timers."""
+        self._info = self.query_one("#run-info", Static)
+        self._bar = self.query_one("#progress", ProgressBar)
+        self._stats = self.query_one("#stats", Static)
+        self._log = self.query_one("#log", Log)
+        self._charts = list(self.query(MetricChart).results(MetricChart))
+        self.update_now()
+        self.set_interval(PROGRESS_INTERVAL, self._refresh_progress)
+        self.set_interval(CHART_INTERVAL, self._refresh_charts)
+
+    def update_now(self) -> None:
+        """Redraw everything at once (after a key press, or in tests), not waiting for timers."""
+        self._refresh_progress(force=True)
+        self._refresh_charts(force=True)
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause of the run is requested."""
+        return self.control is not None and self.control.paused
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop of the run is requested."""
+        return self.control is not None and self.control.stop_requested
+
+    def _refresh_progress(self, force: bool = False) -> None:
+        history = self.history
+        key = (history.version, self.paused, self.stopping)
+        if key == self._progress_key and not force:
+            return
+        self._progress_key = key
+        self.progress_redraws += 1
+        with self.app.batch_update():
+            self._info.update(self.info_text())
+            self._bar.update(total=max(1, history.total_batches), progress=history.step)
+            self._stats.update(self.stats_text())
+            new_lines = history.log_lines[self._log_index:]
+            if new_lines:
+                self._log.write_lines(new_lines)
+                self._log_index += len(new_lines)
+
+    def _refresh_charts(self, force: bool = False) -> None:
+        key = (self.history.chart_version, self.smoothing)
+        if key == self._chart_key and not force:
+            return
+        self._chart_key = key
+        self.chart_redraws += 1
+        with self.app.batch_update():
+            for chart in self._charts:
+                chart.show(self.history.chart(chart.METRIC, smooth=self.smoothing,
+                                              max_points=chart.max_points))
+
+    def info_text(self) -> str:
+        """The header line: run id, model and size, data."""
+        history = self.history
+        started = history.started
+        if started is None:
+            return f"mnist-tui · {history.phase_message or 'starting…'}"
+        model = history.config.get("model", "?")
+        data = f" · {started.data_source}" if started.data_source else ""
+        return (f"run {history.run_id} · {model}, {history.params:,} params · "
+                f"{started.train_samples:,} train / {started.val_samples:,} val images{data}")
+
+    def stats_text(self) -> str:
+        """The line under the bar: batch n/N, epoch e/E, elapsed, ETA, samples/s, state."""
+        history = self.history
+        if history.started is None:
+            return history.phase_message or "starting…"
+        rate = history.samples_per_second()
+        parts = [
+            f"batch {history.step:,}/{history.total_batches:,}",
+            f"epoch {max(history.epoch, 1)}/{history.epochs}",
+            f"elapsed {format_duration(history.elapsed)}",
+            f"ETA {format_duration(history.eta_seconds())}",
+            f"{rate:,.0f} img/s" if rate is not None else "— img/s",
+        ]
+        if history.finished:
+            parts.append(history.log_lines[-1] if history.log_lines else "done")
+        elif self.paused:
+            parts.append("PAUSED")
+        elif self.stopping:
+            parts.append("stopping…")
+        elif history.phase not in ("training", ""):
+            parts.append(history.phase_message)
+        return " · ".join(parts)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show Pause or Resume (not both), and hide run keys when there is no live run."""
+        live = self.control is not None and not self.history.finished
+        if action == "pause":
+            return live and not self.paused
+        if action == "resume":
+            return live and self.paused
+        if action == "stop":
+            return None if live and self.stopping else live
+        return True
+
+    def action_pause(self) -> None:
+        """Pause training at the end of the current batch."""
+        if self.control is None:
+            return
+        self.control.pause()
+        self.history.note("paused")
+        self._after_key()
+
+    def action_resume(self) -> None:
+        """Let a paused run go on."""
+        if self.control is None:
+            return
+        self.control.resume()
+        self.history.note("resumed")
+        self._after_key()
+
+    def action_stop(self) -> None:
+        """Stop after the current batch; the test evaluation and the summary still follow."""
+        if self.control is None or self.control.stop_requested:
+            return
+        self.control.stop("stopped by user")
+        self.history.note("stopping after this batch; the test set is still evaluated")
+        self._after_key()
+
+    def action_toggle_smoothing(self) -> None:
+        """Switch the EMA curve over the raw per-batch values on or off."""
+        self.smoothing = not self.smoothing
+
+    def watch_smoothing(self) -> None:
+        """Redraw the charts at once when smoothing is switched."""
+        self._refresh_charts()
+
+    def _after_key(self) -> None:
+        self.refresh_bindings()
+        self._refresh_progress()

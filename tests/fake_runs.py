@@ -1,0 +1,166 @@
+"""A stand-in for `mnist_tui.runs.execute_run` that emits a plausible run without Keras.
+
+The TUI tests inject `FakeRunner(...)` as the app's runner. It emits the same event sequence the
+real trainer does (phases, RunStarted, BatchEnd per batch, EpochEnd per epoch, Evaluated, then
+RunFinished / RunStopped / RunFailed), honours `RunControl` stop and pause, and can hold still
+after a given step until the test releases it, so tests observe a run mid-way without timing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_tui.config import TrainConfig
+from mnist_tui.control import RunControl
+from mnist_tui.events import (
+    BatchEnd,
+    DigitSample,
+    Emit,
+    EpochEnd,
+    Evaluated,
+    Phase,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+)
+from mnist_tui.model import preview_model
+
+TEST_SAMPLES = 10_000
+
+
+class FakeRunner:
+    """Callable like `execute_run`; records its calls.
+
+    `batch_sleep`: seconds slept after each batch. `hold_after`: block after that step until
+    `release()` (or a stop request). `fail_at`: emit RunFailed (a NaN loss) at that step.
+    `raise_error`: raise it before emitting anything, as a broken runner would.
+    """
+
+    def __init__(self, *, batch_sleep: float = 0.0, hold_after: int | None = None,
+                 fail_at: int | None = None, raise_error: Exception | None = None) -> None:
+        self.batch_sleep = batch_sleep
+        self.hold_after = hold_after
+        self.fail_at = fail_at
+        self.raise_error = raise_error
+        self.calls: list[dict[str, Any]] = []
+        self.held = threading.Event()  # set while the runner is holding
+        self.finished = threading.Event()  # set when the runner returns
+        self._release = threading.Event()
+
+    def release(self) -> None:
+        """Let a held run go on."""
+        self._release.set()
+
+    def _hold(self, control: RunControl) -> None:
+        self.held.set()
+        while not self._release.wait(0.01):
+            if control.stop_requested:
+                break
+        self.held.clear()
+
+    def __call__(self, config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
+                 runs_dir: Path | None = None, data_path: str | Path | None = None,
+                 run_id: str | None = None) -> tuple[Path, dict[str, Any]]:
+        """Emit one fake run's events; return (run_dir, summary) like `execute_run`."""
+        self.calls.append({"config": config, "runs_dir": runs_dir, "data_path": data_path})
+        try:
+            return self._run(config, emit, control or RunControl(), runs_dir, run_id)
+        finally:
+            self.finished.set()
+
+    def _run(self, config: TrainConfig, emit: Emit, control: RunControl,
+             runs_dir: Path | None, run_id: str | None) -> tuple[Path, dict[str, Any]]:
+        if self.raise_error is not None:
+            raise self.raise_error
+        run_id = run_id or f"fake-{len(self.calls)}"
+        run_dir = (runs_dir or Path("runs")) / run_id
+        params = preview_model(config).total_params
+        summary: dict[str, Any] = {
+            "run_id": run_id, "status": "finished", "reason": "", "params": params,
+            "epochs": config.epochs, "epochs_completed": 0, "stopped_early": False,
+            "val_loss": None, "val_accuracy": None, "test_loss": None, "test_accuracy": None,
+            "seconds": 0.0, "samples_per_second": None, "train_samples": config.train_samples,
+            "config": config.to_dict(), "run_dir": str(run_dir),
+        }
+        emit(Phase(phase="loading_data", message="loading MNIST…"))
+        emit(Phase(phase="building_model", message="building the model…"))
+        bpe = config.batches_per_epoch
+        emit(RunStarted(run_id=run_id, config=config.to_dict(), total_batches=bpe * config.epochs,
+                        batches_per_epoch=bpe, epochs=config.epochs,
+                        train_samples=config.train_samples, val_samples=config.val_samples,
+                        test_samples=TEST_SAMPLES, params=params, data_source="fake"))
+        emit(Phase(phase="training", message="training…"))
+        step = seen = 0
+        elapsed = 0.0
+        for epoch in range(1, config.epochs + 1):
+            loss_sum = acc_sum = 0.0
+            for batch in range(1, bpe + 1):
+                step += 1
+                seen += min(config.batch_size,
+                            config.train_samples - (batch - 1) * config.batch_size)
+                elapsed += 0.01
+                batch_loss = 2.3 * math.exp(-step / 40) + 0.05
+                if self.fail_at == step:
+                    batch_loss = math.nan
+                batch_acc = min(0.99, 1.0 - batch_loss / 2.6)
+                loss_sum += batch_loss
+                acc_sum += batch_acc
+                emit(BatchEnd(step=step, epoch=epoch, batch=batch, loss=loss_sum / batch,
+                              accuracy=acc_sum / batch, batch_loss=batch_loss,
+                              batch_accuracy=batch_acc, seen=seen, elapsed=elapsed))
+                if self.fail_at == step:
+                    summary.update(status="failed", reason="the loss became NaN")
+                    emit(RunFailed(error=f"the loss became NaN at batch {step}",
+                                   summary=summary))
+                    return run_dir, summary
+                if self.hold_after == step:
+                    self._hold(control)
+                if self.batch_sleep:
+                    time.sleep(self.batch_sleep)
+                control.wait_if_paused()
+                if control.stop_requested:
+                    break
+            val_loss, val_acc = 0.9 * loss_sum / batch, min(0.995, acc_sum / batch + 0.02)
+            summary.update(val_loss=val_loss, val_accuracy=val_acc)
+            if batch == bpe:
+                summary["epochs_completed"] = epoch
+            emit(EpochEnd(epoch=epoch, step=step, loss=loss_sum / batch,
+                          accuracy=acc_sum / batch, val_loss=val_loss, val_accuracy=val_acc,
+                          seconds=0.01 * batch))
+            if control.stop_requested:
+                break
+        emit(Phase(phase="evaluating", message="evaluating on the test set…"))
+        emit(_evaluated(summary["val_accuracy"] or 0.5))
+        summary.update(test_loss=0.07, test_accuracy=_evaluated(0.5).test_accuracy,
+                       seconds=elapsed, samples_per_second=seen / elapsed if elapsed else None)
+        if control.stop_requested:
+            summary.update(status="stopped", reason=control.reason, stopped_early=True)
+            emit(RunStopped(reason=control.reason, summary=summary))
+        else:
+            emit(RunFinished(summary=summary))
+        return run_dir, summary
+
+
+def _evaluated(_accuracy: float) -> Evaluated:
+    """A fixed, plausible test evaluation: 98.0% right, a few digits wrong in the gallery."""
+    rng = np.random.default_rng(0)
+    confusion = [[0] * 10 for _ in range(10)]
+    for digit in range(10):
+        confusion[digit][digit] = 980
+        confusion[digit][(digit + 1) % 10] = 20
+    samples = []
+    for index in range(8):
+        label = index % 10
+        predicted = label if index % 4 else (label + 3) % 10
+        image = (rng.random((28, 28)) > 0.8).astype(np.uint8) * 255
+        samples.append(DigitSample.from_image(index, label, predicted, 0.9, image))
+    return Evaluated(test_loss=0.07, test_accuracy=0.98, test_samples=TEST_SAMPLES,
+                     confusion=tuple(tuple(row) for row in confusion),
+                     per_class_accuracy=(0.98,) * 10, samples=tuple(samples), seconds=0.5)
