@@ -1,0 +1,174 @@
+"""What does watching cost? Training throughput of the monitored trainer vs a bare `model.fit`.
+
+Each trial is a fresh process training the same config on the same data; the kinds alternate
+(bare, headless, tui, bare, ...) so that the machine's drift hits them alike. Throughput is
+measured the same way for all: training images over the seconds from `on_train_begin` to
+`on_train_end` (validation included, evaluation on the test set excluded).
+
+    python benchmarks/overhead.py --pairs 3                 # bare fit vs headless trainer
+    python benchmarks/overhead.py --pairs 3 --tui           # ... and the TUI in tmux
+
+The TUI trial runs `mnist-tui --start` in a tmux session (tmux must be installed) and also
+reports the CPU seconds of the UI (main) thread and of the whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist.npz"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def one_bare(args: argparse.Namespace) -> dict:
+    """A plain Keras script: the same model, data and split, `fit(verbose=0)`."""
+    from mnist_tui.config import TrainConfig
+    from mnist_tui.data import load_mnist
+    from mnist_tui.model import build_model
+    from mnist_tui.training import import_keras, prepare_images
+
+    keras = import_keras()
+    config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
+    data = load_mnist(args.data)
+    x = prepare_images(data.x_train[: config.train_size])
+    y = data.y_train[: config.train_size].astype("int32")
+    split = config.train_samples
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    clock = Clock()
+    model.fit(x[:split], y[:split], batch_size=config.batch_size, epochs=config.epochs,
+              validation_data=(x[split:], y[split:]), shuffle=True, verbose=0, callbacks=[clock])
+    return {"images_per_s": split * config.epochs / clock.seconds}
+
+
+def one_headless(args: argparse.Namespace) -> dict:
+    """The project's trainer with its run log and plain headless progress lines."""
+    import io
+
+    from mnist_tui.config import TrainConfig
+    from mnist_tui.data import load_mnist
+    from mnist_tui.headless import HeadlessConsole
+    from mnist_tui.runs import execute_run
+
+    config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
+    console = HeadlessConsole(io.StringIO(), interactive=False)
+    with tempfile.TemporaryDirectory() as runs:
+        _, summary = execute_run(config, console, runs_dir=Path(runs),
+                                 data=load_mnist(args.data))
+    return {"images_per_s": summary["samples_per_second"]}
+
+
+def _thread_cpu(pid: int, tid: int) -> float:
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def one_tui(args: argparse.Namespace) -> dict:
+    """`mnist-tui --start` in a real tmux terminal; throughput from its run summary."""
+    if shutil.which("tmux") is None:
+        raise SystemExit("the --tui trial needs tmux (apt-get install tmux)")
+    session = f"mnist-bench-{os.getpid()}"
+    with tempfile.TemporaryDirectory() as runs:
+        command = (f"exec {sys.executable} -m mnist_tui --start --data {args.data} "
+                   f"--runs-dir {runs} --train-size {args.train_size} --epochs {args.epochs} "
+                   f"--seed {args.seed}")
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(args.width),
+                        "-y", str(args.height), command], check=True)
+        try:
+            pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"],
+                                     capture_output=True, text=True, check=True).stdout)
+            summary_path = None
+            deadline = time.monotonic() + 1800
+            while summary_path is None:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the TUI run did not finish")
+                time.sleep(0.5)
+                found = list(Path(runs).glob("*/summary.json"))
+                summary_path = found[0] if found else None
+            time.sleep(0.5)
+            ui_cpu, all_cpu = _thread_cpu(pid, pid), _process_cpu(pid)
+            summary = json.loads(summary_path.read_text())
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    return {"images_per_s": summary["samples_per_second"], "ui_thread_cpu_s": ui_cpu,
+            "process_cpu_s": all_cpu, "train_seconds": summary["seconds"]}
+
+
+TRIALS = {"bare": one_bare, "headless": one_headless, "tui": one_tui}
+
+
+def run_trial(kind: str, args: argparse.Namespace) -> dict:
+    """Run one trial in a fresh process (the TUI one drives its own process in tmux)."""
+    if kind == "tui":
+        return one_tui(args)
+    command = [sys.executable, __file__, "--one", kind, "--data", str(args.data),
+               "--train-size", str(args.train_size), "--epochs", str(args.epochs),
+               "--seed", str(args.seed)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Alternate the trials, then print each one, the medians and the ratios to bare fit."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=3, help="rounds of alternating trials")
+    parser.add_argument("--train-size", type=int, default=60000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "MNIST_TUI_DATA", DEFAULT_DATA)))
+    parser.add_argument("--tui", action="store_true", help="also time the TUI in tmux")
+    parser.add_argument("--width", type=int, default=120)
+    parser.add_argument("--height", type=int, default=40)
+    parser.add_argument("--one", choices=sorted(TRIALS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(TRIALS[args.one](args)))
+        return
+    kinds = ["bare", "headless"] + (["tui"] if args.tui else [])
+    results: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for round_no in range(1, args.pairs + 1):
+        order = kinds if round_no % 2 else kinds[::-1]
+        for kind in order:
+            result = run_trial(kind, args)
+            results[kind].append(result)
+            extra = "".join(f"  {k} {v:.2f}" for k, v in result.items() if k != "images_per_s")
+            print(f"round {round_no} {kind:9s} {result['images_per_s']:8.0f} images/s{extra}",
+                  flush=True)
+    bare = statistics.median(r["images_per_s"] for r in results["bare"])
+    print(f"\nmedian images/s ({args.pairs} runs each, {args.train_size} images, "
+          f"{args.epochs} epoch(s)):")
+    for kind in kinds:
+        med = statistics.median(r["images_per_s"] for r in results[kind])
+        print(f"  {kind:9s} {med:8.0f}   ratio to bare fit {med / bare:.3f}")
+    if args.tui:
+        ui = statistics.median(r["ui_thread_cpu_s"] for r in results["tui"])
+        train = statistics.median(r["train_seconds"] for r in results["tui"])
+        print(f"  tui: UI thread CPU {ui:.1f} s (median) over ~{train:.0f} s of training")
+
+
+if __name__ == "__main__":
+    main()
