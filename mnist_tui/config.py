@@ -215,12 +215,13 @@ def validate(config: TrainConfig) -> dict[str, str]:
             )
     if config.seed is not None:
         _check_int("seed", config.seed, 0, MAX_SEED, errors)
-    for name in ("conv1_filters", "conv2_filters", "conv3_filters"):
-        _check_int(name, getattr(config, name), 1, MAX_FILTERS, errors)
-    _check_int("kernel_size", config.kernel_size, 1, max_kernel_size(), errors)
-    if "kernel_size" in errors and _is_int(config.kernel_size):
-        errors["kernel_size"] += " (a larger kernel leaves nothing of the 28x28 image)"
-    _check_int("dense_units", config.dense_units, 1, MAX_DENSE_UNITS, errors)
+    if config.model != "dense":  # the dense model has no convolutions to check
+        for name in ("conv1_filters", "conv2_filters", "conv3_filters"):
+            _check_int(name, getattr(config, name), 1, MAX_FILTERS, errors)
+        _check_int("kernel_size", config.kernel_size, 1, max_kernel_size(), errors)
+        if "kernel_size" in errors and _is_int(config.kernel_size):
+            errors["kernel_size"] += " (a larger kernel leaves nothing of the 28x28 image)"
+        _check_int("dense_units", config.dense_units, 1, MAX_DENSE_UNITS, errors)
     return errors
 
 

@@ -44,7 +44,7 @@ def default_runs_dir() -> Path:
 
 def new_run_id() -> str:
     """A sortable, unique run id: local start time plus a few random hex digits."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

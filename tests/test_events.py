@@ -105,7 +105,7 @@ def test_type_names() -> None:
         RunFailed: "run_failed",
     }
     for cls, name in expected.items():
-        assert cls.TYPE == name
+        assert name == cls.TYPE
         assert EVENT_TYPES[name] is cls
     for event in EVENTS:
         assert json.loads(event.to_json())["type"] == expected[type(event)]

@@ -143,10 +143,10 @@ def test_batches_are_buffered_and_an_epoch_end_flushes(writer: RunWriter,
     writer.write(epoch_end(step=5))
     assert read_events(writer.run_dir) == [started(), *burst, epoch_end(step=5)]
     assert not writer.closed
+    evaluating = Phase(phase="evaluating", message="test set")
     writer.write(batch(6, epoch=2))
-    writer.write(Phase(phase="evaluating", message="test set"))
-    assert read_events(writer.run_dir)[-2:] == [batch(6, epoch=2),
-                                                Phase(phase="evaluating", message="test set")]
+    writer.write(evaluating)
+    assert read_events(writer.run_dir)[-2:] == [batch(6, epoch=2), evaluating]
     writer.close()
 
 
@@ -328,7 +328,7 @@ def test_default_runs_dir_without_the_environment(monkeypatch: pytest.MonkeyPatc
 def test_new_run_id_format_and_uniqueness() -> None:
     first, second = new_run_id(), new_run_id()
     for run_id in (first, second):
-        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", run_id), run_id
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", run_id), run_id
     assert first != second, "two runs started in the same second get different ids"
 
 
