@@ -59,7 +59,7 @@ def test_grey_levels_blend_between_paper_and_ink() -> None:
     cell = style_at(text, 0, 0)
     assert rgb(cell.color) == ink.rgb
     middle = rgb(cell.bgcolor)
-    for channel, low, high in zip(middle, ink.rgb, paper.rgb):
+    for channel, low, high in zip(middle, ink.rgb, paper.rgb, strict=True):
         assert min(low, high) < channel < max(low, high)
     assert rgb(style_at(text, 5, 5).color) == paper.rgb
 

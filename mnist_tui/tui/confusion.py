@@ -85,7 +85,8 @@ def render_confusion(confusion: Sequence[Sequence[int]],
             elif count == 0:
                 text.append(f"{'·':>{CELL_WIDTH - 1}} ", muted)
             else:
-                strength = 0.3 + 0.7 * count / worst_off
+                # at least 30% of the error colour, so a single error is still visible
+                strength = 1.0 if count >= worst_off else 0.3 + 0.7 * count / worst_off
                 shade = paper.blend(colours.error, strength)
                 text.append(cell, Style(color=shade.get_contrast_text(1.0).rich_color,
                                         bgcolor=shade.rich_color, bold=True))

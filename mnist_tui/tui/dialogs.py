@@ -154,14 +154,14 @@ class ErrorScreen(ModalScreen[None]):
         self.query_one("#edit", Button).focus()
 
     @on(Button.Pressed, "#edit")
-    def _edit(self, event: Button.Pressed) -> None:
+    async def _edit(self, event: Button.Pressed) -> None:
         event.stop()
-        self.run_action("app.edit_settings")
+        await self.run_action("app.edit_settings")
 
     @on(Button.Pressed, "#quit")
-    def _quit(self, event: Button.Pressed) -> None:
+    async def _quit(self, event: Button.Pressed) -> None:
         event.stop()
-        self.run_action("app.quit")
+        await self.run_action("app.quit")
 
     def action_close(self) -> None:
         """Close the dialog and show what is underneath."""

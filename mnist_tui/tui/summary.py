@@ -47,13 +47,12 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def format_epochs(summary: Mapping[str, Any], *, unit: bool = True) -> str:
-    """"1 of 3 epochs", with ", stopped early" when the run was stopped before its last epoch."""
+def format_epochs(summary: Mapping[str, Any]) -> str:
+    """"1 of 3 epochs", plus " (stopped early)" when the run stopped before its last epoch."""
     done, total = summary.get("epochs_completed"), summary.get("epochs")
-    text = f"{done if done is not None else '?'} of {total if total is not None else '?'}"
-    if unit:
-        text += " epoch" if total == 1 else " epochs"
-    return text + (", stopped early" if summary.get("stopped_early") else "")
+    text = f"{'?' if done is None else done} of {'?' if total is None else total}"
+    text += " epoch" if total == 1 else " epochs"
+    return text + (" (stopped early)" if summary.get("stopped_early") else "")
 
 
 def status_line(summary: Mapping[str, Any]) -> str:
@@ -81,8 +80,8 @@ def format_summary_text(summary: Mapping[str, Any]) -> str:
                  f"test accuracy {format_accuracy(summary.get('test_accuracy'))}, "
                  f"test loss {format_loss(summary.get('test_loss'))}")
     rate = summary.get("samples_per_second")
-    lines.append(f"  {format_epochs(summary)} in {format_seconds(summary.get('seconds'))}"
-                 + (f", {rate:,.0f} images/s" if rate else ""))
+    lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
+                 "training" + (f", {rate:,.0f} images/s" if rate else ""))
     if summary.get("run_dir"):
         lines.append(f"  run folder: {summary['run_dir']}")
     return "\n".join(lines)
@@ -125,9 +124,6 @@ class SummaryScreen(Screen[None]):
         padding: 0 1;
         align-horizontal: center;
     }
-    SummaryScreen .metric-label {
-        color: $text-muted;
-    }
     SummaryScreen .metric Digits {
         width: 100%;
         text-align: center;
@@ -145,6 +141,7 @@ class SummaryScreen(Screen[None]):
     SummaryScreen .metric-label {
         width: 100%;
         text-align: center;
+        color: $text-muted;
     }
     SummaryScreen #summary-settings, SummaryScreen #summary-facts,
     SummaryScreen #summary-status, SummaryScreen #summary-epochs {
@@ -264,8 +261,18 @@ class SummaryScreen(Screen[None]):
 
     def on_resize(self) -> None:
         """Show the settings box only when it has room beside the key numbers."""
-        settings = self.query_one("#summary-settings")
-        settings.display = self.size.width >= SETTINGS_MIN_WIDTH
+        for settings in self.query("#summary-settings"):
+            settings.display = self.size.width >= SETTINGS_MIN_WIDTH
+
+    def _run_dir_text(self) -> Text:
+        return Text(f"Run folder: {self.summary.get('run_dir') or ''}")
+
+    def set_run_dir(self, run_dir: str) -> None:
+        """Show where the run's files are, once the front end knows (no recompose needed)."""
+        self.summary["run_dir"] = str(run_dir)
+        for line in self.query("#summary-run-dir").results(Static):
+            line.update(self._run_dir_text())
+            line.display = True
 
     def _epochs_short(self) -> str:
         done = self.summary.get("epochs_completed")
@@ -292,9 +299,11 @@ class SummaryScreen(Screen[None]):
             yield facts
             settings = Static(self.settings(), id="summary-settings")
             settings.border_title = "Settings"
+            settings.display = self.app.size.width >= SETTINGS_MIN_WIDTH
             yield settings
-        if self.summary.get("run_dir"):
-            yield Static(Text(f"Run folder: {self.summary['run_dir']}"), id="summary-run-dir")
+        run_dir = Static(self._run_dir_text(), id="summary-run-dir")
+        run_dir.display = bool(self.summary.get("run_dir"))
+        yield run_dir
         with VerticalScroll(id="summary-body"):
             yield from self._compose_body()
         yield Footer()

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,12 +124,21 @@ def theme_from_mapping(data: Mapping[str, Any]) -> Theme:
     return theme
 
 
+def display_path(path: Path) -> str:
+    """A path as a person reads it: the home folder shortened to "~"."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):  # not under home, or no home at all
+        return str(path)
+
+
 def load_theme_file(path: Path | Traversable, label: str | None = None) -> Theme:
     """Read and validate one theme file.
 
-    Raises ThemeFileError("theme file X ignored: <reason>"), X being `label` or the path.
+    Raises ThemeFileError("theme file X ignored: <reason>"), X being `label` or the path
+    (home shortened to "~").
     """
-    label = label or str(path)
+    label = label or (display_path(path) if isinstance(path, Path) else str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return theme_from_mapping(data)
@@ -175,7 +184,8 @@ def load_themes(user_dir: Path | None = None) -> tuple[list[Theme], list[str]]:
     try:
         files = _theme_files(folder)
     except OSError as exc:
-        return themes, [*errors, f"theme folder {folder} ignored: {exc.strerror or exc}"]
+        return themes, [*errors, f"theme folder {display_path(folder)} ignored: "
+                                 f"{exc.strerror or exc}"]
     builtin_names = {theme.name for theme in themes}
     seen: dict[str, Path] = {}
     for file in files:
@@ -185,8 +195,8 @@ def load_themes(user_dir: Path | None = None) -> tuple[list[Theme], list[str]]:
             errors.append(str(exc))
             continue
         if theme.name in seen:
-            errors.append(f"theme file {file} ignored: name {theme.name!r} is already used by "
-                          f"{seen[theme.name]}")
+            errors.append(f"theme file {display_path(file)} ignored: name {theme.name!r} is "
+                          f"already used by {display_path(seen[theme.name])}")
             continue
         seen[theme.name] = file
         if theme.name in builtin_names:
@@ -252,8 +262,3 @@ def theme_color(app: App[Any], name: str, fallback: str | Color) -> Color:
                 return colour
     return fallback if isinstance(fallback, Color) else Color.parse(fallback)
 
-
-def register_all(app: App[Any], themes: Iterable[Theme]) -> None:
-    """Register themes with an app (a convenience for the app and tests)."""
-    for theme in themes:
-        app.register_theme(theme)
