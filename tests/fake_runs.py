@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,13 @@ class FakeRunner:
     """
 
     def __init__(self, *, batch_sleep: float = 0.0, hold_after: int | None = None,
-                 fail_at: int | None = None, raise_error: Exception | None = None) -> None:
+                 fail_at: int | None = None, raise_error: Exception | None = None,
+                 hold_timeout: float = 60.0) -> None:
         self.batch_sleep = batch_sleep
         self.hold_after = hold_after
         self.fail_at = fail_at
         self.raise_error = raise_error
+        self.hold_timeout = hold_timeout  # a forgotten release must not hang the test run
         self.calls: list[dict[str, Any]] = []
         self.held = threading.Event()  # set while the runner is holding
         self.finished = threading.Event()  # set when the runner returns
@@ -60,8 +63,9 @@ class FakeRunner:
 
     def _hold(self, control: RunControl) -> None:
         self.held.set()
+        deadline = time.monotonic() + self.hold_timeout
         while not self._release.wait(0.01):
-            if control.stop_requested:
+            if control.stop_requested or time.monotonic() > deadline:
                 break
         self.held.clear()
 
@@ -137,8 +141,9 @@ class FakeRunner:
             if control.stop_requested:
                 break
         emit(Phase(phase="evaluating", message="evaluating on the test set…"))
-        emit(_evaluated(summary["val_accuracy"] or 0.5))
-        summary.update(test_loss=0.07, test_accuracy=_evaluated(0.5).test_accuracy,
+        evaluated = _evaluated()
+        emit(evaluated)
+        summary.update(test_loss=evaluated.test_loss, test_accuracy=evaluated.test_accuracy,
                        seconds=elapsed, samples_per_second=seen / elapsed if elapsed else None)
         if control.stop_requested:
             summary.update(status="stopped", reason=control.reason, stopped_early=True)
@@ -148,7 +153,7 @@ class FakeRunner:
         return run_dir, summary
 
 
-def _evaluated(_accuracy: float) -> Evaluated:
+def _evaluated() -> Evaluated:
     """A fixed, plausible test evaluation: 98.0% right, a few digits wrong in the gallery."""
     rng = np.random.default_rng(0)
     confusion = [[0] * 10 for _ in range(10)]
@@ -164,3 +169,15 @@ def _evaluated(_accuracy: float) -> Evaluated:
     return Evaluated(test_loss=0.07, test_accuracy=0.98, test_samples=TEST_SAMPLES,
                      confusion=tuple(tuple(row) for row in confusion),
                      per_class_accuracy=(0.98,) * 10, samples=tuple(samples), seconds=0.5)
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Let the app run until `predicate()` holds; fail if it never does within `timeout`.
+
+    The timeout only guards against a hang; no test asserts how fast anything happens.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the app never reached the expected state")
+        await pilot.pause(0.01)

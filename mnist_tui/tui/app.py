@@ -21,11 +21,11 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from mnist_tui.config import TrainConfig
+from mnist_tui.config import PRESETS, TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.events import TERMINAL_TYPES, Emit, Event, RunFailed
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
-from mnist_tui.tui.form import PRESET_LABELS, FormScreen
+from mnist_tui.tui.form import FormScreen, preset_label
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.messages import EventMessage
 from mnist_tui.tui.monitor import MonitorScreen
@@ -50,10 +50,10 @@ class MnistApp(App[dict[str, Any] | None]):
     `summary.format_summary_text`.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere work
     TITLE = "mnist-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(self, config: TrainConfig | None = None, *, start: bool = False,
@@ -88,7 +88,18 @@ class MnistApp(App[dict[str, Any] | None]):
             self.notify(message, title="Theme file ignored", severity="warning", timeout=10)
         self._apply_start_theme()
         if self.start_immediately:
-            self.start_run(self.config)
+            # After the form's first layout: a screen pushed over one never laid out can
+            # make that screen flip between two sizes forever on the next resize.
+            self.call_after_refresh(self.start_run, self.config)
+
+    def on_unmount(self) -> None:
+        """However the app ends, ask a running training to stop.
+
+        The process cannot exit before the worker thread does; without this an app closed
+        some other way than `quit` would wait for the whole run to finish.
+        """
+        if self.control is not None:
+            self.control.stop("the app was closed")
 
     def _apply_start_theme(self) -> None:
         available = self.available_themes
@@ -159,7 +170,8 @@ class MnistApp(App[dict[str, Any] | None]):
         """Fold an event into the history (cheap); move on when the run ends."""
         if message.run != self._run_token or self.history is None:
             return
-        self.history.fold(message.event)
+        for event in message.events:
+            self.history.fold(event)
         if isinstance(message.event, TERMINAL_TYPES):
             self._run_ended(message.event)
 
@@ -171,6 +183,8 @@ class MnistApp(App[dict[str, Any] | None]):
             summary.setdefault("status", "failed")
             summary.setdefault("reason", event.error)
         self.final_summary = summary
+        if self._shutting_down:
+            return  # the app stopped the run on its way out; no screens to switch
         if self._exit_when_idle:
             self._exit_if_idle()
             return
@@ -218,8 +232,12 @@ class MnistApp(App[dict[str, Any] | None]):
             self.history.note(f"failed: {message}")
         self.final_summary = {"run_id": self.history.run_id if self.history else "",
                               "status": "failed", "reason": message}
-        if not self._exit_when_idle:
+        if not self._exit_when_idle and not self._shutting_down:
             self._show_error("Training failed", message, detail)
+
+    @property
+    def _shutting_down(self) -> bool:
+        return not self.is_running or not self.screen_stack
 
     def _exit_if_idle(self) -> None:
         if self._exit_when_idle and (self._worker is None or self._worker.is_finished):
@@ -285,9 +303,13 @@ class MnistApp(App[dict[str, Any] | None]):
 
     def action_toggle_pause(self) -> None:
         """Pause or resume the running training."""
-        if isinstance(self.screen, MonitorScreen) and self.run_active:
-            screen = self.screen
-            screen.action_resume() if screen.paused else screen.action_pause()
+        screen = self.screen
+        if not isinstance(screen, MonitorScreen) or not self.run_active:
+            return
+        if screen.paused:
+            screen.action_resume()
+        else:
+            screen.action_pause()
 
     def action_stop(self) -> None:
         """Stop the running training after its batch; the summary follows."""
@@ -299,8 +321,9 @@ class MnistApp(App[dict[str, Any] | None]):
         if isinstance(screen, FormScreen):
             yield SystemCommand("Start training", "Start a run with these settings (Enter)",
                                 screen.action_start)
-            for name, (label, description) in PRESET_LABELS.items():
-                yield SystemCommand(f"Preset: {label}", description,
+            for name in PRESETS:
+                label, description = preset_label(name)
+                yield SystemCommand(f"Preset: {label}", description or f"the {label} preset",
                                     partial(screen.action_preset, name))
             yield SystemCommand("Reset settings", "Back to the defaults (ctrl+r)",
                                 screen.action_reset)

@@ -28,11 +28,19 @@ PRESET_LABELS: dict[str, tuple[str, str]] = {
     "quick": ("Quick", "a quick demo on 6,000 images"),
     "accurate": ("Accurate", "5 epochs, a wider network, Adam: slower, more accurate"),
 }
-"""Button label and description of each preset in `config.PRESETS`."""
+"""Button label and description of the presets in `config.PRESETS` (others get their name)."""
+
+WIDE = 150
+"""From this many columns on, the model preview sits beside the fields instead of below."""
 
 STRUCTURE_FIELDS = ("model", "conv1_filters", "conv2_filters", "conv3_filters", "kernel_size",
                     "dense_units")
 """Fields that shape the network, i.e. the model preview."""
+
+
+def preset_label(name: str) -> tuple[str, str]:
+    """The button label and the description of a preset."""
+    return PRESET_LABELS.get(name, (name.replace("_", " ").capitalize(), ""))
 
 
 def field_text(value: Any) -> str:
@@ -55,10 +63,12 @@ class FormScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "start", "Start"),
+        Binding("enter", "start", "Start", show=False),
+        Binding("ctrl+s", "start", "Start"),
         Binding("ctrl+r", "reset", "Reset"),
+        # The app's own ctrl+q is hidden (q shows on other screens); list it here.
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
     ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
 
     @dataclass
     class StartRequested(Message):
@@ -90,22 +100,23 @@ class FormScreen(Screen[None]):
                                              id=f"field-{name}")
                         else:
                             yield Input(field_text(value), compact=True, id=f"field-{name}",
-                                        select_on_focus=False)
+                                        select_on_focus=False, tooltip=spec.help)
                         yield Static(spec.help, classes="field-help", markup=False)
                     yield Static("", classes="field-error", id=f"error-{name}", markup=False)
             with Vertical(id="preview-pane"):
-                yield Static("Model", classes="section-title")
+                yield Static("", id="param-count", classes="section-title", markup=False)
                 table: DataTable[str] = DataTable(id="preview", cursor_type="none",
                                                   show_cursor=False, zebra_stripes=True)
                 table.can_focus = False
                 yield table
-                yield Static("", id="param-count", markup=False)
+        yield Static("", id="help-bar", markup=False)
         with Horizontal(id="form-actions"):
             yield Button("Start ⏎", id="start", variant="primary", compact=True)
             yield Button("Reset", id="reset", compact=True,
                          tooltip="back to the defaults (the seed's settings)")
             yield Label("Presets:", id="presets-label")
-            for preset, (label, description) in PRESET_LABELS.items():
+            for preset in PRESETS:
+                label, description = preset_label(preset)
                 yield Button(label, id=f"preset-{preset}", classes="preset", compact=True,
                              tooltip=description)
         yield Footer()
@@ -116,6 +127,12 @@ class FormScreen(Screen[None]):
         table.add_columns(*TABLE_HEADERS)
         self.revalidate()
         self.query_one(f"#field-{next(iter(FIELD_SPECS))}").focus()
+
+    def on_resize(self) -> None:
+        """Put the preview beside the fields on a wide terminal, below them otherwise."""
+        wide = self.app.size.width >= WIDE
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
 
     def field(self, name: str) -> Widget:
         """The input or select of one field."""
@@ -159,18 +176,18 @@ class FormScreen(Screen[None]):
         table.clear()
         problems = [self.errors[name] for name in STRUCTURE_FIELDS if name in self.errors]
         if problems:
-            count.update(f"no preview: {problems[0]}")
+            count.update(f"Model: no preview ({problems[0]})")
             count.add_class("-invalid")
             return
         try:
             preview = preview_model(self.config)
         except ValueError as exc:
-            count.update(f"no preview: {exc}")
+            count.update(f"Model: no preview ({exc})")
             count.add_class("-invalid")
             return
         for row in preview.table():
             table.add_row(*row)
-        count.update(f"{preview.total_text} parameters")
+        count.update(f"Model: {preview.total_text} parameters")
         count.remove_class("-invalid")
 
     def load(self, config: TrainConfig) -> None:
@@ -210,8 +227,19 @@ class FormScreen(Screen[None]):
             self.notify(f"Unknown preset {name!r}.", severity="error")
             return
         self.load(PRESETS[name])
-        label, description = PRESET_LABELS.get(name, (name, ""))
+        label, description = preset_label(name)
         self.notify(f"{label}: {description}" if description else label, title="Preset loaded")
+
+    def on_descendant_focus(self) -> None:
+        """Show the whole help line of the focused field (the row may cut it short)."""
+        focused = self.focused
+        name = (focused.id or "").removeprefix("field-") if focused is not None else ""
+        bar = self.query_one("#help-bar", Static)
+        if name in FIELD_SPECS:
+            spec = FIELD_SPECS[name]
+            bar.update(f"{spec.label}: {spec.help}")
+        else:
+            bar.update("Enter starts the run from any field · Tab moves between fields")
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:

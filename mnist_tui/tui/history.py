@@ -117,14 +117,17 @@ class BucketSeries:
 
     def points(self, max_points: int) -> tuple[list[float], list[float]]:
         """The series as at most `max_points` (x, y) means, in order."""
-        max_points = max(1, max_points)
-        group = max(1, math.ceil(len(self._n) / max_points))
+        size = len(self._n)
+        if size <= max_points:
+            return ([x / n for x, n in zip(self._x, self._n, strict=True)],
+                    [y / n for y, n in zip(self._y, self._n, strict=True)])
         xs: list[float] = []
         ys: list[float] = []
-        for i in range(0, len(self._n), group):
-            n = sum(self._n[i:i + group])
-            xs.append(sum(self._x[i:i + group]) / n)
-            ys.append(sum(self._y[i:i + group]) / n)
+        for k in range(max(1, max_points)):
+            lo, hi = k * size // max_points, (k + 1) * size // max_points
+            n = sum(self._n[lo:hi])
+            xs.append(sum(self._x[lo:hi]) / n)
+            ys.append(sum(self._y[lo:hi]) / n)
         return xs, ys
 
 
@@ -237,10 +240,10 @@ class TrainingHistory:
         self.batches_per_epoch = event.batches_per_epoch
         self.epochs = event.epochs
         self.params = event.params
+        epochs = "epoch" if event.epochs == 1 else "epochs"
         self.log_lines.append(
-            f"run {event.run_id}: {event.train_samples:,} training, {event.val_samples:,} "
-            f"validation, {event.test_samples:,} test images; {event.batches_per_epoch:,} "
-            f"batches per epoch; {event.params:,} parameters")
+            f"run {event.run_id}: {event.epochs} {epochs} of {event.batches_per_epoch:,} "
+            f"batches, then {event.test_samples:,} test images")
 
     def _fold_batch(self, event: BatchEnd) -> None:
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch

@@ -2,12 +2,14 @@
 
 The screen never redraws per event. The app folds events into a `TrainingHistory`; two timers
 here redraw from it, only what changed: the progress line up to 10 times a second, the charts
-twice a second (a plotext rebuild is tens of milliseconds of Python holding the GIL that the
-training thread needs).
+up to twice a second, less often when their plotext builds are slow (a rebuild is tens of
+milliseconds of Python holding the GIL that the training thread needs; the charts are kept
+under `CHART_BUDGET` of the UI thread's time).
 """
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -18,11 +20,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 
 from mnist_tui.control import RunControl
-from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart
+from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart, legend_markup
 from mnist_tui.tui.history import TrainingHistory, format_duration
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress redraws (at most)
 CHART_INTERVAL = 0.5  # seconds between chart redraws (at most)
+CHART_BUDGET = 0.05  # share of the UI thread's time the charts may take; big charts redraw less
 
 
 class MonitorScreen(Screen[None]):
@@ -52,6 +55,7 @@ class MonitorScreen(Screen[None]):
         self._chart_key: tuple[int, bool] | None = None
         self._log_index = 0
         self._charts: list[MetricChart] = []
+        self._chart_time = 0.0
         self.progress_redraws = 0  # counters for tests and the overhead benchmark
         self.chart_redraws = 0
 
@@ -60,6 +64,7 @@ class MonitorScreen(Screen[None]):
         yield Static("", id="run-info", markup=False)
         yield ProgressBar(total=1, show_eta=False, id="progress")
         yield Static("", id="stats", markup=False)
+        yield Static(legend_markup(self.smoothing), id="legend")
         with Horizontal(id="charts"):
             yield LossChart(id="loss-chart")
             yield AccuracyChart(id="accuracy-chart")
@@ -79,6 +84,8 @@ class MonitorScreen(Screen[None]):
 
     def update_now(self) -> None:
         """Redraw everything at once (after a key press, or in tests), not waiting for timers."""
+        if not self._charts:
+            return  # not mounted yet; on_mount draws
         self._refresh_progress(force=True)
         self._refresh_charts(force=True)
 
@@ -95,24 +102,34 @@ class MonitorScreen(Screen[None]):
     def _refresh_progress(self, force: bool = False) -> None:
         history = self.history
         key = (history.version, self.paused, self.stopping)
-        if key == self._progress_key and not force:
+        if (key == self._progress_key and not force) or not self._charts:
             return
         self._progress_key = key
         self.progress_redraws += 1
         with self.app.batch_update():
-            self._info.update(self.info_text())
+            self._set_line(self._info, self.info_text())
             self._bar.update(total=max(1, history.total_batches), progress=history.step)
-            self._stats.update(self.stats_text())
+            self._set_line(self._stats, self.stats_text())
             new_lines = history.log_lines[self._log_index:]
             if new_lines:
                 self._log.write_lines(new_lines)
                 self._log_index += len(new_lines)
 
+    @staticmethod
+    def _set_line(widget: Static, text: str) -> None:
+        # One-line widgets of fixed size: redraw only on change, and skip the layout pass.
+        if text != widget.content:
+            widget.update(text, layout=False)
+
     def _refresh_charts(self, force: bool = False) -> None:
         key = (self.history.chart_version, self.smoothing)
         if key == self._chart_key and not force:
             return
-        self._chart_key = key
+        now = time.monotonic()
+        cost = sum(chart.build_seconds for chart in self._charts)
+        if not force and now - self._chart_time < cost / CHART_BUDGET:
+            return
+        self._chart_key, self._chart_time = key, now
         self.chart_redraws += 1
         with self.app.batch_update():
             for chart in self._charts:
@@ -143,14 +160,15 @@ class MonitorScreen(Screen[None]):
             f"ETA {format_duration(history.eta_seconds())}",
             f"{rate:,.0f} img/s" if rate is not None else "— img/s",
         ]
+        # The state goes first so that a narrow terminal never cuts it off.
         if history.finished:
-            parts.append(history.log_lines[-1] if history.log_lines else "done")
+            parts.insert(0, history.log_lines[-1] if history.log_lines else "done")
         elif self.paused:
-            parts.append("PAUSED")
+            parts.insert(0, "PAUSED")
         elif self.stopping:
-            parts.append("stopping…")
+            parts.insert(0, "stopping…")
         elif history.phase not in ("training", ""):
-            parts.append(history.phase_message)
+            parts.insert(0, history.phase_message)
         return " · ".join(parts)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -192,9 +210,10 @@ class MonitorScreen(Screen[None]):
         """Switch the EMA curve over the raw per-batch values on or off."""
         self.smoothing = not self.smoothing
 
-    def watch_smoothing(self) -> None:
-        """Redraw the charts at once when smoothing is switched."""
-        self._refresh_charts()
+    def watch_smoothing(self, smooth: bool) -> None:
+        """Redraw the charts and their legend at once when smoothing is switched."""
+        self.query_one("#legend", Static).update(legend_markup(smooth), layout=False)
+        self._refresh_charts(force=True)
 
     def _after_key(self) -> None:
         self.refresh_bindings()

@@ -1,0 +1,31 @@
+"""Import hygiene: the UI never imports TensorFlow or Keras, so the form opens at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+
+def test_importing_every_tui_module_leaves_tensorflow_and_keras_out(tmp_path: Path) -> None:
+    code = textwrap.dedent("""
+        import importlib, pkgutil, sys
+        import mnist_tui.tui as tui
+        names = sorted(m.name for m in pkgutil.iter_modules(tui.__path__, "mnist_tui.tui."))
+        for name in names:
+            importlib.import_module(name)
+        from mnist_tui.tui.app import MnistApp
+        MnistApp()  # building the app (themes, screens) must not pull them in either
+        heavy = sorted(m for m in sys.modules
+                       if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+        print(len(names), heavy)
+    """)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False, env=env)
+    assert result.returncode == 0, result.stderr
+    count, heavy = result.stdout.strip().split(" ", 1)
+    assert int(count) >= 6, "expected the app, form, monitor, history, charts, messages..."
+    assert heavy == "[]", f"TUI imports pulled in {heavy}"
