@@ -1,9 +1,14 @@
-"""The `mnist-tui` command: parses flags into a `TrainConfig` and picks a front end."""
+"""The `mnist-tui` command: parses flags into a `TrainConfig` and picks a front end.
+
+`mnist-tui [flags]` trains; `mnist-tui runs` lists the runs and `mnist-tui watch [RUN]` follows
+one that another process writes (subcommands are recognised as the first argument only).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,10 +26,15 @@ from mnist_tui.config import (
 )
 
 EXIT_BAD_INPUT = 2
+SUBCOMMANDS = ("runs", "watch")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
-still runs), q quits (asks first); ctrl+p opens the command palette.
+still runs), q quits (asks first); ctrl+o lists past runs (compare, open, delete, export);
+ctrl+p opens the command palette.
+
+other commands: `mnist-tui runs` lists past runs; `mnist-tui watch [RUN]` follows a run that
+another process writes (one started with --detach, or by `nohup mnist-tui --headless`).
 
 exit codes with --headless: 0 finished, 1 failed, diverged or stopped early, 2 bad input or data.
 MNIST is looked for in: --data, $MNIST_TUI_DATA, ~/.keras/datasets/mnist.npz, then downloaded.
@@ -57,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train without the terminal UI: progress on stderr, JSON summary "
                            "on stdout")
     mode.add_argument("--start", action="store_true", help="skip the form and start training")
+    mode.add_argument("--detach", action="store_true",
+                      help="train in a background process of its own that outlives the "
+                           "terminal; the app watches it, --headless prints where it runs")
     mode.add_argument("--data", metavar="PATH",
                       help="MNIST as a Keras-layout .npz or a folder of the four IDX files")
     mode.add_argument("--runs-dir", metavar="DIR", type=Path,
@@ -107,26 +120,136 @@ def stray_output_to(log_path: Path) -> Iterator[None]:
             ui_stream.close()
 
 
-def run_tui(config: TrainConfig, args: argparse.Namespace) -> int:
-    """Run the Textual app; print a short summary afterwards so it stays in the scrollback."""
+def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
+            watch: Path | None = None) -> int:
+    """Run the Textual app; print a short summary afterwards so it stays in the scrollback.
+
+    `watch` opens the app on that run folder (`mnist-tui watch`); `args` are the training
+    flags, or the watch command's.
+    """
     import platformdirs
 
     from mnist_tui.tui.app import MnistApp
     from mnist_tui.tui.summary import format_summary_text
 
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
-    app = MnistApp(config, start=args.start, runs_dir=args.runs_dir, data_path=args.data,
-                   theme=args.theme)
+    app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
+                   data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
+                   detach=getattr(args, "detach", False))
     with stray_output_to(log_path):
         app.run()
     summary = getattr(app, "final_summary", None)
     if summary:
         print(format_summary_text(summary))
+    if getattr(app, "left_running", None):
+        print(app.left_running)
     return 0 if app.return_code in (None, 0) else int(app.return_code)
+
+
+def build_runs_parser() -> argparse.ArgumentParser:
+    """The parser of `mnist-tui runs`."""
+    parser = argparse.ArgumentParser(
+        prog="mnist-tui runs", description="List the runs, newest first.")
+    parser.add_argument("--runs-dir", metavar="DIR", type=Path,
+                        help="where the run folders are (default: the user data dir)")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also write the table as CSV to FILE ('-' for stdout only)")
+    return parser
+
+
+def build_watch_parser() -> argparse.ArgumentParser:
+    """The parser of `mnist-tui watch`."""
+    parser = argparse.ArgumentParser(
+        prog="mnist-tui watch",
+        description="Follow a run that another process writes: a replay of what is logged, "
+                    "then new events as they come, then the summary. Watching never writes "
+                    "into the run's folder; p and s pause and stop a run started with "
+                    "--detach (or by MonitorCallback); quitting leaves the run going.")
+    parser.add_argument("run", metavar="RUN", nargs="?",
+                        help="run id, a unique prefix of one, or a run folder (default: the "
+                             "latest run)")
+    parser.add_argument("--runs-dir", metavar="DIR", type=Path,
+                        help="where the run folders are (default: the user data dir)")
+    parser.add_argument("--headless", action="store_true",
+                        help="no terminal UI: progress on stderr, JSON summary on stdout")
+    parser.add_argument("--theme", metavar="NAME", help="colour theme of the app")
+    return parser
+
+
+def runs_command(argv: Sequence[str]) -> int:
+    """`mnist-tui runs`: print the runs table (and write it as CSV if asked)."""
+    from mnist_tui.compare import format_runs_table, write_runs_csv
+    from mnist_tui.runs import default_runs_dir, list_runs
+
+    args = build_runs_parser().parse_args(argv)
+    root = args.runs_dir or default_runs_dir()
+    runs = list_runs(root)
+    if args.csv == "-":
+        write_runs_csv(runs, sys.stdout)
+        return 0
+    if args.csv:
+        try:
+            with open(args.csv, "w", encoding="utf-8", newline="") as out:
+                write_runs_csv(runs, out)
+        except OSError as exc:
+            sys.stderr.write(f"mnist-tui runs: cannot write {args.csv}: {exc}\n")
+            return EXIT_BAD_INPUT
+    if not runs:
+        sys.stderr.write(f"no runs in {root} yet\n")
+        return 0
+    print(format_runs_table(runs))
+    if args.csv:
+        sys.stderr.write(f"wrote {len(runs)} runs to {args.csv}\n")
+    return 0
+
+
+def watch_command(argv: Sequence[str]) -> int:
+    """`mnist-tui watch [RUN]`: follow a run in the app, or headless without a terminal."""
+    from mnist_tui.runs import RunNotFound, resolve_run
+
+    args = build_watch_parser().parse_args(argv)
+    try:
+        run_dir = resolve_run(args.run, args.runs_dir)
+    except RunNotFound as exc:
+        sys.stderr.write(f"mnist-tui watch: {exc}\n")
+        return EXIT_BAD_INPUT
+    if args.headless or not (sys.stdin.isatty() and sys.__stdout__.isatty()):
+        from mnist_tui.headless import watch_headless
+
+        return watch_headless(run_dir)
+    return run_tui(None, args, watch=run_dir)
+
+
+def detach_headless(config: TrainConfig, args: argparse.Namespace) -> int:
+    """`--detach` without the app: start the run in the background, say where, return at once.
+
+    Data that is given (--data, $MNIST_TUI_DATA) is checked first, so bad data exits 2 here
+    rather than in the background.
+    """
+    from mnist_tui.data import ENV_VAR, DataError, load_mnist
+    from mnist_tui.detach import start_detached
+    from mnist_tui.training import check_data_fits
+
+    try:
+        check_data_fits(config, load_mnist(args.data, download=False))
+    except DataError as exc:
+        if args.data is not None or os.environ.get(ENV_VAR):
+            sys.stderr.write(f"mnist-tui: {exc}\n")
+            return EXIT_BAD_INPUT
+    run = start_detached(config, runs_dir=args.runs_dir, data_path=args.data)
+    where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
+    sys.stderr.write(f"training in the background (pid {run.pid}); its output goes to "
+                     f"{run.run_dir / 'output.log'}\nfollow it with: mnist-tui watch "
+                     f"{run.run_id}{where}\n")
+    print(json.dumps({"run_id": run.run_id, "run_dir": str(run.run_dir), "pid": run.pid}))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mnist-tui` and `python -m mnist_tui`; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return (runs_command if argv[0] == "runs" else watch_command)(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -136,11 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, message in exc.errors.items():
             sys.stderr.write(f"  {name}: {message}\n")
         return EXIT_BAD_INPUT
+    terminal = sys.stdin.isatty() and sys.__stdout__.isatty()
+    if args.detach and (args.headless or not terminal):
+        return detach_headless(config, args)
     if args.headless:
         from mnist_tui.headless import run_headless
 
         return run_headless(config, runs_dir=args.runs_dir, data_path=args.data)
-    if not (sys.stdin.isatty() and sys.__stdout__.isatty()):
+    if not terminal:
         sys.stderr.write("mnist-tui: the app needs a terminal; use --headless to train "
                          "without one\n")
         return EXIT_BAD_INPUT

@@ -20,6 +20,7 @@ else:  # pragma: no cover
 
 MODELS = ("cnn", "dense")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "adamax", "nadam")
+STRATEGIES = ("default", "mirrored", "multi-worker")
 MNIST_TRAIN_IMAGES = 60_000
 IMAGE_SIZE = 28
 MAX_EPOCHS = 1000
@@ -58,6 +59,7 @@ class TrainConfig:
     conv3_filters: int = 32  # filters of the third convolution (cnn only)
     kernel_size: int = 3  # side of every convolution kernel (cnn only)
     dense_units: int = 64  # units of the hidden dense layer (cnn only)
+    strategy: str = "default"  # one of STRATEGIES: where training runs (see strategy.py)
 
     def validate(self) -> dict[str, str]:
         """Return every problem as field name → message; an empty dict means valid."""
@@ -123,6 +125,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
     "kernel_size": FieldSpec("Kernel size", "side of each convolution kernel", "int"),
     "dense_units": FieldSpec("Dense units", f"hidden units before the output, 1 to "
                              f"{MAX_DENSE_UNITS}", "int"),
+    "strategy": FieldSpec("Strategy", "default: one device; mirrored: all local GPUs; "
+                          "multi-worker: the cluster in $TF_CONFIG", "choice", STRATEGIES),
 }
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
@@ -181,6 +185,10 @@ def validate(config: TrainConfig) -> dict[str, str]:
     if config.optimizer not in OPTIMIZERS:
         errors["optimizer"] = (
             f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {_show(config.optimizer)}"
+        )
+    if config.strategy not in STRATEGIES:
+        errors["strategy"] = (
+            f"strategy must be one of {', '.join(STRATEGIES)}, got {_show(config.strategy)}"
         )
     _check_int("epochs", config.epochs, 1, MAX_EPOCHS, errors)
     lr = config.learning_rate

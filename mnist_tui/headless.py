@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -31,6 +31,9 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
+
+if TYPE_CHECKING:
+    from mnist_tui.runs import RunWriter
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -174,8 +177,13 @@ def exit_code(summary: dict[str, Any]) -> int:
 
 def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None) -> int:
-    """Train without a UI and return the process exit code (0, 1 or 2)."""
+                 stderr: TextIO | None = None, writer: RunWriter | None = None,
+                 control: RunControl | None = None) -> int:
+    """Train without a UI and return the process exit code (0, 1 or 2).
+
+    `writer` trains into a run folder already made (a detached run's), where data that
+    cannot be used is logged as a failed run; `control` lets another thread stop or pause.
+    """
     from mnist_tui.data import DataError, load_mnist
     from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
     from mnist_tui.training import check_data_fits
@@ -188,9 +196,14 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
         check_data_fits(config, data)
     except DataError as exc:
         stderr.write(f"mnist-tui: {exc}\n")
+        if writer is not None:
+            writer.write(RunFailed(error=str(exc), summary={
+                "run_id": writer.run_id, "status": "failed", "reason": str(exc),
+                "config": config.to_dict()}))
         return EXIT_BAD_INPUT
-    writer = RunWriter(runs_dir or default_runs_dir(), new_run_id(), config)
-    control = RunControl()
+    if writer is None:
+        writer = RunWriter(runs_dir or default_runs_dir(), new_run_id(), config)
+    control = control or RunControl()
     outcome: dict[str, Any] = {}
 
     def train() -> None:
@@ -224,6 +237,37 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
         signal.signal(signal.SIGINT, previous)
     summary = outcome.get("summary") or {"run_id": writer.run_id, "status": "failed"}
     summary.setdefault("run_dir", str(writer.run_dir))
+    stdout.write(summary_json(summary) + "\n")
+    stdout.flush()
+    return exit_code(summary)
+
+
+def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
+                   stderr: TextIO | None = None) -> int:
+    """Follow a run another process writes, reporting it like a headless run; the exit code.
+
+    A replay for a finished run. 0 when it finished, 1 when it stopped early, failed or
+    died without a final event (said on stderr, with how long ago its last event came).
+    Ctrl+C stops watching, never the run.
+    """
+    from mnist_tui.runs import follow_run
+
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    console = HeadlessConsole(stderr)
+    console._print(f"watching {run_dir}")
+    try:
+        end = follow_run(run_dir, console)
+    except KeyboardInterrupt:
+        console._stop_bar()
+        stderr.write("stopped watching; the run goes on\n")
+        return EXIT_OK
+    console._stop_bar()
+    if end.outcome == "died":
+        stderr.write(f"mnist-tui: {end.died_message()}\n")
+        return EXIT_FAILED
+    summary = dict(getattr(end.last_event, "summary", {}) or {})
+    summary.setdefault("run_dir", str(run_dir))
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
     return exit_code(summary)

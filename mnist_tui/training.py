@@ -2,11 +2,15 @@
 
 Keras and TensorFlow are imported inside `Trainer.run`, in the thread that trains, so that
 front ends can show themselves before TensorFlow's seconds-long import.
+
+The fast path (measured in the README's speed section): the images go in as uint8 through
+`pipeline.py` and are scaled in the graph; on the default strategy Keras runs
+STEPS_PER_EXECUTION batches per call into TensorFlow and `bridge.py` still reports every batch.
+`TrainConfig.strategy` picks where it trains (`strategy.py`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -17,23 +21,26 @@ from typing import Any
 
 import numpy as np
 
+from mnist_tui.bridge import make_bridge, record_batch_metrics
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.data import DataError, MnistData, load_mnist
 from mnist_tui.events import (
-    BatchEnd,
+    TERMINAL_TYPES,
     DigitSample,
     Emit,
-    EpochEnd,
     Evaluated,
+    Event,
     Phase,
     RunFailed,
     RunFinished,
     RunStarted,
     RunStopped,
 )
+from mnist_tui.pipeline import eval_dataset, make_datasets
+from mnist_tui.strategy import MULTI_WORKER_SEED, StrategyError, make_placement
 
-EVAL_BATCH_SIZE = 1024
+STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
 FIRST_SAMPLES = 16  # test images shown in the gallery from the front of the test set
 WRONG_SAMPLES = 16  # extra misclassified test images shown after them
 CROSSENTROPY_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps]
@@ -80,10 +87,6 @@ def prepare_images(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 def check_data_fits(config: TrainConfig, data: MnistData) -> None:
     """Raise DataError when the data holds fewer training images than the config asks for."""
     if data.x_train.shape[0] < config.train_size:
@@ -92,100 +95,6 @@ def check_data_fits(config: TrainConfig, data: MnistData) -> None:
             f"size is {config.train_size:,}; use a training size of at most "
             f"{data.x_train.shape[0]:,}"
         )
-
-
-def make_bridge(keras: Any, config: TrainConfig, emit: Emit, control: RunControl) -> Any:
-    """The thin Keras callback that turns `fit`'s hooks into events and obeys `control`."""
-
-    class BridgeCallback(keras.callbacks.Callback):
-        """One `batch_end` per reported batch, one `epoch_end` per epoch; stop, pause, NaN."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.batch_size = config.batch_size
-            self.train_samples = config.train_samples
-            self.batches_per_epoch = config.batches_per_epoch
-            self.step = 0
-            self.seen = 0
-            self.epoch = 0
-            self.epoch_batches = 0
-            self.epoch_seen = 0
-            self.prev_loss = 0.0
-            self.prev_acc = 0.0
-            self.epochs_completed = 0
-            self.last_logs: dict[str, float] = {}
-            self.nan_message = ""
-            self.train_start = 0.0
-            self.epoch_start = 0.0
-            self.epoch_paused = 0.0
-            self.train_seconds = 0.0
-
-        def on_train_begin(self, logs: dict | None = None) -> None:
-            self.train_start = time.perf_counter()
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.epoch = epoch + 1
-            self.epoch_batches = 0
-            self.epoch_seen = 0
-            self.prev_loss = 0.0
-            self.prev_acc = 0.0
-            self.epoch_start = time.perf_counter()
-            self.epoch_paused = control.paused_seconds
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            done = batch + 1  # with steps_per_execution, `batch` is the last step run
-            new_batches = done - self.epoch_batches
-            seen_now = min(done * self.batch_size, self.train_samples)
-            new_seen = seen_now - self.epoch_seen
-            loss = float(logs.get("loss", math.nan))
-            acc = logs.get("accuracy")
-            acc = None if acc is None else float(acc)
-            # Keras reports running means since the epoch began; recover this batch's own value.
-            batch_loss = (loss * seen_now - self.prev_loss * self.epoch_seen) / max(new_seen, 1)
-            batch_acc = None
-            if acc is not None:
-                batch_acc = (acc * seen_now - self.prev_acc * self.epoch_seen) / max(new_seen, 1)
-                self.prev_acc = acc
-            self.prev_loss = loss
-            self.step += new_batches
-            self.seen += new_seen
-            self.epoch_batches = done
-            self.epoch_seen = seen_now
-            elapsed = time.perf_counter() - self.train_start - control.paused_seconds
-            emit(BatchEnd(step=self.step, epoch=self.epoch, batch=done, loss=loss, accuracy=acc,
-                          batch_loss=batch_loss, batch_accuracy=batch_acc, seen=self.seen,
-                          elapsed=elapsed))
-            if not math.isfinite(loss):
-                self.nan_message = (
-                    f"the loss became {loss} at epoch {self.epoch}, batch {done}: training "
-                    f"diverged; try a lower learning rate than {config.learning_rate}"
-                )
-                self.model.stop_training = True
-            elif control.stop_requested:
-                self.model.stop_training = True
-            else:
-                control.wait_if_paused()
-                if control.stop_requested:
-                    self.model.stop_training = True
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            self.last_logs = {k: float(v) for k, v in logs.items()}
-            if self.epoch_batches >= self.batches_per_epoch:
-                self.epochs_completed += 1
-            seconds = (time.perf_counter() - self.epoch_start
-                       - (control.paused_seconds - self.epoch_paused))
-            emit(EpochEnd(epoch=epoch + 1, step=self.step, loss=float(logs.get("loss", math.nan)),
-                          accuracy=_float_or_none(logs.get("accuracy")),
-                          val_loss=_float_or_none(logs.get("val_loss")),
-                          val_accuracy=_float_or_none(logs.get("val_accuracy")), seconds=seconds))
-
-        def on_train_end(self, logs: dict | None = None) -> None:
-            self.train_seconds = (time.perf_counter() - self.train_start
-                                  - control.paused_seconds)
-
-    return BridgeCallback()
 
 
 def evaluate_predictions(probs: np.ndarray, y_true: np.ndarray, x_test: np.ndarray,
@@ -218,11 +127,14 @@ class Trainer:
     `data_path` is where to look for MNIST first (see `load_mnist`), or `data` the images
     themselves; `run_dir` is the run's folder, named in the summary, where the trained model is
     saved as `model.keras` (None keeps it in memory only, as `self.model`).
+    `steps_per_execution` overrides how many batches run per call into TensorFlow
+    (STEPS_PER_EXECUTION on the default strategy, 1 under a distribution strategy).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
-                 data: MnistData | None = None) -> None:
+                 data: MnistData | None = None, steps_per_execution: int | None = None) -> None:
         self.data_path = data_path
+        self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
@@ -243,7 +155,7 @@ class Trainer:
             summary["run_dir"] = str(self.run_dir)
         try:
             return self._run(config, emit, control, summary)
-        except DataError as exc:
+        except (DataError, StrategyError) as exc:
             summary["reason"] = str(exc)
             emit(RunFailed(error=str(exc), detail="", summary=summary))
         except Exception as exc:  # any fault becomes a readable run_failed event
@@ -264,30 +176,46 @@ class Trainer:
         keras = import_keras()
         from mnist_tui.model import build_model
 
-        x = prepare_images(data.x_train[: config.train_size])
-        y = data.y_train[: config.train_size].astype(np.int32)
-        split = config.train_samples
-        if config.seed is not None:
-            keras.utils.set_random_seed(config.seed)
-        model = build_model(config)
+        placement = make_placement(config.strategy)  # first: multi-worker needs a fresh TF
+        if not placement.is_chief:
+            emit = _quiet(emit)
+        summary.update(strategy=placement.name, replicas=placement.replicas,
+                       devices=list(placement.devices))
+        if placement.task:
+            summary["task"] = placement.task
+        seed = config.seed
+        if seed is None and placement.multi_worker:
+            seed = MULTI_WORKER_SEED  # every worker must draw the same order of images
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        steps = self.steps_per_execution
+        if steps is None:
+            steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
+        with placement.scope():
+            model = build_model(config, steps_per_execution=steps)
+        placement.adapt(model)
+        recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
         summary["params"] = int(model.count_params())
-        devices = tuple(d.name for d in _logical_devices())
+        train_data, val_data = make_datasets(config, data, placement.multi_worker)
+        split = config.train_samples
         emit(RunStarted(run_id=summary["run_id"], config=config.to_dict(),
                         total_batches=config.total_batches,
                         batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
                         train_samples=split, val_samples=config.val_samples,
                         test_samples=len(data.y_test), params=summary["params"],
-                        data_source=data.source, devices=devices))
-        if control.stop_requested:
+                        data_source=data.source, strategy=placement.name,
+                        devices=placement.devices))
+        if control.stop_requested and not placement.multi_worker:
             summary.update(status="stopped", reason=control.reason, stopped_early=True)
             emit(RunStopped(reason=control.reason, summary=summary))
             return summary
-        emit(Phase(phase="training", message=f"training on {split:,} images"))
-        bridge = make_bridge(keras, config, emit, control)
-        model.fit(x[:split], y[:split], batch_size=config.batch_size, epochs=config.epochs,
-                  validation_data=(x[split:], y[split:]), shuffle=True, verbose=0,
-                  callbacks=[bridge])
+        where = "" if placement.is_chief else (
+            f" as {placement.task} of a multi-worker run (the chief reports its progress)")
+        emit(Phase(phase="training", message=f"training on {split:,} images{where}"))
+        bridge = make_bridge(keras, config, emit, control, recorder, placement)
+        model.fit(train_data, epochs=config.epochs, validation_data=val_data, shuffle=False,
+                  verbose=0, callbacks=[bridge])  # the dataset shuffles itself
         logs = bridge.last_logs
         summary.update(
             epochs_completed=bridge.epochs_completed, seconds=bridge.train_seconds,
@@ -302,29 +230,48 @@ class Trainer:
             return summary
         emit(Phase(phase="evaluating", message=f"evaluating on {len(data.y_test):,} test images"))
         start = time.perf_counter()
-        probs = model.predict(prepare_images(data.x_test), batch_size=EVAL_BATCH_SIZE, verbose=0)
+        probs = _predict(model, placement, eval_dataset(data.x_test))
         evaluated = evaluate_predictions(probs, data.y_test, data.x_test,
                                          time.perf_counter() - start)
         emit(evaluated)
         summary.update(test_loss=evaluated.test_loss, test_accuracy=evaluated.test_accuracy)
-        if self.save_model_to is not None:
+        if self.save_model_to is not None and placement.is_chief:
             emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
             try:
                 model.save(self.save_model_to)
                 summary["model_path"] = str(self.save_model_to)
             except OSError as exc:
                 summary["model_error"] = f"could not save the model: {exc}"
-        if control.stop_requested:
-            summary.update(status="stopped", reason=control.reason,
+        if control.stop_requested or bridge.stopped_by_cluster:
+            reason = control.reason if control.stop_requested else "stopped by another worker"
+            summary.update(status="stopped", reason=reason,
                            stopped_early=bridge.epochs_completed < config.epochs)
-            emit(RunStopped(reason=control.reason, summary=summary))
+            emit(RunStopped(reason=reason, summary=summary))
         else:
             summary["status"] = "finished"
             emit(RunFinished(summary=summary))
         return summary
 
 
-def _logical_devices() -> list[Any]:
+def _predict(model: Any, placement: Any, images: Any) -> np.ndarray:
+    """Class probabilities for a dataset of images, on this process alone.
+
+    In a cluster every worker evaluates by itself (a plain forward pass over its copy of the
+    weights), so the chief never waits for the others after training.
+    """
+    if not placement.multi_worker:
+        return model.predict(images, verbose=0)
     import tensorflow as tf
 
-    return tf.config.list_logical_devices()
+    forward = tf.function(lambda batch: model(batch, training=False))
+    return np.concatenate([forward(batch).numpy() for batch in images])
+
+
+def _quiet(emit: Emit) -> Emit:
+    """An emit for a cluster's non-chief worker: its phases and its end, no progress."""
+
+    def quiet(event: Event) -> None:
+        if isinstance(event, (Phase, *TERMINAL_TYPES)):
+            emit(event)
+
+    return quiet

@@ -21,7 +21,12 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.training import Trainer, evaluate_predictions, prepare_images
+from mnist_tui.training import (
+    STEPS_PER_EXECUTION,
+    Trainer,
+    evaluate_predictions,
+    prepare_images,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +57,12 @@ def _of(events: list[Event], kind: type) -> list:
 
 
 def test_trainer_reports_what_plain_fit_computes(small_mnist):
-    """The monitor does not change the training: same seed, same metrics as a bare fit."""
+    """The monitor does not change the training: same seed, same metrics as a bare fit.
+
+    The bare fit is the seed's plain script: float NumPy arrays, one batch per execution. The
+    trainer feeds uint8 images scaled in its dataset, in the order Keras draws for arrays, and
+    runs STEPS_PER_EXECUTION batches per execution; the numbers must not move.
+    """
     import keras
 
     from mnist_tui.model import build_model
@@ -100,7 +110,7 @@ def test_event_sequence_and_batch_counts(small_mnist):
     assert mean == pytest.approx(first_epoch[-1].loss, rel=1e-4)
 
 
-def test_stop_ends_after_the_batch_and_still_evaluates(small_mnist):
+def test_stop_ends_after_the_execution_and_still_evaluates(small_mnist):
     control = RunControl()
 
     def hook(event: Event) -> None:
@@ -109,7 +119,8 @@ def test_stop_ends_after_the_batch_and_still_evaluates(small_mnist):
 
     config = TrainConfig(train_size=3000, epochs=3, seed=2)
     events, summary = _collect(Trainer(data=small_mnist), config, control, hook)
-    assert len(_of(events, BatchEnd)) == 5
+    # The stop takes effect when the execution holding batch 5 ends; its batches are reported.
+    assert len(_of(events, BatchEnd)) == STEPS_PER_EXECUTION
     assert _of(events, Evaluated), "a stopped run is still evaluated on the test set"
     assert isinstance(events[-1], RunStopped) and events[-1].reason == "stopped by test"
     assert summary["status"] == "stopped" and summary["stopped_early"] is True

@@ -5,10 +5,16 @@ the UI modules) and its `emit` posts each event as an `EventMessage`. The app fo
 the run's `TrainingHistory` and moves between screens on the run's own events (RunFinished,
 RunStopped, RunFailed), never on the worker returning, which can lag seconds behind. Worker
 failures land in `on_worker_state_changed` and show an error screen, never a traceback.
+
+A run of another process (`mnist-tui watch`, or one started detached) is followed instead: a
+thread worker reads its log with `runs.follow_run` and posts the same `EventMessage`s, and
+pause and stop go through the run's control channel (`detach.RemoteControl`). Quitting then
+leaves the run going.
 """
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -19,18 +25,22 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from mnist_tui.config import PRESETS, TrainConfig
 from mnist_tui.control import RunControl
+from mnist_tui.detach import RemoteControl, has_control_channel
 from mnist_tui.events import TERMINAL_TYPES, Emit, Event, RunFailed
+from mnist_tui.runs import FollowEnd
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.form import FormScreen, preset_label
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.messages import EventMessage
 from mnist_tui.tui.monitor import MonitorScreen
+from mnist_tui.tui.runs_screen import RunsScreen
 from mnist_tui.tui.summary import SummaryScreen
 from mnist_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from mnist_tui.tui.watching import follow_events, left_running_note, watched_config
 
 Runner = Callable[..., Any]
 """Anything called like `mnist_tui.runs.execute_run(config, emit, control, *, runs_dir,
@@ -45,20 +55,24 @@ class MnistApp(App[dict[str, Any] | None]):
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
     `runner` replaces `execute_run` (tests pass a fake); `runs_dir` and `data_path` are handed
     to it. `theme` names a theme to use (else the remembered one, else the default).
+    `watch` opens the monitor on that run folder (another process's run) instead; `detach`
+    ticks the form's Detach box, so runs start as background processes that are watched.
     After `run()` returns, `final_summary` holds the last run's summary dict (also the app's
     return value; None if no run ended) for the caller to print with
-    `summary.format_summary_text`.
+    `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
     """
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere work
     TITLE = "mnist-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("ctrl+o", "runs", "Runs"),
     ]
 
     def __init__(self, config: TrainConfig | None = None, *, start: bool = False,
                  runner: Runner | None = None, runs_dir: Path | None = None,
-                 data_path: str | Path | None = None, theme: str | None = None) -> None:
+                 data_path: str | Path | None = None, theme: str | None = None,
+                 watch: Path | None = None, detach: bool = False) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.start_immediately = start
@@ -66,8 +80,13 @@ class MnistApp(App[dict[str, Any] | None]):
         self.runs_dir = runs_dir
         self.data_path = data_path
         self.requested_theme = theme
+        self.watch_dir = watch
+        self.detach = detach
+        self.watching = False  # the current run is another process's, followed from its log
+        self.left_running: str | None = None
+        self._stop_following = threading.Event()
         self.history: TrainingHistory | None = None
-        self.control: RunControl | None = None
+        self.control: RunControl | RemoteControl | None = None
         self.run_dir: Path | None = None
         self.final_summary: dict[str, Any] | None = None
         self._run_token = 0
@@ -80,14 +99,16 @@ class MnistApp(App[dict[str, Any] | None]):
 
     def get_default_screen(self) -> Screen[Any]:
         """The form, prefilled with the config given to the app."""
-        return FormScreen(self.config)
+        return FormScreen(self.config, detach=self.detach)
 
     def on_mount(self) -> None:
         """Pick the theme, report broken theme files, and start at once if asked to."""
         for message in self.theme_errors:
             self.notify(message, title="Theme file ignored", severity="warning", timeout=10)
         self._apply_start_theme()
-        if self.start_immediately:
+        if self.watch_dir is not None:
+            self.call_after_refresh(self.watch_run, self.watch_dir)
+        elif self.start_immediately:
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
@@ -96,9 +117,11 @@ class MnistApp(App[dict[str, Any] | None]):
         """However the app ends, ask a running training to stop.
 
         The process cannot exit before the worker thread does; without this an app closed
-        some other way than `quit` would wait for the whole run to finish.
+        some other way than `quit` would wait for the whole run to finish. A watched run is
+        another process's: it goes on, only the following ends.
         """
-        if self.control is not None:
+        self._stop_following.set()
+        if self.control is not None and not self.watching:
             self.control.stop("the app was closed")
 
     def _apply_start_theme(self) -> None:
@@ -128,8 +151,12 @@ class MnistApp(App[dict[str, Any] | None]):
         return self.history is not None and not self.history.finished and (
             self._worker is not None and not self._worker.is_finished)
 
-    def start_run(self, config: TrainConfig) -> None:
-        """Start training `config` in the worker and show the monitor."""
+    def start_run(self, config: TrainConfig, detach: bool | None = None) -> None:
+        """Start training `config` in the worker and show the monitor.
+
+        With `detach` (default: as the last run started), the run is a background process of
+        its own, and the monitor follows it.
+        """
         errors = config.validate()
         if errors:
             self.notify("; ".join(errors.values()), title="Cannot start", severity="error")
@@ -138,22 +165,68 @@ class MnistApp(App[dict[str, Any] | None]):
             self.notify("A run is already going.", severity="warning")
             return
         self.config = config
+        self.detach = self.detach if detach is None else detach  # "train again" does the same
+        if self.detach:
+            from mnist_tui.detach import start_detached
+
+            try:
+                run = start_detached(config, runs_dir=self.runs_dir, data_path=self.data_path)
+            except OSError as exc:
+                self.notify(f"Could not start the run: {exc}", severity="error")
+                return
+            self.watch_run(run.run_dir)
+            return
         self._run_token += 1
+        self.watching = False
         self.history = TrainingHistory()
         self.control = RunControl()
         self.run_dir = None
         self.final_summary = None
-        monitor = MonitorScreen(self.history, self.control)
+        self._show_monitor(MonitorScreen(self.history, self.control))
+        self._worker = self._train(config, self.control, self._run_token)
+
+    def _show_monitor(self, monitor: MonitorScreen) -> None:
         if isinstance(self.screen, FormScreen):
             self.push_screen(monitor)
         else:
             self._pop_modals()
+            while len(self.screen_stack) > 2 and isinstance(self.screen, RunsScreen):
+                self.pop_screen()
             self.switch_screen(monitor)
-        self._worker = self._train(config, self.control, self._run_token)
+
+    def watch_run(self, run_dir: Path) -> None:
+        """Show the monitor on a run that another process writes, following its log."""
+        if self.run_active:
+            self.notify("A run is already going here.", severity="warning")
+            return
+        self._run_token += 1
+        self.watching = True
+        self.history = TrainingHistory()
+        self.run_dir = Path(run_dir)
+        self.control = (RemoteControl(self.run_dir, on_error=self._control_failed)
+                        if has_control_channel(self.run_dir) else None)
+        self.final_summary = None
+        self._stop_following = threading.Event()
+        config = watched_config(self.run_dir)
+        if config is not None and isinstance(self.screen_stack[0], FormScreen):
+            self.config = config  # so that "edit settings" and "train again" start from it
+            self.screen_stack[0].load(config)
+        self._show_monitor(MonitorScreen(self.history, self.control))
+        self._worker = self._follow(self.run_dir, self._stop_following, self._run_token)
+
+    def _control_failed(self, message: str) -> None:
+        self.notify(message, title="Cannot steer the run", severity="error")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _follow(self, run_dir: Path, stop: threading.Event, token: int) -> FollowEnd:
+        """The watching worker: post the run's events as a training worker would."""
+        worker = get_current_worker()
+        emit: Emit = lambda event: self.post_message(EventMessage(event, token))  # noqa: E731
+        return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled)
 
     def on_form_screen_start_requested(self, message: FormScreen.StartRequested) -> None:
-        """The form was submitted valid: train it."""
-        self.start_run(message.config)
+        """The form was submitted valid: train it (in the background when detached)."""
+        self.start_run(message.config, detach=message.detach)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, config: TrainConfig, control: RunControl, token: int) -> Any:
@@ -189,7 +262,11 @@ class MnistApp(App[dict[str, Any] | None]):
             self._exit_if_idle()
             return
         if isinstance(event, RunFailed):
-            self._show_error("Training failed", event.error, event.detail)
+            if self.watching:  # over the monitor, so its curves stay a key away
+                self._pop_modals()
+                self.push_screen(ErrorScreen("The run failed", event.error, event.detail))
+            else:
+                self._show_error("Training failed", event.error, event.detail)
             return
         assert self.history is not None
         self._pop_modals()
@@ -208,6 +285,8 @@ class MnistApp(App[dict[str, Any] | None]):
             self._exit_if_idle()
 
     def _worker_returned(self, result: Any) -> None:
+        if isinstance(result, FollowEnd):
+            return  # a watched run: how it ended came as events; "left" is the user's choice
         if isinstance(result, tuple) and len(result) == 2 and result[0] is not None:
             self.run_dir = Path(result[0])
         if self.history is not None and not self.history.finished:
@@ -256,7 +335,16 @@ class MnistApp(App[dict[str, Any] | None]):
         self.push_screen(ErrorScreen(title, message, detail))
 
     async def action_quit(self) -> None:
-        """Quit; while a run is going, ask first, then stop it cleanly before exiting."""
+        """Quit; while a run is going, ask first, then stop it cleanly before exiting.
+
+        A watched run is left going, without asking.
+        """
+        if self.watching and self.run_active:
+            self.left_running = left_running_note(self.run_dir.name if self.run_dir else "")
+            self._stop_following.set()
+            self._exit_when_idle = True
+            self._exit_if_idle()
+            return
         if not self.run_active:
             self._exit_when_idle = True
             if self._worker is not None and not self._worker.is_finished:
@@ -293,6 +381,18 @@ class MnistApp(App[dict[str, Any] | None]):
         """Start a new run with the same settings as the last one."""
         if not self.run_active:
             self.start_run(self.config)
+
+    def action_runs(self) -> None:
+        """Show the runs: compare, open, delete, export; a running one opens in the monitor."""
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(self.runs_dir, on_watch=self._watch_from_runs))
+
+    def _watch_from_runs(self, run_dir: Path) -> None:
+        if self.run_active:
+            self.notify("A run is already going here; its monitor is one escape away.",
+                        severity="warning")
+            return
+        self.watch_run(run_dir)
 
     def action_edit_settings(self) -> None:
         """Back to the form, which still holds the last run's settings."""
@@ -341,4 +441,6 @@ class MnistApp(App[dict[str, Any] | None]):
                                 self.action_train_again)
             yield SystemCommand("Edit settings", "Back to the form (e)",
                                 self.action_edit_settings)
+        yield SystemCommand("Runs", "Past runs: compare, open, delete, export CSV (ctrl+o)",
+                            self.action_runs)
         yield from super().get_system_commands(screen)

@@ -35,6 +35,7 @@ class MetricChart(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._data: ChartData | None = None
+        self.note = ""  # said after the title, e.g. that a run does not report this metric
         self.redraws = 0  # how many figures were set up; lets tests and benchmarks count
         self.build_seconds = 0.0  # what the last plotext build cost, on the UI thread
 
@@ -73,7 +74,7 @@ class MetricChart(PlotextPlot):
         """Clear the figure, plot the current data in the theme's colours, refresh."""
         plt: Any = self.plt
         plt.clear_data()
-        plt.title(self.TITLE)
+        plt.title(f"{self.TITLE} ({self.note})" if self.note else self.TITLE)
         data = self._data
         if data is None:
             self.refresh()

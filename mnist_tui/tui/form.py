@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
 from mnist_tui.config import FIELD_SPECS, PRESETS, TrainConfig, parse_values
 from mnist_tui.model import TABLE_HEADERS, preview_model
@@ -56,10 +56,20 @@ class FormSelect(Select[str]):
     ]
 
 
+class FormCheckbox(Checkbox):
+    """A compact Checkbox in which Enter submits the form; space ticks it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.start", "Start", show=False),
+    ]
+
+
 class FormScreen(Screen[None]):
     """Edit the settings of a run and start it.
 
-    Posts `FormScreen.StartRequested(config)` (it bubbles to the app) when submitted valid.
+    Posts `FormScreen.StartRequested(config, detach)` (it bubbles to the app) when submitted
+    valid; `detach` is the Detach box (train in a background process that outlives the app),
+    ticked at first when `detach=True`.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -75,11 +85,13 @@ class FormScreen(Screen[None]):
         """The form was submitted with valid settings: start a run with `config`."""
 
         config: TrainConfig
+        detach: bool = False
 
-    def __init__(self, config: TrainConfig | None = None, *, name: str | None = None,
-                 id: str | None = None) -> None:
+    def __init__(self, config: TrainConfig | None = None, *, detach: bool = False,
+                 name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.initial = config or TrainConfig()
+        self.detach = detach
         self.errors: dict[str, str] = {}
         self.config = self.initial
 
@@ -114,6 +126,9 @@ class FormScreen(Screen[None]):
             yield Button("Start ⏎", id="start", variant="primary", compact=True)
             yield Button("Reset", id="reset", compact=True,
                          tooltip="back to the defaults (the seed's settings)")
+            yield FormCheckbox("Detach", self.detach, id="detach", compact=True,
+                               tooltip="train in a background process of its own: quitting "
+                                       "the app or losing SSH leaves it running")
             yield Label("Presets:", id="presets-label")
             for preset in PRESETS:
                 label, description = preset_label(preset)
@@ -214,7 +229,7 @@ class FormScreen(Screen[None]):
             self.notify(errors[first], title=f"{len(errors)} setting(s) to fix before starting",
                         severity="error")
             return
-        self.post_message(self.StartRequested(config))
+        self.post_message(self.StartRequested(config, self.query_one("#detach", Checkbox).value))
 
     def action_reset(self) -> None:
         """Put back the defaults (the TensorFlow.js example's settings)."""

@@ -243,7 +243,8 @@ class TrainingHistory:
         epochs = "epoch" if event.epochs == 1 else "epochs"
         self.log_lines.append(
             f"run {event.run_id}: {event.epochs} {epochs} of {event.batches_per_epoch:,} "
-            f"batches, then {event.test_samples:,} test images")
+            f"batches" + (f", then {event.test_samples:,} test images" if event.test_samples
+                          else ""))
 
     def _fold_batch(self, event: BatchEnd) -> None:
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch

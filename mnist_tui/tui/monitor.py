@@ -133,8 +133,12 @@ class MonitorScreen(Screen[None]):
         self.chart_redraws += 1
         with self.app.batch_update():
             for chart in self._charts:
-                chart.show(self.history.chart(chart.METRIC, smooth=self.smoothing,
-                                              max_points=chart.max_points))
+                data = self.history.chart(chart.METRIC, smooth=self.smoothing,
+                                          max_points=chart.max_points)
+                # A Keras run without an accuracy metric (MonitorCallback) says so.
+                chart.note = ("not reported by this run" if self.history.step
+                              and not data.train[0] and not data.val[0] else "")
+                chart.show(data)
 
     def info_text(self) -> str:
         """The header line: run id, model and size, data."""
@@ -144,8 +148,9 @@ class MonitorScreen(Screen[None]):
             return f"mnist-tui · {history.phase_message or 'starting…'}"
         model = history.config.get("model", "?")
         data = f" · {started.data_source}" if started.data_source else ""
-        return (f"run {history.run_id} · {model}, {history.params:,} params · "
-                f"{started.train_samples:,} train / {started.val_samples:,} val images{data}")
+        images = (f" · {started.train_samples:,} train / {started.val_samples:,} val images"
+                  if started.val_samples else "")  # unknown to a Keras callback's run
+        return f"run {history.run_id} · {model}, {history.params:,} params{images}{data}"
 
     def stats_text(self) -> str:
         """The line under the bar: batch n/N, epoch e/E, elapsed, ETA, samples/s, state."""

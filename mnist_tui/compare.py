@@ -1,0 +1,149 @@
+"""Runs side by side: the rows of the runs table, the settings that differ, CSV exports.
+
+Shared by `mnist-tui runs` and the app's Runs screen, so both show the same values. Only reads
+run folders (through `mnist_tui.runs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from mnist_tui.events import BatchEnd, EpochEnd, Evaluated
+from mnist_tui.runs import RunInfo, read_events
+
+COLUMNS = ("id", "started", "status", "model", "epochs", "learning rate", "optimizer",
+           "batch size", "val accuracy", "test accuracy", "time")
+"""The columns of the runs table, in order."""
+
+METRIC_FIELDS = ("run_id", "kind", "epoch", "step", "loss", "accuracy", "val_loss",
+                 "val_accuracy")
+"""Columns of the metrics CSV: one row per batch (kind "batch", that batch's own loss and
+accuracy) and one per epoch (kind "epoch", the epoch's means and validation metrics), plus a
+"test" row when the run was evaluated."""
+
+
+def started_at(run: RunInfo) -> float | None:
+    """When the run started (Unix seconds), read from its id (`YYYYmmdd-HHMMSS-...`)."""
+    try:
+        return time.mktime(time.strptime(run.run_id[:15], "%Y%m%d-%H%M%S"))
+    except ValueError:
+        return None
+
+
+def _pct(value: Any) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "—"
+    return f"{value * 100:.1f}%"
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "—" if value is None or value == "" else str(value)
+
+
+def model_name(run: RunInfo) -> str | None:
+    """The run's model: the name given to a Keras callback run, else the config's model."""
+    name = run.config.get("name") or run.config.get("model")
+    return None if name is None else str(name)
+
+
+def run_record(run: RunInfo) -> dict[str, Any]:
+    """One run as raw values keyed by `COLUMNS` (numbers stay numbers; None when unknown)."""
+    summary = run.summary or {}
+    config = run.config
+    started = started_at(run)
+    return {
+        "id": run.run_id,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        if started is not None else None,
+        "status": run.status,
+        "model": model_name(run),
+        "epochs": config.get("epochs", summary.get("epochs")),
+        "learning rate": config.get("learning_rate"),
+        "optimizer": config.get("optimizer"),
+        "batch size": config.get("batch_size"),
+        "val accuracy": summary.get("val_accuracy"),
+        "test accuracy": summary.get("test_accuracy"),
+        "time": summary.get("seconds"),
+    }
+
+
+def run_row(run: RunInfo) -> tuple[str, ...]:
+    """One run as the table shows it, in `COLUMNS` order."""
+    record = run_record(run)
+    summary = run.summary or {}
+    epochs = _plain(record["epochs"])
+    if summary.get("epochs_completed") is not None and summary.get("epochs_completed") != (
+            record["epochs"]):
+        epochs = f"{summary['epochs_completed']}/{epochs}"
+    started = record["started"][:16] if record["started"] else "—"
+    return (run.run_id, started, record["status"], _plain(record["model"]), epochs,
+            _plain(record["learning rate"]), _plain(record["optimizer"]),
+            _plain(record["batch size"]), _pct(record["val accuracy"]),
+            _pct(record["test accuracy"]), _duration(record["time"]))
+
+
+def format_runs_table(runs: Sequence[RunInfo]) -> str:
+    """The runs as an aligned plain-text table with a header line (for the terminal)."""
+    rows = [COLUMNS, *(run_row(run) for run in runs)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+             .rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def write_runs_csv(runs: Iterable[RunInfo], out: TextIO) -> None:
+    """The runs table as CSV, with raw numbers (fractions, seconds) and the run folder."""
+    writer = csv.writer(out)
+    writer.writerow([*(c.replace(" ", "_") for c in COLUMNS), "run_dir"])
+    for run in runs:
+        record = run_record(run)
+        writer.writerow([*("" if record[c] is None else record[c] for c in COLUMNS),
+                         str(run.run_dir)])
+
+
+def differing_settings(runs: Sequence[RunInfo]) -> list[str]:
+    """The config keys whose values are not the same in every run, in a stable order."""
+    keys: list[str] = []
+    for run in runs:
+        keys.extend(k for k in run.config if k not in keys)
+    return [key for key in keys
+            if len({repr(run.config.get(key)) for run in runs}) > 1]
+
+
+def write_metrics_csv(runs: Iterable[RunInfo], out: TextIO) -> int:
+    """Every run's recorded metrics as CSV (see `METRIC_FIELDS`); returns the rows written."""
+    writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS)
+    writer.writeheader()
+    count = 0
+    for run in runs:
+        for event in read_events(run.run_dir):
+            row: dict[str, Any] | None = None
+            if isinstance(event, BatchEnd):
+                row = {"kind": "batch", "epoch": event.epoch, "step": event.step,
+                       "loss": event.batch_loss, "accuracy": event.batch_accuracy}
+            elif isinstance(event, EpochEnd):
+                row = {"kind": "epoch", "epoch": event.epoch, "step": event.step,
+                       "loss": event.loss, "accuracy": event.accuracy,
+                       "val_loss": event.val_loss, "val_accuracy": event.val_accuracy}
+            elif isinstance(event, Evaluated):
+                row = {"kind": "test", "loss": event.test_loss, "accuracy": event.test_accuracy}
+            if row is not None:
+                writer.writerow({"run_id": run.run_id, **{k: ("" if v is None else v)
+                                                           for k, v in row.items()}})
+                count += 1
+    return count

@@ -1,0 +1,216 @@
+"""The Runs screen: past runs in a table; compare several, open one, delete one, export CSV.
+
+`RunsScreen` lists the run folders (newest first, the same rows as `mnist-tui runs`). Space
+marks runs; `c` opens `CompareScreen` on the marked ones (see `compare_screen`). Enter opens
+a run's summary, `d` deletes one (after asking), `x` writes the marked runs' metrics as CSV.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from mnist_tui.compare import COLUMNS, run_row
+from mnist_tui.runs import RunInfo, default_runs_dir, list_runs
+from mnist_tui.tui.compare_screen import CompareScreen, export_metrics, load_history, summary_of
+from mnist_tui.tui.dialogs import ConfirmScreen
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.summary import SummaryScreen
+
+HEADERS = {"learning rate": "lr", "optimizer": "optim", "batch size": "batch",
+           "val accuracy": "val acc", "test accuracy": "test acc"}
+"""Shorter column labels than `mnist-tui runs` prints, so the table fits 120 columns."""
+
+
+class RunSummaryScreen(SummaryScreen, inherit_bindings=False):
+    """A recorded run's summary, opened from the Runs screen; escape goes back to the list.
+
+    Not the live summary's keys: "train again" there means the app's current settings.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("q", "back", "Back", show=False),
+    ]
+
+    def action_back(self) -> None:
+        """Back to the runs."""
+        self.dismiss(None)
+
+
+class RunsScreen(Screen[None]):
+    """Every run in the runs folder, newest first, with keys to compare, open, delete, export.
+
+    `runs_dir` defaults to the app's runs folder. Leaving (escape) pops the screen, or ends a
+    host app where it is the only screen.
+    """
+
+    DEFAULT_CSS = """
+    RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    RunsScreen #runs-table { height: 1fr; }
+    RunsScreen #runs-empty { padding: 1 2; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_mark", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("o", "open", "Open"),
+        Binding("d", "delete", "Delete"),
+        Binding("x", "export", "Export CSV"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, runs_dir: Path | None = None,
+                 on_watch: Callable[[Path], None] | None = None) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir or default_runs_dir())
+        self.on_watch = on_watch  # opens the live monitor on a run that is still going
+        self.runs: list[RunInfo] = []
+        self.marked: list[str] = []  # run ids, in the order they were marked
+
+    def compose(self) -> ComposeResult:
+        """Title, the table of runs, a hint when there are none, the keys."""
+        yield Static("", id="runs-title", markup=False)
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static(f"No runs in {self.runs_dir} yet.", id="runs-empty", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Fill the table."""
+        table = self.query_one("#runs-table", DataTable)
+        table.add_column("✓", key="mark")
+        for column in COLUMNS:
+            table.add_column(HEADERS.get(column, column), key=column)
+        self.action_refresh()
+        table.focus()
+
+    def action_refresh(self) -> None:
+        """Read the runs folder again (statuses change while runs go on)."""
+        table = self.query_one("#runs-table", DataTable)
+        current = self.current_run()
+        self.runs = list_runs(self.runs_dir)
+        ids = {run.run_id for run in self.runs}
+        self.marked = [run_id for run_id in self.marked if run_id in ids]
+        table.clear()
+        for run in self.runs:
+            row = list(run_row(run))
+            row[1] = row[1][5:]  # "2025-01-31 12:00" → "01-31 12:00": the year is in the id
+            table.add_row(self._mark(run.run_id), *row, key=run.run_id)
+        if current is not None and current.run_id in ids:
+            table.move_cursor(row=table.get_row_index(current.run_id))
+        self.query_one("#runs-empty").display = not self.runs
+        self._update_title()
+
+    def _mark(self, run_id: str) -> str:
+        return "●" if run_id in self.marked else ""
+
+    def _update_title(self) -> None:
+        marked = f" · {len(self.marked)} selected" if self.marked else ""
+        self.query_one("#runs-title", Static).update(
+            f"{len(self.runs)} runs in {self.runs_dir}{marked} · space selects, c compares")
+
+    def current_run(self) -> RunInfo | None:
+        """The run under the cursor."""
+        table = self.query_one("#runs-table", DataTable)
+        if not self.runs or table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return next((run for run in self.runs if run.run_id == row_key.value), None)
+
+    def selected_runs(self) -> list[RunInfo]:
+        """The marked runs in the order they were marked, else the run under the cursor."""
+        by_id = {run.run_id: run for run in self.runs}
+        chosen = [by_id[run_id] for run_id in self.marked if run_id in by_id]
+        current = self.current_run()
+        return chosen or ([current] if current is not None else [])
+
+    def action_toggle_mark(self) -> None:
+        """Select or unselect the run under the cursor for comparing and exporting."""
+        run = self.current_run()
+        if run is None:
+            return
+        if run.run_id in self.marked:
+            self.marked.remove(run.run_id)
+        else:
+            self.marked.append(run.run_id)
+        table = self.query_one("#runs-table", DataTable)
+        table.update_cell(run.run_id, "mark", self._mark(run.run_id))
+        self._update_title()
+
+    def action_compare(self) -> None:
+        """Compare the selected runs (at least two)."""
+        runs = self.selected_runs()
+        if len(runs) < 2:
+            self.notify("Select two runs or more with space, then press c.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(runs))
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        """Show the run under the cursor: its summary, from its recorded events, or the live
+        monitor (through `on_watch`) when it is still running."""
+        run = self.current_run()
+        if run is None:
+            return
+        if run.status == "running" and self.on_watch is not None:
+            self.on_watch(run.run_dir)
+            return
+        self.run_worker(partial(self._open, run), thread=True, exit_on_error=False)
+
+    def _open(self, run: RunInfo) -> None:
+        history = load_history(run.run_dir)
+        self.app.call_from_thread(self._show_summary, run, history)
+
+    def _show_summary(self, run: RunInfo, history: TrainingHistory) -> None:
+        self.app.push_screen(RunSummaryScreen(summary_of(run, history), history.evaluated,
+                                              history))
+
+    def action_delete(self) -> None:
+        """Delete the run under the cursor and its files, after asking."""
+        run = self.current_run()
+        if run is None:
+            return
+        if run.status == "running":
+            self.notify(f"Run {run.run_id} is still running; stop it before deleting it.",
+                        severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                shutil.rmtree(run.run_dir)
+            except OSError as exc:
+                self.notify(f"Could not delete {run.run_dir}: {exc}", severity="error")
+            else:
+                self.notify(f"Deleted run {run.run_id}")
+            self.action_refresh()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete run {run.run_id} ({run.status}) and all its files in {run.run_dir}? "
+            "This cannot be undone."), answered)
+
+    def action_export(self) -> None:
+        """Write the selected runs' metrics (per batch and per epoch) as CSV."""
+        runs = self.selected_runs()
+        if runs:
+            export_metrics(self, runs)
+
+    def action_back(self) -> None:
+        """Leave the runs list."""
+        if len(self.app.screen_stack) > 1:
+            self.dismiss(None)
+        else:
+            self.app.exit()
