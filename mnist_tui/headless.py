@@ -186,15 +186,18 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     """
     from mnist_tui.data import DataError, load_mnist
     from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
+    from mnist_tui.strategy import StrategyError, read_tf_config
     from mnist_tui.training import check_data_fits
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     console = HeadlessConsole(stderr)
     try:
+        if config.strategy == "multi-worker":
+            read_tf_config()
         data = load_mnist(data_path)
         check_data_fits(config, data)
-    except DataError as exc:
+    except (DataError, StrategyError) as exc:
         stderr.write(f"mnist-tui: {exc}\n")
         if writer is not None:
             writer.write(RunFailed(error=str(exc), summary={

@@ -163,3 +163,12 @@ def test_plain_console_lines_are_rate_limited(tmp_path):
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("epoch 1/1 batch")]
     assert [line.split()[3] for line in lines] == ["100/100"]
     assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"
+
+
+def test_multi_worker_without_tf_config_is_bad_input(mnist_path, tmp_path, monkeypatch):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    result = subprocess.run(_command(mnist_path, tmp_path, "--strategy", "multi-worker"),
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert "needs $TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir()), "no run folder for a run that cannot start"

@@ -10,11 +10,12 @@ from fake_runs import FakeRunner, wait_for
 from textual.widgets import Log, ProgressBar, Static
 
 from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, RunFinished, RunStopped
+from mnist_tui.events import BatchEnd, RunFinished, RunStarted, RunStopped
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.charts import MetricChart, step_ticks, tick_label
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.form import FormScreen
+from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.messages import EventMessage
 from mnist_tui.tui.monitor import CHART_INTERVAL, MonitorScreen
 from mnist_tui.tui.summary import SummaryScreen
@@ -313,3 +314,17 @@ def test_step_axis_ticks_are_round_batch_numbers() -> None:
     assert step_ticks(1, 4) == [0, 1]
     assert [tick_label(t) for t in step_ticks(80_000, 4)] == ["0", "20k", "40k", "60k", "80k"]
     assert tick_label(1500) == "1.5k" and tick_label(2_000_000) == "2M"
+
+
+def test_header_names_the_strategy_and_devices() -> None:
+    def header(strategy: str, devices: tuple[str, ...]) -> str:
+        history = TrainingHistory()
+        history.fold(RunStarted(run_id="r1", config={"model": "cnn"}, total_batches=10,
+                                batches_per_epoch=10, epochs=1, train_samples=640,
+                                val_samples=100, test_samples=10, params=33_194,
+                                strategy=strategy, devices=devices))
+        return MonitorScreen(history).info_text()
+
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:"
+    assert "mirrored on CPU:0, CPU:1" in header("mirrored", (cpu + "0", cpu + "1"))
+    assert "· CPU:0 ·" in header("default", (cpu + "0",))

@@ -150,7 +150,14 @@ class MonitorScreen(Screen[None]):
         data = f" · {started.data_source}" if started.data_source else ""
         images = (f" · {started.train_samples:,} train / {started.val_samples:,} val images"
                   if started.val_samples else "")  # unknown to a Keras callback's run
-        return f"run {history.run_id} · {model}, {history.params:,} params{images}{data}"
+        devices = [d.rsplit("device:", 1)[-1] for d in started.devices]
+        where = ""
+        if started.strategy and started.strategy != "default":
+            where = f" · {started.strategy} on {', '.join(devices) or '?'}"
+        elif devices:
+            where = f" · {devices[0]}"
+        return (f"run {history.run_id} · {model}, {history.params:,} params{where}{images}"
+                f"{data}")
 
     def stats_text(self) -> str:
         """The line under the bar: batch n/N, epoch e/E, elapsed, ETA, samples/s, state."""
