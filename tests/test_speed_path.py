@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -156,30 +154,6 @@ def test_a_stop_ends_the_execution_and_reports_its_batches(small_mnist):
     assert [b.step for b in _batches(events)] == list(range(1, 9))
     assert any(isinstance(e, Evaluated) for e in events)
     assert isinstance(events[-1], RunStopped) and summary["batches"] == 8
-
-
-def test_a_pause_inside_an_execution_holds_the_next_reports(small_mnist):
-    control = RunControl()
-    steps: list[int] = []
-    during_pause: list[int] = []
-
-    def release() -> None:
-        before = len(steps)
-        time.sleep(0.5)
-        during_pause.append(len(steps) - before)
-        control.resume()
-
-    def hook(event: Event) -> None:
-        if isinstance(event, BatchEnd):
-            steps.append(event.step)
-            if event.step == 3:
-                control.pause()
-                threading.Thread(target=release).start()
-
-    config = TrainConfig(train_size=1000, seed=4)
-    _run(Trainer(data=small_mnist, steps_per_execution=8), config, control, hook)
-    assert during_pause == [0]
-    assert steps == list(range(1, config.total_batches + 1))
 
 
 def test_nan_under_steps_per_execution_ends_at_the_first_nan_batch(small_mnist, monkeypatch):

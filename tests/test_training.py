@@ -128,7 +128,9 @@ def test_stop_ends_after_the_execution_and_still_evaluates(small_mnist):
     assert summary["test_accuracy"] is not None
 
 
-def test_pause_holds_the_training_thread_until_resumed(small_mnist):
+@pytest.mark.parametrize("steps_per_execution", [1, 8])
+def test_pause_holds_the_training_thread_until_resumed(small_mnist, steps_per_execution):
+    """Also inside an execution of several batches: the next reports wait for the resume."""
     control = RunControl()
     seen_during_pause: list[int] = []
     batches: list[int] = []
@@ -147,7 +149,8 @@ def test_pause_holds_the_training_thread_until_resumed(small_mnist):
                 threading.Thread(target=release).start()
 
     config = TrainConfig(train_size=1000, seed=4)
-    events, _ = _collect(Trainer(data=small_mnist), config, control, hook)
+    trainer = Trainer(data=small_mnist, steps_per_execution=steps_per_execution)
+    events, _ = _collect(trainer, config, control, hook)
     assert seen_during_pause == [0]
     assert batches == list(range(1, config.total_batches + 1))
     assert control.paused_seconds >= 0.4

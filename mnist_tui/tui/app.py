@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,13 +26,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from mnist_tui.config import PRESETS, TrainConfig
+from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.detach import RemoteControl, has_control_channel
 from mnist_tui.events import TERMINAL_TYPES, Emit, Event, RunFailed
 from mnist_tui.runs import FollowEnd
+from mnist_tui.tui.commands import app_commands
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
-from mnist_tui.tui.form import FormScreen, preset_label
+from mnist_tui.tui.form import FormScreen
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.messages import EventMessage
 from mnist_tui.tui.monitor import MonitorScreen
@@ -418,29 +418,5 @@ class MnistApp(App[dict[str, Any] | None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette: the app's actions for the current screen, then Textual's."""
-        if isinstance(screen, FormScreen):
-            yield SystemCommand("Start training", "Start a run with these settings (Enter)",
-                                screen.action_start)
-            for name in PRESETS:
-                label, description = preset_label(name)
-                yield SystemCommand(f"Preset: {label}", description or f"the {label} preset",
-                                    partial(screen.action_preset, name))
-            yield SystemCommand("Reset settings", "Back to the defaults (ctrl+r)",
-                                screen.action_reset)
-        if isinstance(screen, MonitorScreen) and self.run_active:
-            paused = screen.paused
-            yield SystemCommand("Resume training" if paused else "Pause training",
-                                "Toggle pause (p)", self.action_toggle_pause)
-            yield SystemCommand("Stop training", "Stop after this batch; still evaluate (s)",
-                                self.action_stop)
-        if isinstance(screen, MonitorScreen):
-            yield SystemCommand("Toggle smoothing", "EMA curve over the per-batch values (e)",
-                                screen.action_toggle_smoothing)
-        if isinstance(screen, SummaryScreen):
-            yield SystemCommand("Train again", "Same settings, new run (r)",
-                                self.action_train_again)
-            yield SystemCommand("Edit settings", "Back to the form (e)",
-                                self.action_edit_settings)
-        yield SystemCommand("Runs", "Past runs: compare, open, delete, export CSV (ctrl+o)",
-                            self.action_runs)
+        yield from app_commands(self, screen)
         yield from super().get_system_commands(screen)
