@@ -120,6 +120,28 @@ def stray_output_to(log_path: Path) -> Iterator[None]:
             ui_stream.close()
 
 
+@contextlib.contextmanager
+def terminal_on_stdout() -> Iterator[None]:
+    """Point file descriptor 1 at the terminal while the UI runs, if stdout is redirected.
+
+    Textual reads the terminal's size from stdout; `mnist-tui > file` would otherwise draw an
+    80x24 screen on any terminal. Afterwards stdout goes back to the file, which then gets the
+    plain-text summary.
+    """
+    if sys.__stdout__.isatty():
+        yield
+        return
+    sys.stdout.flush()
+    saved_fd = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+
+
 def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
             watch: Path | None = None) -> int:
     """Run the Textual app; print a short summary afterwards so it stays in the scrollback.
@@ -136,7 +158,7 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
                    detach=getattr(args, "detach", False))
-    with stray_output_to(log_path):
+    with terminal_on_stdout(), stray_output_to(log_path):
         app.run()
     summary = getattr(app, "final_summary", None)
     if summary:
@@ -203,6 +225,14 @@ def runs_command(argv: Sequence[str]) -> int:
     return 0
 
 
+def has_terminal() -> bool:
+    """Whether the app can run: keys come from stdin and Textual draws on stderr.
+
+    Standard output may be redirected: the plain-text summary printed at exit goes there.
+    """
+    return sys.stdin.isatty() and sys.__stderr__.isatty()
+
+
 def watch_command(argv: Sequence[str]) -> int:
     """`mnist-tui watch [RUN]`: follow a run in the app, or headless without a terminal."""
     from mnist_tui.runs import RunNotFound, resolve_run
@@ -213,7 +243,7 @@ def watch_command(argv: Sequence[str]) -> int:
     except RunNotFound as exc:
         sys.stderr.write(f"mnist-tui watch: {exc}\n")
         return EXIT_BAD_INPUT
-    if args.headless or not (sys.stdin.isatty() and sys.__stdout__.isatty()):
+    if args.headless or not has_terminal():
         from mnist_tui.headless import watch_headless
 
         return watch_headless(run_dir)
@@ -259,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, message in exc.errors.items():
             sys.stderr.write(f"  {name}: {message}\n")
         return EXIT_BAD_INPUT
-    terminal = sys.stdin.isatty() and sys.__stdout__.isatty()
+    terminal = has_terminal()
     if args.detach and (args.headless or not terminal):
         return detach_headless(config, args)
     if args.headless:
