@@ -3,6 +3,8 @@
 The key numbers (validation and test accuracy) sit at the top, always visible at 80x24; the
 confusion matrix, the digit gallery and the per-epoch log scroll below them. Keys ask the app
 to train again, go back to the (prefilled) form, or quit: the screen itself decides nothing.
+A run of any Keras model logged by `MonitorCallback` has no test evaluation by design: its
+key numbers are its final training and validation losses, and it has no matrix or digits.
 """
 
 from __future__ import annotations
@@ -20,71 +22,23 @@ from textual.widgets import Digits, Footer, Static
 from mnist_tui.events import Evaluated
 from mnist_tui.tui.confusion import ConfusionMatrix
 from mnist_tui.tui.digits import DigitGallery, gallery_title
+from mnist_tui.tui.summary_text import (
+    digits_loss,
+    epoch_line,
+    format_accuracy,
+    format_epochs,
+    format_loss,
+    format_seconds,
+    format_summary_text,
+    is_callback_run,
+    reported_metrics,
+    status_line,
+)
+
+__all__ = ["SummaryScreen", "format_accuracy", "format_epochs", "format_loss", "format_seconds",
+           "format_summary_text", "status_line"]
 
 SETTINGS_MIN_WIDTH = 23 + 23 + 34 + 30  # the two accuracy boxes, details, a useful settings box
-
-
-def format_accuracy(fraction: float | None) -> str:
-    """An accuracy fraction as a percentage with one decimal ("97.8%"), as the seed prints it."""
-    return "—" if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def format_loss(value: float | None) -> str:
-    """A loss with four decimals, or "—"."""
-    return "—" if value is None else f"{value:.4f}"
-
-
-def format_seconds(seconds: float | None) -> str:
-    """A duration for people: "42.5 s", "3m 07s", "1h 02m"."""
-    if seconds is None or seconds < 0:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def format_epochs(summary: Mapping[str, Any]) -> str:
-    """"1 of 3 epochs", plus " (stopped early)" when the run stopped before its last epoch."""
-    done, total = summary.get("epochs_completed"), summary.get("epochs")
-    text = f"{'?' if done is None else done} of {'?' if total is None else total}"
-    text += " epoch" if total == 1 else " epochs"
-    return text + (" (stopped early)" if summary.get("stopped_early") else "")
-
-
-def status_line(summary: Mapping[str, Any]) -> str:
-    """One line saying how the run ended, with the reason when there is one."""
-    status = summary.get("status") or "unknown"
-    reason = str(summary.get("reason") or "")
-    if status == "finished":
-        text = "✓ Training finished"
-    elif status == "stopped":
-        text = "■ Training stopped early" if summary.get("stopped_early") else (
-            "■ Training stopped")
-    elif status == "failed":
-        text = "✗ Training failed"
-    else:
-        text = f"Training {status}"
-    return f"{text}: {reason}" if reason else text
-
-
-def format_summary_text(summary: Mapping[str, Any]) -> str:
-    """A short plain-text summary for the terminal's scrollback once the app has exited."""
-    run_id = summary.get("run_id") or "?"
-    lines = [f"mnist-tui run {run_id}: {summary.get('status') or 'unknown'}"
-             + (f" ({summary['reason']})" if summary.get("reason") else "")]
-    lines.append(f"  validation accuracy {format_accuracy(summary.get('val_accuracy'))}, "
-                 f"test accuracy {format_accuracy(summary.get('test_accuracy'))}, "
-                 f"test loss {format_loss(summary.get('test_loss'))}")
-    rate = summary.get("samples_per_second")
-    lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
-                 "training" + (f", {rate:,.0f} images/s" if rate else ""))
-    if summary.get("run_dir"):
-        lines.append(f"  run folder: {summary['run_dir']}")
-    return "\n".join(lines)
 
 
 def _digits_value(fraction: float | None) -> str:
@@ -97,6 +51,7 @@ class SummaryScreen(Screen[None]):
     `summary` is the run's summary dict (see the trainer; `run_dir` added by the front end),
     `evaluated` the test evaluation (None if the run ended before it), `history` the monitor's
     `TrainingHistory` if there is one (its per-epoch lines are listed at the bottom).
+    A `MonitorCallback` run (`callback_run`) shows its final losses instead of accuracies.
     The keys call the app's `action_train_again`, `action_edit_settings` and `action_quit`.
     """
 
@@ -128,14 +83,14 @@ class SummaryScreen(Screen[None]):
         width: 100%;
         text-align: center;
     }
-    SummaryScreen #test-metric {
+    SummaryScreen #test-metric, SummaryScreen #val-loss-metric {
         border: round $success;
     }
-    SummaryScreen #test-metric Digits {
+    SummaryScreen #test-metric Digits, SummaryScreen #val-loss-metric Digits {
         color: $text-success;
         text-style: bold;
     }
-    SummaryScreen #val-metric Digits {
+    SummaryScreen #val-metric Digits, SummaryScreen #train-loss-metric Digits {
         color: $text-primary;
     }
     SummaryScreen .metric-label {
@@ -194,6 +149,7 @@ class SummaryScreen(Screen[None]):
         self.summary = dict(summary)
         self.evaluated = evaluated
         self.history = history
+        self.callback_run = is_callback_run(self.summary, history)
 
     @property
     def val_accuracy(self) -> float | None:
@@ -217,26 +173,31 @@ class SummaryScreen(Screen[None]):
         return value
 
     def facts(self) -> Text:
-        """The small numbers next to the accuracies: loss, epochs, time, throughput."""
+        """The small numbers next to the key figures: loss, epochs, time, throughput."""
         rate = self.summary.get("samples_per_second")
-        rows = [
-            ("Test loss", format_loss(self.test_loss)),
-            ("Epochs", self._epochs_short()),
-            ("Time", format_seconds(self.summary.get("seconds"))),
-            ("Speed", f"{rate:,.0f} images/s" if rate else "—"),
-        ]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (label, value) in enumerate(rows):
-            if i:
-                text.append("\n")
-            text.append(f"{label:<10}", style="dim")
-            text.append(value, style="bold")
-        return text
+        if self.callback_run:
+            val_accuracy = reported_metrics(self.summary, self.history).val_accuracy
+            rows = []
+            if val_accuracy is not None:
+                rows.append(("Val acc", format_accuracy(val_accuracy)))
+            rows += [("Epochs", self._epochs_short()),
+                     ("Time", format_seconds(self.summary.get("seconds")))]
+            rows += [("Speed", f"{rate:,.0f} samples/s")] if rate else []
+        else:
+            rows = [
+                ("Test loss", format_loss(self.test_loss)),
+                ("Epochs", self._epochs_short()),
+                ("Time", format_seconds(self.summary.get("seconds"))),
+                ("Speed", f"{rate:,.0f} images/s" if rate else "—"),
+            ]
+        return self._rows_text(rows, bold=True)
 
     def settings(self) -> Text:
         """The run's main settings, shown when the screen is wide enough."""
         config = self.summary.get("config") or {}
         params = self.summary.get("params")
+        if self.callback_run:
+            return self._callback_settings(config, params)
         train = self.summary.get("train_samples")
 
         def value(key: str) -> str:
@@ -251,12 +212,32 @@ class SummaryScreen(Screen[None]):
             ("Images", (f"{train:,} train" if train else "?")
              + (f", {split:.0%} held out" if isinstance(split, (int, float)) else "")),
         ]
+        return self._rows_text(rows, bold=False)
+
+    def _callback_settings(self, config: dict[str, Any], params: int | None) -> Text:
+        name, model = config.get("name"), config.get("model")
+        batch, steps = config.get("batch_size"), config.get("steps_per_epoch")
+        shown = str(name or model or "?")
+        if name and model and name != model:
+            shown += f" ({model})"
+        rows = [
+            ("Model", shown + (f", {params:,} parameters" if params else "")),
+            ("Optimizer", f"{config.get('optimizer') or '?'}"
+                          + (f", lr {config['learning_rate']}"
+                             if config.get("learning_rate") is not None else "")),
+            ("Batches", (f"{steps:,} per epoch" if steps else "?")
+             + (f" of {batch} samples" if batch else "")),
+            ("Source", "Keras MonitorCallback"),
+        ]
+        return self._rows_text(rows, bold=False)
+
+    def _rows_text(self, rows: list[tuple[str, str]], *, bold: bool) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (label, shown) in enumerate(rows):
+        for i, (label, value) in enumerate(rows):
             if i:
                 text.append("\n")
             text.append(f"{label:<10}", style="dim")
-            text.append(shown)
+            text.append(value, style="bold" if bold else None)
         return text
 
     def on_resize(self) -> None:
@@ -288,12 +269,15 @@ class SummaryScreen(Screen[None]):
         yield Static(Text(line, no_wrap=True, overflow="ellipsis"), id="summary-status",
                      classes=f"-{status}")
         with Horizontal(id="summary-numbers"):
-            with Vertical(id="val-metric", classes="metric"):
-                yield Static("Validation accuracy", classes="metric-label")
-                yield Digits(_digits_value(self.val_accuracy), id="val-accuracy")
-            with Vertical(id="test-metric", classes="metric"):
-                yield Static("Test accuracy", classes="metric-label")
-                yield Digits(_digits_value(self.test_accuracy), id="test-accuracy")
+            if self.callback_run:
+                yield from self._compose_losses()
+            else:
+                with Vertical(id="val-metric", classes="metric"):
+                    yield Static("Validation accuracy", classes="metric-label")
+                    yield Digits(_digits_value(self.val_accuracy), id="val-accuracy")
+                with Vertical(id="test-metric", classes="metric"):
+                    yield Static("Test accuracy", classes="metric-label")
+                    yield Digits(_digits_value(self.test_accuracy), id="test-accuracy")
             facts = Static(self.facts(), id="summary-facts")
             facts.border_title = "Details"
             yield facts
@@ -308,9 +292,24 @@ class SummaryScreen(Screen[None]):
             yield from self._compose_body()
         yield Footer()
 
+    def _compose_losses(self) -> ComposeResult:
+        """The key figures of a run without a test evaluation: its final losses."""
+        reported = reported_metrics(self.summary, self.history)
+        with Vertical(id="train-loss-metric", classes="metric"):
+            yield Static("Training loss", classes="metric-label")
+            yield Digits(digits_loss(reported.loss), id="train-loss")
+        if reported.val_loss is not None:
+            with Vertical(id="val-loss-metric", classes="metric"):
+                yield Static("Validation loss", classes="metric-label")
+                yield Digits(digits_loss(reported.val_loss), id="val-loss")
+
     def _compose_body(self) -> ComposeResult:
         evaluated = self.evaluated
-        if evaluated is None:
+        if evaluated is None and self.callback_run:
+            yield Static("Logged by MonitorCallback: this run reports training and validation "
+                         "metrics only, so there is no test evaluation, confusion matrix or "
+                         "test digits.", classes="note", markup=False, id="summary-note")
+        elif evaluated is None:
             yield Static("The run ended before the test evaluation: no confusion matrix or "
                          "test digits to show.", classes="note", markup=False)
         else:
@@ -321,12 +320,19 @@ class SummaryScreen(Screen[None]):
             yield Static("Test digits: " + gallery_title(evaluated.samples),
                          classes="section-title", markup=False, id="gallery-title")
             yield DigitGallery(evaluated.samples, id="gallery")
-        lines = [line for line in getattr(self.history, "log_lines", ()) if
-                 line.startswith("epoch ")]
+        lines = self._epoch_lines()
         if lines:
             yield Static("Epochs", classes="section-title")
             yield Static(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"),
                          id="summary-epochs")
+
+    def _epoch_lines(self) -> list[str]:
+        ends = getattr(self.history, "epoch_ends", None)
+        if self.callback_run and ends:
+            epochs = getattr(self.history, "epochs", None) or self.summary.get("epochs")
+            return [epoch_line(end, epochs) for end in ends]
+        return [line for line in getattr(self.history, "log_lines", ()) if
+                line.startswith("epoch ")]
 
     def on_mount(self) -> None:
         """Focus the scrolling body so the arrow keys and page keys scroll it."""

@@ -1,0 +1,179 @@
+"""The words and numbers of a run's summary, shared by the summary screen and the exit text.
+
+Two kinds of run end on the summary. An MNIST run of the app has a test evaluation: its key
+figures are validation and test accuracy. A run of any Keras model logged by
+`MonitorCallback` has no test set by design, and maybe no accuracy metric at all: its key
+figures are the final training and validation losses (plus validation accuracy if reported).
+`is_callback_run` tells them apart and `reported_metrics` finds what such a run did report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mnist_tui.events import EpochEnd
+
+CALLBACK_SOURCE = "keras callback"
+"""The `source` that `MonitorCallback` writes into a run's config."""
+
+
+def format_accuracy(fraction: float | None) -> str:
+    """An accuracy fraction as a percentage with one decimal ("97.8%"), as the seed prints it."""
+    return "—" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def format_loss(value: float | None) -> str:
+    """A loss with four decimals, or "—"."""
+    return "—" if value is None else f"{value:.4f}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration for people: "42.5 s", "3m 07s", "1h 02m"."""
+    if seconds is None or seconds < 0:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_epochs(summary: Mapping[str, Any]) -> str:
+    """"1 of 3 epochs", plus " (stopped early)" when the run stopped before its last epoch."""
+    done, total = summary.get("epochs_completed"), summary.get("epochs")
+    text = f"{'?' if done is None else done} of {'?' if total is None else total}"
+    text += " epoch" if total == 1 else " epochs"
+    return text + (" (stopped early)" if summary.get("stopped_early") else "")
+
+
+def digits_loss(value: float | None) -> str:
+    """A loss for the big `Digits` figures: about four significant digits, at most ~6 cells.
+
+    `Digits` draws 0-9, "+", "-" and "E" three cells wide and "." one, in a 19-cell box.
+    """
+    if value is None or not math.isfinite(value):
+        return "--"
+    size = abs(value)
+    if size < 10:
+        return f"{value:.4f}"
+    if size < 1000:
+        return f"{value:.{3 if size < 100 else 2}f}"
+    if size < 1_000_000:
+        return f"{value:.0f}"
+    return f"{value:.1E}".replace("+", "")
+
+
+def status_line(summary: Mapping[str, Any]) -> str:
+    """One line saying how the run ended, with the reason when there is one."""
+    status = summary.get("status") or "unknown"
+    reason = str(summary.get("reason") or "")
+    if status == "finished":
+        text = "✓ Training finished"
+    elif status == "stopped":
+        text = "■ Training stopped early" if summary.get("stopped_early") else (
+            "■ Training stopped")
+    elif status == "failed":
+        text = "✗ Training failed"
+    else:
+        text = f"Training {status}"
+    return f"{text}: {reason}" if reason else text
+
+
+def is_callback_run(summary: Mapping[str, Any], history: object | None = None) -> bool:
+    """Whether the run had no test evaluation by design: a `MonitorCallback` run.
+
+    Known from the `source` the callback writes into the run's config, or else from the
+    history's `RunStarted` announcing no test images (every MNIST run has a test set).
+    """
+    config = summary.get("config")
+    if isinstance(config, Mapping) and config.get("source") == CALLBACK_SOURCE:
+        return True
+    started = getattr(history, "started", None)
+    return started is not None and getattr(started, "test_samples", None) == 0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _first(*values: Any) -> float | None:
+    return next((number for number in map(_number, values) if number is not None), None)
+
+
+@dataclass(frozen=True)
+class ReportedMetrics:
+    """The final figures a run without a test evaluation reported (None where it did not)."""
+
+    loss: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+
+
+def reported_metrics(summary: Mapping[str, Any], history: object | None = None
+                     ) -> ReportedMetrics:
+    """The run's final training loss, validation loss and validation accuracy.
+
+    From the summary (its `metrics` are the last epoch's Keras logs), else from the last
+    epoch the history saw, else (training loss only) the running mean of the last batch.
+    """
+    metrics = summary.get("metrics")
+    metrics = metrics if isinstance(metrics, Mapping) else {}
+    ends = getattr(history, "epoch_ends", None)
+    last = ends[-1] if ends and isinstance(ends[-1], EpochEnd) else None
+    return ReportedMetrics(
+        loss=_first(metrics.get("loss"), summary.get("loss"), last.loss if last else None,
+                    getattr(history, "loss", None)),
+        val_loss=_first(summary.get("val_loss"), metrics.get("val_loss"),
+                        last.val_loss if last else None),
+        val_accuracy=_first(summary.get("val_accuracy"),
+                            last.val_accuracy if last else None))
+
+
+def epoch_line(event: EpochEnd, epochs: int | None) -> str:
+    """One epoch of a callback run, naming only the metrics it reported."""
+    parts = [f"epoch {event.epoch}" + (f"/{epochs}" if epochs else ""),
+             f"loss {format_loss(event.loss)}"]
+    if event.accuracy is not None:
+        parts.append(f"acc {format_accuracy(event.accuracy)}")
+    if event.val_loss is not None:
+        parts.append(f"val loss {format_loss(event.val_loss)}")
+    if event.val_accuracy is not None:
+        parts.append(f"val acc {format_accuracy(event.val_accuracy)}")
+    parts.append(f"{event.seconds:.1f} s")
+    return "  ".join(parts)
+
+
+def _figures_line(summary: Mapping[str, Any]) -> str:
+    if is_callback_run(summary):
+        reported = reported_metrics(summary)
+        line = f"loss {format_loss(reported.loss)}"
+        if reported.val_loss is not None:
+            line += f", val loss {format_loss(reported.val_loss)}"
+        if reported.val_accuracy is not None:
+            line += f", validation accuracy {format_accuracy(reported.val_accuracy)}"
+        return line
+    return (f"validation accuracy {format_accuracy(summary.get('val_accuracy'))}, "
+            f"test accuracy {format_accuracy(summary.get('test_accuracy'))}, "
+            f"test loss {format_loss(summary.get('test_loss'))}")
+
+
+def format_summary_text(summary: Mapping[str, Any]) -> str:
+    """A short plain-text summary for the terminal's scrollback once the app has exited."""
+    run_id = summary.get("run_id") or "?"
+    lines = [f"mnist-tui run {run_id}: {summary.get('status') or 'unknown'}"
+             + (f" ({summary['reason']})" if summary.get("reason") else "")]
+    lines.append(f"  {_figures_line(summary)}")
+    rate = summary.get("samples_per_second")
+    unit = "samples/s" if is_callback_run(summary) else "images/s"
+    lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
+                 "training" + (f", {rate:,.0f} {unit}" if rate else ""))
+    if summary.get("run_dir"):
+        lines.append(f"  run folder: {summary['run_dir']}")
+    return "\n".join(lines)
