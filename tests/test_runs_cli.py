@@ -172,7 +172,7 @@ def test_watch_defaults_to_the_latest_run(runs_dir: Path,
 def test_watch_in_a_terminal_opens_the_app(runs_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                            no_app: list) -> None:
     monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(cli.sys.__stdout__, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli.sys.__stderr__, "isatty", lambda: True, raising=False)
     assert main(["watch", MID[:12], "--runs-dir", str(runs_dir)]) == 0
     [call] = no_app
     assert call["watch"] == runs_dir / MID and call["config"] is None
@@ -198,3 +198,13 @@ def test_detach_with_bad_data_exits_2_without_a_run(tmp_path: Path,
                  "--runs-dir", str(runs)]) == 2
     assert "missing.npz" in capsys.readouterr().err
     assert not runs.exists()
+
+
+def test_the_app_needs_keys_and_a_screen_but_stdout_may_be_a_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli.sys.__stdout__, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(cli.sys.__stderr__, "isatty", lambda: True, raising=False)
+    assert cli.has_terminal(), "mnist-tui > file still runs the app (Textual draws on stderr)"
+    monkeypatch.setattr(cli.sys.__stderr__, "isatty", lambda: False, raising=False)
+    assert not cli.has_terminal()
