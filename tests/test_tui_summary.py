@@ -493,6 +493,14 @@ async def test_watching_a_callback_run_ends_on_its_losses(
         assert not screen.query(DigitGallery)
         assert str(writer.run_dir) in text_of(app, "#summary-run-dir")
         assert not any("before the test evaluation" in n for n in notes_of(app))
+        # Train again / edit settings would start an MNIST run: hidden here, and inert.
+        keys = {b.binding.key for b in app.screen.active_bindings.values() if b.enabled}
+        assert "q" in keys and not {"r", "e"} & keys
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Train again" not in titles and "Edit settings" not in titles
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, SummaryScreen)
         await pilot.press("q")
 
 

@@ -416,6 +416,13 @@ class MnistApp(App[dict[str, Any] | None]):
         if isinstance(self.screen, MonitorScreen):
             self.screen.action_stop()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide "train again" and "edit settings" on the summary of a Keras-callback run:
+        they would start an MNIST training, which is not what that run was."""
+        if action in ("train_again", "edit_settings") and isinstance(self.screen, SummaryScreen):
+            return not self.screen.callback_run
+        return True
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette: the app's actions for the current screen, then Textual's."""
         yield from app_commands(self, screen)

@@ -39,7 +39,7 @@ def app_commands(app: MnistApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
     if isinstance(screen, MonitorScreen):
         yield SystemCommand("Toggle smoothing", "EMA curve over the per-batch values (e)",
                             screen.action_toggle_smoothing)
-    if isinstance(screen, SummaryScreen):
+    if isinstance(screen, SummaryScreen) and not screen.callback_run:
         yield SystemCommand("Train again", "Same settings, new run (r)",
                             app.action_train_again)
         yield SystemCommand("Edit settings", "Back to the form (e)",
