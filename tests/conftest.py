@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_tui.data import MnistData, load_mnist
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
 
@@ -25,3 +27,11 @@ def mnist_path() -> Path:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def small_mnist(mnist_path: Path) -> MnistData:
+    """3,000 training and 2,000 test images of the real MNIST, for real-Keras tests."""
+    full = load_mnist(mnist_path)
+    return MnistData(full.x_train[:3000], full.y_train[:3000], full.x_test[:2000],
+                     full.y_test[:2000], source="slice of " + full.source)

@@ -13,21 +13,12 @@ import pytest
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.data import MnistData, load_mnist
 from mnist_tui.events import BatchEnd, EpochEnd, Evaluated, Event, RunFailed, RunStopped
 from mnist_tui.pipeline import eval_dataset, make_datasets, train_dataset
 from mnist_tui.training import Trainer, import_keras, prepare_images
 
 pytestmark = pytest.mark.slow
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def small_mnist(mnist_path) -> MnistData:
-    """3,000 training and 2,000 test images of the real MNIST."""
-    full = load_mnist(mnist_path)
-    return MnistData(full.x_train[:3000], full.y_train[:3000], full.x_test[:2000],
-                     full.y_test[:2000], source="slice of " + full.source)
 
 
 def _run(trainer: Trainer, config: TrainConfig, control: RunControl | None = None,

@@ -10,7 +10,7 @@ import pytest
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.data import MnistData, load_mnist
+from mnist_tui.data import MnistData
 from mnist_tui.events import (
     BatchEnd,
     EpochEnd,
@@ -29,14 +29,6 @@ from mnist_tui.training import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def small_mnist(mnist_path) -> MnistData:
-    """3,000 training and 2,000 test images of the real MNIST."""
-    full = load_mnist(mnist_path)
-    return MnistData(full.x_train[:3000], full.y_train[:3000], full.x_test[:2000],
-                     full.y_test[:2000], source="slice of " + full.source)
 
 
 def _collect(trainer: Trainer, config: TrainConfig, control: RunControl | None = None,
