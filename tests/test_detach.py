@@ -145,7 +145,9 @@ def test_a_detached_run_outlives_its_launcher(mnist_path: Path, tmp_path: Path,
     assert [b.step for b in events if isinstance(b, BatchEnd)] == list(range(1, 15))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["test_accuracy"] > 0.3
-    assert "finished: validation accuracy" in (run_dir / OUTPUT_FILE).read_text()
+    # The log line comes from the console, after the event reached events.jsonl.
+    wait_until(lambda: "finished: validation accuracy" in (run_dir / OUTPUT_FILE).read_text(),
+               "the run's output log has its final line")
 
 
 @pytest.mark.slow
