@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from trainer_runs import collect_run
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -19,18 +20,6 @@ from mnist_tui.training import Trainer, import_keras, prepare_images
 
 pytestmark = pytest.mark.slow
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _run(trainer: Trainer, config: TrainConfig, control: RunControl | None = None,
-         hook=None) -> tuple[list[Event], dict]:
-    events: list[Event] = []
-
-    def emit(event: Event) -> None:
-        events.append(event)
-        if hook is not None:
-            hook(event)
-
-    return events, trainer.run(config, emit, control, run_id="test")
 
 
 def _batches(events: list[Event]) -> list[BatchEnd]:
@@ -94,8 +83,8 @@ def test_datasets_hold_out_the_end_and_run_without_the_autotuner(small_mnist):
 def test_every_batch_is_reported_under_steps_per_execution(small_mnist):
     """Four batches per execution report exactly what one batch per execution reports."""
     config = TrainConfig(train_size=1000, epochs=2, batch_size=100, seed=1)
-    fast, summary = _run(Trainer(data=small_mnist, steps_per_execution=4), config)
-    slow, _ = _run(Trainer(data=small_mnist, steps_per_execution=1), config)
+    fast, summary = collect_run(Trainer(data=small_mnist, steps_per_execution=4), config)
+    slow, _ = collect_run(Trainer(data=small_mnist, steps_per_execution=1), config)
     batches = _batches(fast)
     assert [b.step for b in batches] == list(range(1, 19))
     assert [b.batch for b in batches] == list(range(1, 10)) * 2
@@ -140,7 +129,7 @@ def test_a_stop_ends_the_execution_and_reports_its_batches(small_mnist):
             control.stop("stopped by test")
 
     config = TrainConfig(train_size=3000, epochs=2, seed=2)
-    events, summary = _run(Trainer(data=small_mnist, steps_per_execution=4), config, control,
+    events, summary = collect_run(Trainer(data=small_mnist, steps_per_execution=4), config, control,
                            hook)
     assert [b.step for b in _batches(events)] == list(range(1, 9))
     assert any(isinstance(e, Evaluated) for e in events)
@@ -161,7 +150,7 @@ def test_nan_under_steps_per_execution_ends_at_the_first_nan_batch(small_mnist, 
 
     real_build = model_module.build_model
     monkeypatch.setattr(model_module, "build_model", exploding)
-    events, summary = _run(Trainer(data=small_mnist), TrainConfig(train_size=1000, seed=5))
+    events, summary = collect_run(Trainer(data=small_mnist), TrainConfig(train_size=1000, seed=5))
     batches = _batches(events)
     assert isinstance(events[-1], RunFailed) and "nan" in events[-1].error.lower()
     assert 1 <= len(batches) <= 4 and not math.isfinite(batches[-1].loss)
@@ -184,7 +173,7 @@ def test_without_keras_order_results_are_of_the_same_kind(small_mnist, monkeypat
     keras = import_keras()
     config = TrainConfig(train_size=3000, epochs=3, seed=0, optimizer="adam",
                          learning_rate=0.001)
-    _, summary = _run(Trainer(data=small_mnist), config)
+    _, summary = collect_run(Trainer(data=small_mnist), config)
     keras.utils.set_random_seed(0)
     model = build_model(config)
     x = prepare_images(small_mnist.x_train[:3000])

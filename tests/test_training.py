@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from trainer_runs import collect_run
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -31,19 +32,6 @@ from mnist_tui.training import (
 pytestmark = pytest.mark.slow
 
 
-def _collect(trainer: Trainer, config: TrainConfig, control: RunControl | None = None,
-             hook=None) -> tuple[list[Event], dict]:
-    events: list[Event] = []
-
-    def emit(event: Event) -> None:
-        events.append(event)
-        if hook is not None:
-            hook(event)
-
-    summary = trainer.run(config, emit, control, run_id="test")
-    return events, summary
-
-
 def _of(events: list[Event], kind: type) -> list:
     return [e for e in events if isinstance(e, kind)]
 
@@ -61,7 +49,7 @@ def test_trainer_reports_what_plain_fit_computes(small_mnist):
 
     config = TrainConfig(train_size=2000, epochs=2, seed=3)
     trainer = Trainer(data=small_mnist)
-    events, summary = _collect(trainer, config)
+    events, summary = collect_run(trainer, config)
 
     keras.utils.set_random_seed(3)
     model = build_model(config)
@@ -85,7 +73,7 @@ def test_trainer_reports_what_plain_fit_computes(small_mnist):
 
 def test_event_sequence_and_batch_counts(small_mnist):
     config = TrainConfig(train_size=1000, epochs=2, batch_size=100, seed=1)
-    events, summary = _collect(Trainer(data=small_mnist), config)
+    events, summary = collect_run(Trainer(data=small_mnist), config)
     started = _of(events, RunStarted)[0]
     batches = _of(events, BatchEnd)
     assert started.total_batches == 18 == len(batches)  # ceil(850 / 100) = 9 per epoch
@@ -110,7 +98,7 @@ def test_stop_ends_after_the_execution_and_still_evaluates(small_mnist):
             control.stop("stopped by test")
 
     config = TrainConfig(train_size=3000, epochs=3, seed=2)
-    events, summary = _collect(Trainer(data=small_mnist), config, control, hook)
+    events, summary = collect_run(Trainer(data=small_mnist), config, control, hook)
     # The stop takes effect when the execution holding batch 5 ends; its batches are reported.
     assert len(_of(events, BatchEnd)) == STEPS_PER_EXECUTION
     assert _of(events, Evaluated), "a stopped run is still evaluated on the test set"
@@ -142,7 +130,7 @@ def test_pause_holds_the_training_thread_until_resumed(small_mnist, steps_per_ex
 
     config = TrainConfig(train_size=1000, seed=4)
     trainer = Trainer(data=small_mnist, steps_per_execution=steps_per_execution)
-    events, _ = _collect(trainer, config, control, hook)
+    events, _ = collect_run(trainer, config, control, hook)
     assert seen_during_pause == [0]
     assert batches == list(range(1, config.total_batches + 1))
     assert control.paused_seconds >= 0.4
@@ -164,7 +152,7 @@ def test_nan_loss_fails_the_run_with_a_reason(small_mnist, monkeypatch):
     real_build = model_module.build_model
     monkeypatch.setattr(model_module, "build_model", exploding)
     config = TrainConfig(train_size=1000, epochs=3, seed=5)
-    events, summary = _collect(Trainer(data=small_mnist), config)
+    events, summary = collect_run(Trainer(data=small_mnist), config)
     assert isinstance(events[-1], RunFailed)
     assert "nan" in events[-1].error.lower() and "learning rate" in events[-1].error
     batches = _of(events, BatchEnd)
@@ -178,7 +166,7 @@ def test_nan_loss_fails_the_run_with_a_reason(small_mnist, monkeypatch):
 def test_an_exception_becomes_run_failed(small_mnist):
     bad = MnistData(small_mnist.x_train[:150], small_mnist.y_train[:150], small_mnist.x_test,
                     small_mnist.y_test, source="too small")
-    events, summary = _collect(Trainer(data=bad), TrainConfig(train_size=3000))
+    events, summary = collect_run(Trainer(data=bad), TrainConfig(train_size=3000))
     assert isinstance(events[-1], RunFailed)
     assert summary["status"] == "failed" and events[-1].error
 
