@@ -1,9 +1,40 @@
-"""RunControl: how a front end asks a running trainer to stop or pause, from any thread."""
+"""How a front end asks a run to stop or pause: the `Controller` seam and `RunControl`.
+
+`RunControl` steers a run in this process, from any thread; `detach.RemoteControl` steers one
+in another process through its folder. Screens hold a `Controller` and never know which.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """What a screen may ask of a run: stop, pause, resume, and what was asked."""
+
+    def stop(self, reason: str = "stopped by user") -> None:
+        """Ask the run to stop after its current batch; the test evaluation still runs."""
+
+    def pause(self) -> None:
+        """Ask the run to wait at the end of its current batch."""
+
+    def resume(self) -> None:
+        """Let a paused run go on."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause is requested."""
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was requested."""
+
+    @property
+    def reason(self) -> str:
+        """Why the run was asked to stop ("" when it was not)."""
 
 
 class RunControl:
@@ -41,14 +72,6 @@ class RunControl:
     def resume(self) -> None:
         """Let a paused run go on."""
         self._running.set()
-
-    def toggle_pause(self) -> bool:
-        """Pause if running, resume if paused; return True when now paused."""
-        if self.paused:
-            self.resume()
-        else:
-            self.pause()
-        return self.paused
 
     @property
     def paused(self) -> bool:

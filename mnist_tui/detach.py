@@ -242,11 +242,6 @@ class RemoteControl:
         """Ask the run to stop after its current batch; it still evaluates on the test set."""
         self._send("stop", {"stop_requested": True, "paused": False, "reason": reason}, reason)
 
-    def toggle_pause(self) -> bool:
-        """Pause if running, resume if paused; return True when now (asked to be) paused."""
-        self.resume() if self.paused else self.pause()
-        return self.paused
-
     @property
     def paused(self) -> bool:
         """Whether the run is paused (or this watcher just asked it to pause)."""

@@ -1,0 +1,70 @@
+"""`RunSummary`: how a run ended, the one dict written to `summary.json`, stdout and the UI.
+
+Built in one place, `new_summary`, by every producer (the trainer, `MonitorCallback`, a front
+end whose worker failed); readers treat every key but `status` as optional, since logs of other
+versions and of Keras-callback runs lack some.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
+
+Status = Literal["running", "finished", "stopped", "failed"]
+
+
+class RunSummary(TypedDict, total=False):
+    """The summary of one run (see the README's headless section for each key)."""
+
+    run_id: str
+    run_dir: str
+    status: str
+    reason: str
+    warning: str
+    params: int | None
+    epochs: int | None
+    epochs_completed: int
+    stopped_early: bool
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    train_loss: float | None
+    train_accuracy: float | None
+    seconds: float
+    samples_per_second: float | None
+    train_samples: int | None
+    batches: int
+    seen: int
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    strategy: str
+    replicas: int
+    devices: list[str]
+    task: str
+    model_path: str
+    model_error: str
+
+
+HEADLINE_KEYS = ("run_id", "run_dir", "status", "reason", "params", "epochs", "epochs_completed",
+                 "stopped_early", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+                 "seconds", "samples_per_second", "train_samples", "config")
+"""The keys every summary has, in the order headless mode prints them."""
+
+
+def new_summary(run_id: str, config: Mapping[str, Any], *, epochs: int | None,
+                train_samples: int | None, status: Status = "failed", reason: str = "",
+                **more: Any) -> RunSummary:
+    """A summary with every headline key, as a run that has not got anywhere yet."""
+    summary = RunSummary(
+        run_id=run_id, status=status, reason=reason, params=None, epochs=epochs,
+        epochs_completed=0, stopped_early=False, val_loss=None, val_accuracy=None,
+        test_loss=None, test_accuracy=None, seconds=0.0, samples_per_second=0.0,
+        train_samples=train_samples, config=dict(config))
+    summary.update(more)  # type: ignore[typeddict-item]
+    return summary
+
+
+def as_summary(data: Mapping[str, Any] | None) -> RunSummary:
+    """A summary read from a file or an event, as the typed dict (a copy; {} for None)."""
+    return RunSummary(**dict(data or {}))  # type: ignore[typeddict-item]
