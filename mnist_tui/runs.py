@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -31,6 +31,7 @@ from mnist_tui.events import (
     Event,
     event_from_json,
 )
+from mnist_tui.run_summary import RunSummary
 
 RUNS_ENV = "MNIST_TUI_RUNS_DIR"
 FLUSH_SECONDS = 1.0
@@ -178,10 +179,23 @@ class RunWriter:
             self.closed = True
 
 
+class Runner(Protocol):
+    """What a front end calls to train a config: `execute_run`, or a fake in tests.
+
+    Returns the run folder (None when none was made) and the run's summary.
+    """
+
+    def __call__(self, config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
+                 runs_dir: Path | None = None, data_path: str | Path | None = None
+                 ) -> tuple[Path | None, RunSummary]:
+        """Train `config`, reporting every event to `emit` and obeying `control`."""
+        ...
+
+
 def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
                 runs_dir: Path | None = None, data_path: str | Path | None = None,
                 run_id: str | None = None, writer: RunWriter | None = None,
-                data: MnistData | None = None) -> tuple[Path, dict[str, Any]]:
+                data: MnistData | None = None) -> tuple[Path, RunSummary]:
     """Train `config` into a run folder; every event goes to the log and to `emit`.
 
     The folder is `writer`'s when given, else a new one under `runs_dir`. `data` skips the
