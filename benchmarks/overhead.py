@@ -36,29 +36,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def one_bare(args: argparse.Namespace) -> dict:
     """A plain Keras script: the same model, data and split, `fit(verbose=0)`."""
+    from bare_keras import bare_fit
+
     from mnist_tui.config import TrainConfig
     from mnist_tui.data import load_mnist
-    from mnist_tui.model import build_model
-    from mnist_tui.training import import_keras, prepare_images
 
-    keras = import_keras()
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
-    data = load_mnist(args.data)
-    x = prepare_images(data.x_train[: config.train_size])
-    y = data.y_train[: config.train_size].astype("int32")
-    split = config.train_samples
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
-
-    clock = _clock(keras)
-    model.fit(x[:split], y[:split], batch_size=config.batch_size, epochs=config.epochs,
-              validation_data=(x[split:], y[split:]), shuffle=True, verbose=0, callbacks=[clock])
-    return {"images_per_s": split * config.epochs / clock.seconds}
+    _, _, seconds = bare_fit(config, load_mnist(args.data))
+    return {"images_per_s": config.train_samples * config.epochs / seconds}
 
 
 def one_pipeline(args: argparse.Namespace) -> dict:
     """The trainer's own input pipeline and batches per execution, but a bare `fit`: no
     callback, no events, no log. The trainer against this is the cost of monitoring alone."""
+    from bare_keras import fit_clock
+
     from mnist_tui.config import TrainConfig
     from mnist_tui.data import load_mnist
     from mnist_tui.model import build_model
@@ -70,23 +62,10 @@ def one_pipeline(args: argparse.Namespace) -> dict:
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION)
     train, val = make_datasets(config, load_mnist(args.data))
-    clock = _clock(keras)
+    clock = fit_clock(keras)
     model.fit(train, epochs=config.epochs, validation_data=val, shuffle=False, verbose=0,
               callbacks=[clock])
     return {"images_per_s": config.train_samples * config.epochs / clock.seconds}
-
-
-def _clock(keras):
-    """A callback with no batch hooks (so Keras's dispatch is unchanged) that times `fit`."""
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_end(self, logs=None):
-            self.seconds = time.perf_counter() - self.start
-
-    return Clock()
 
 
 def one_headless(args: argparse.Namespace) -> dict:

@@ -87,34 +87,16 @@ def one_torch(args: argparse.Namespace) -> dict[str, Any]:
 def one_keras(args: argparse.Namespace) -> dict[str, Any]:
     """A plain Keras script: the project's model, NumPy arrays, `fit(verbose=0)`."""
     import numpy as np
+    from bare_keras import bare_fit, float_images
 
     from mnist_tui.data import load_mnist
-    from mnist_tui.model import build_model
-    from mnist_tui.training import import_keras, prepare_images
 
-    keras = import_keras()
     config = _config(args)
     data = load_mnist(args.data)
-    x = prepare_images(data.x_train[: config.train_size])
-    y = data.y_train[: config.train_size].astype(np.int32)
-    split = config.train_samples
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_train_end(self, logs: Any = None) -> None:
-            self.seconds = time.perf_counter() - self.start
-
-    clock = Clock()
-    history = model.fit(x[:split], y[:split], batch_size=config.batch_size,
-                        epochs=config.epochs, validation_data=(x[split:], y[split:]),
-                        shuffle=True, verbose=0, callbacks=[clock]).history
-    _, test_acc = model.evaluate(prepare_images(data.x_test), data.y_test.astype(np.int32),
+    model, history, seconds = bare_fit(config, data)
+    _, test_acc = model.evaluate(float_images(data.x_test), data.y_test.astype(np.int32),
                                  batch_size=1024, verbose=0)
-    return {"images_per_s": split * config.epochs / clock.seconds, "seconds": clock.seconds,
+    return {"images_per_s": config.train_samples * config.epochs / seconds, "seconds": seconds,
             "test_accuracy": float(test_acc), "val_accuracy": history["val_accuracy"][-1]}
 
 

@@ -2,7 +2,9 @@
 
 Keras 3 hands callbacks running means since the epoch began, not each batch's own value;
 `RunningMeans` turns them back. `PauseClock` measures training time with the pauses taken
-out. Both are pure: the Keras bridge and `MonitorCallback` feed them.
+out. `FitProgress` keeps, with both, the counts a callback reports (batches, images, epochs)
+and makes its `BatchEnd` events. All are pure: the Keras bridge and `MonitorCallback` feed
+them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from mnist_tui.events import BatchEnd
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,52 @@ class PauseClock:
     def seconds(self) -> float:
         """Unpaused seconds since the start."""
         return self._now() - self._start - (self._paused() - self._paused_at_start)
+
+
+class FitProgress:
+    """How far a Keras `fit` has got: the counts, means and clocks a callback reports.
+
+    Made at `on_train_begin` (its clock starts then); `begin_epoch` at each epoch begin,
+    `batch_end` per batch reported, `end_epoch` at each epoch end. `paused_seconds` is as for
+    `PauseClock`.
+    """
+
+    def __init__(self, paused_seconds: Callable[[], float]) -> None:
+        self.step = 0  # batches reported in the whole run
+        self.seen = 0  # training images reported in the whole run
+        self.epoch = 0  # the epoch running now, counted from 1
+        self.epoch_batches = 0  # batches reported in this epoch
+        self.epochs_completed = 0  # epochs that ran every one of their batches
+        self._means = RunningMeans()
+        self._train_clock = PauseClock(paused_seconds)
+        self._epoch_clock = PauseClock(paused_seconds)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Keras's epoch `epoch` (counted from 0) begins: its counts, means and clock."""
+        self.epoch = epoch + 1
+        self.epoch_batches = 0
+        self._means.reset()
+        self._epoch_clock.restart()
+
+    def batch_end(self, done: int, epoch_seen: int, loss: float,
+                  accuracy: float | None) -> BatchEnd:
+        """The event of the epoch's batch `done`, `epoch_seen` images into the epoch, from
+        Keras's running `loss` and `accuracy`."""
+        self.seen += epoch_seen - self._means.seen
+        values = self._means.update(epoch_seen, loss, accuracy)
+        self.step += done - self.epoch_batches
+        self.epoch_batches = done
+        return BatchEnd(step=self.step, epoch=self.epoch, batch=done, loss=loss,
+                        accuracy=accuracy, batch_loss=values.loss,
+                        batch_accuracy=values.accuracy, seen=self.seen,
+                        elapsed=self.train_seconds())
+
+    def end_epoch(self, batches_per_epoch: int) -> float:
+        """The epoch ends: count it if it ran all its batches; its seconds without pauses."""
+        if self.epoch_batches >= batches_per_epoch:
+            self.epochs_completed += 1
+        return self._epoch_clock.seconds()
+
+    def train_seconds(self) -> float:
+        """Seconds since training began, pauses excluded."""
+        return self._train_clock.seconds()

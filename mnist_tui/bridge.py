@@ -13,24 +13,32 @@ Control under N > 1: pause and NaN take effect at the batch where they are seen 
 training thread waits before reporting the next batch); a stop takes effect at the end of the
 execution, so up to N - 1 more batches (already trained) are reported. In a multi-worker
 cluster the workers agree on stopping every `strategy.AGREE_EVERY` batches.
+
+This module imports Keras: `training.py` imports it inside `Trainer._run`, after
+`import_keras()` has imported TensorFlow quietly.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import keras
 import numpy as np
 
+from mnist_tui.batch_metrics import FitProgress
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.events import BatchEnd, Emit, EpochEnd
+from mnist_tui.events import Emit, EpochEnd
+
+if TYPE_CHECKING:
+    from mnist_tui.strategy import Placement
 
 RECORDED = ("loss", "accuracy")
 
 
 def _float_or_none(value: Any) -> float | None:
+    """`value` as a float; None stays None (a metric the model does not compute)."""
     return None if value is None else float(value)
 
 
@@ -81,122 +89,122 @@ def record_batch_metrics(model: Any) -> BatchRecorder | None:
     return recorder
 
 
-def make_bridge(keras: Any, config: TrainConfig, emit: Emit, control: RunControl,
-                recorder: BatchRecorder | None = None, placement: Any = None) -> Any:
+class BridgeCallback(keras.callbacks.Callback):
     """The Keras callback that reports `fit` as events and obeys `control`.
 
-    `placement` (a `strategy.Placement`) makes every worker of a cluster agree on stopping.
+    `BatchEnd` per batch (see the module), `EpochEnd` per epoch; stop, pause and a NaN loss
+    end the fit. `recorder` (from `record_batch_metrics`) gives every batch of an execution;
+    `placement` makes every worker of a cluster agree on stopping. After `fit` the trainer
+    reads the attributes below.
     """
 
-    class BridgeCallback(keras.callbacks.Callback):
-        """`batch_end` per batch (see the module), `epoch_end` per epoch; stop, pause, NaN."""
+    last_logs: dict[str, float]
+    """The last epoch's logs from Keras: loss, accuracy, val_loss, val_accuracy."""
+    nan_message: str
+    """Why training diverged (the loss became NaN or infinite); "" when it did not."""
+    train_seconds: float
+    """Seconds from the start of `fit` to its end, pauses excluded."""
+    stopped_by_cluster: bool
+    """Whether another worker of the cluster asked to stop (and this one did not)."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.batch_size = config.batch_size
-            self.train_samples = config.train_samples
-            self.batches_per_epoch = config.batches_per_epoch
-            self.step = 0
-            self.seen = 0
-            self.epoch = 0
-            self.epoch_batches = 0
-            self.epoch_seen = 0
-            self.prev_loss = 0.0
-            self.prev_acc = 0.0
-            self.epochs_completed = 0
-            self.last_logs: dict[str, float] = {}
-            self.nan_message = ""
-            self.train_start = 0.0
-            self.epoch_start = 0.0
-            self.epoch_paused = 0.0
-            self.train_seconds = 0.0
-            self.stopped_by_cluster = False  # another worker asked to stop
+    def __init__(self, config: TrainConfig, emit: Emit, control: RunControl,
+                 recorder: BatchRecorder | None = None,
+                 placement: Placement | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.emit = emit
+        self.control = control
+        self.recorder = recorder
+        self.placement = placement
+        self.last_logs = {}
+        self.nan_message = ""
+        self.train_seconds = 0.0
+        self.stopped_by_cluster = False
+        self.progress = FitProgress(self._paused_seconds)
 
-        def on_train_begin(self, logs: dict | None = None) -> None:
-            self.train_start = time.perf_counter()
+    @property
+    def step(self) -> int:
+        """Batches reported in the whole run."""
+        return self.progress.step
 
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.epoch = epoch + 1
-            self.epoch_batches = 0
-            self.epoch_seen = 0
-            self.prev_loss = 0.0
-            self.prev_acc = 0.0
-            self.epoch_start = time.perf_counter()
-            self.epoch_paused = control.paused_seconds
+    @property
+    def seen(self) -> int:
+        """Training images reported in the whole run."""
+        return self.progress.seen
 
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            # With steps_per_execution N, `batch` is the execution's first step + N - 1, even
-            # when the epoch ran out of batches before that.
-            done = min(batch + 1, self.batches_per_epoch)
-            new = done - self.epoch_batches
-            if recorder is not None and new > 1:
-                rows = recorder.read(self.step, new)
-                has_acc = "accuracy" in logs
-                for j, (loss, acc) in enumerate(rows, start=self.epoch_batches + 1):
-                    self._report(j, float(loss), float(acc) if has_acc else None)
-                    if self.nan_message:
-                        break
-                    if j < done:
-                        control.wait_if_paused()
-            else:
-                acc = logs.get("accuracy")
-                self._report(done, float(logs.get("loss", math.nan)),
-                             None if acc is None else float(acc))
-            self._obey()
+    @property
+    def epochs_completed(self) -> int:
+        """Epochs that ran every one of their batches."""
+        return self.progress.epochs_completed
 
-        def _report(self, done: int, loss: float, acc: float | None) -> None:
-            """Emit the `BatchEnd` of the epoch's batch `done` from its running means."""
-            seen_now = min(done * self.batch_size, self.train_samples)
-            new_seen = seen_now - self.epoch_seen
-            # Keras reports running means since the epoch began; recover this batch's own value.
-            batch_loss = (loss * seen_now - self.prev_loss * self.epoch_seen) / max(new_seen, 1)
-            batch_acc = None
-            if acc is not None:
-                batch_acc = (acc * seen_now - self.prev_acc * self.epoch_seen) / max(new_seen, 1)
-                self.prev_acc = acc
-            self.prev_loss = loss
-            self.step += done - self.epoch_batches
-            self.seen += new_seen
-            self.epoch_batches = done
-            self.epoch_seen = seen_now
-            elapsed = time.perf_counter() - self.train_start - control.paused_seconds
-            emit(BatchEnd(step=self.step, epoch=self.epoch, batch=done, loss=loss, accuracy=acc,
-                          batch_loss=batch_loss, batch_accuracy=batch_acc, seen=self.seen,
-                          elapsed=elapsed))
-            if not math.isfinite(loss) and not self.nan_message:
-                self.nan_message = (
-                    f"the loss became {loss} at epoch {self.epoch}, batch {done}: training "
-                    f"diverged; try a lower learning rate than {config.learning_rate}"
-                )
+    def _paused_seconds(self) -> float:
+        return self.control.paused_seconds
 
-        def _obey(self) -> None:
-            """After an execution: stop on NaN or request, else wait while paused."""
-            stop = control.stop_requested
-            if not stop and not self.nan_message:
-                control.wait_if_paused()
-                stop = control.stop_requested
-            if placement is not None:
-                agreed = placement.agree_to_stop(stop, self.step)
-                self.stopped_by_cluster = agreed and not stop
-                stop = agreed
-            if stop or self.nan_message:
-                self.model.stop_training = True
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Start counting, and the clock of the run."""
+        self.progress = FitProgress(self._paused_seconds)
 
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            self.last_logs = {k: float(v) for k, v in logs.items()}
-            if self.epoch_batches >= self.batches_per_epoch:
-                self.epochs_completed += 1
-            seconds = (time.perf_counter() - self.epoch_start
-                       - (control.paused_seconds - self.epoch_paused))
-            emit(EpochEnd(epoch=epoch + 1, step=self.step, loss=float(logs.get("loss", math.nan)),
-                          accuracy=_float_or_none(logs.get("accuracy")),
-                          val_loss=_float_or_none(logs.get("val_loss")),
-                          val_accuracy=_float_or_none(logs.get("val_accuracy")), seconds=seconds))
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Start counting a new epoch's batches, means and time."""
+        self.progress.begin_epoch(epoch)
 
-        def on_train_end(self, logs: dict | None = None) -> None:
-            self.train_seconds = (time.perf_counter() - self.train_start
-                                  - control.paused_seconds)
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Report the execution's batches, then stop or wait as asked."""
+        logs = logs or {}
+        # With steps_per_execution N, `batch` is the execution's first step + N - 1, even
+        # when the epoch ran out of batches before that.
+        done = min(batch + 1, self.config.batches_per_epoch)
+        reported = self.progress.epoch_batches
+        if self.recorder is not None and done - reported > 1:
+            rows = self.recorder.read(self.progress.step, done - reported)
+            has_acc = "accuracy" in logs
+            for j, (loss, acc) in enumerate(rows, start=reported + 1):
+                self._report(j, float(loss), float(acc) if has_acc else None)
+                if self.nan_message:
+                    break
+                if j < done:
+                    self.control.wait_if_paused()
+        else:
+            self._report(done, float(logs.get("loss", math.nan)),
+                         _float_or_none(logs.get("accuracy")))
+        self._obey()
 
-    return BridgeCallback()
+    def _report(self, done: int, loss: float, acc: float | None) -> None:
+        """Emit the `BatchEnd` of the epoch's batch `done` from its running means."""
+        epoch_seen = min(done * self.config.batch_size, self.config.train_samples)
+        self.emit(self.progress.batch_end(done, epoch_seen, loss, acc))
+        if not math.isfinite(loss) and not self.nan_message:
+            self.nan_message = (
+                f"the loss became {loss} at epoch {self.progress.epoch}, batch {done}: "
+                f"training diverged; try a lower learning rate than "
+                f"{self.config.learning_rate}"
+            )
+
+    def _obey(self) -> None:
+        """After an execution: stop on NaN or request, else wait while paused."""
+        stop = self.control.stop_requested
+        if not stop and not self.nan_message:
+            self.control.wait_if_paused()
+            stop = self.control.stop_requested
+        if self.placement is not None:
+            agreed = self.placement.agree_to_stop(stop, self.progress.step)
+            self.stopped_by_cluster = agreed and not stop
+            stop = agreed
+        if stop or self.nan_message:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Report the epoch's means and validation metrics."""
+        logs = logs or {}
+        self.last_logs = {k: float(v) for k, v in logs.items()}
+        seconds = self.progress.end_epoch(self.config.batches_per_epoch)
+        self.emit(EpochEnd(epoch=epoch + 1, step=self.progress.step,
+                           loss=float(logs.get("loss", math.nan)),
+                           accuracy=_float_or_none(logs.get("accuracy")),
+                           val_loss=_float_or_none(logs.get("val_loss")),
+                           val_accuracy=_float_or_none(logs.get("val_accuracy")),
+                           seconds=seconds))
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Note how long training took."""
+        self.train_seconds = self.progress.train_seconds()

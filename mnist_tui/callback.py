@@ -21,23 +21,24 @@ from __future__ import annotations
 import atexit
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from mnist_tui.batch_metrics import FitProgress
 from mnist_tui.control import RunControl
 from mnist_tui.detach import ControlChannel
 from mnist_tui.events import (
-    BatchEnd,
     EpochEnd,
+    Event,
     Phase,
     RunFailed,
     RunFinished,
     RunStarted,
     RunStopped,
 )
+from mnist_tui.run_summary import RunSummary, Status, new_summary
 from mnist_tui.runs import RunWriter, default_runs_dir, new_run_id
 
 ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
@@ -45,10 +46,12 @@ ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_
 
 
 def _accuracy_key(logs: dict[str, Any]) -> str | None:
+    """The name under which `logs` hold an accuracy, if any."""
     return next((key for key in ACCURACY_KEYS if key in logs), None)
 
 
 def _number(value: Any) -> float | None:
+    """A metric as a float; None for a missing or non-numeric one."""
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):
@@ -56,6 +59,7 @@ def _number(value: Any) -> float | None:
 
 
 def _slug(name: str) -> str:
+    """`name` made safe for a folder name, as the tail of a run id."""
     return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.")[:40]
 
 
@@ -80,13 +84,15 @@ class MonitorCallback(keras.callbacks.Callback):
         self._writer: RunWriter | None = None
         self._channel: ControlChannel | None = None
         self.control = RunControl()
-        self.epochs = self.steps = self.step = self.seen = self.epochs_completed = 0
-        self.epoch = self.epoch_batches = 0
-        self.prev_loss = self.prev_acc = 0.0
+        self.epochs = self.steps = 0
         self.last_logs: dict[str, float] = {}
-        self.start = self.epoch_start = self.epoch_paused = 0.0
+        self.progress = FitProgress(self._paused_seconds)  # made again by each fit
+
+    def _paused_seconds(self) -> float:
+        return self.control.paused_seconds
 
     def _config(self) -> dict[str, Any]:
+        """What a callback can know of the run's settings, plus the `config` given."""
         model = self.model
         optimizer = getattr(model, "optimizer", None)
         rate = _number(getattr(optimizer, "learning_rate", None))
@@ -117,10 +123,8 @@ class MonitorCallback(keras.callbacks.Callback):
         atexit.register(self._abandoned)
         self.epochs = int(self.params.get("epochs") or 0)
         self.steps = int(self.params.get("steps") or 0)
-        self.step = self.seen = self.epochs_completed = 0
-        self.epoch = self.epoch_batches = 0
         self.last_logs = {}
-        self.start = self.epoch_start = time.perf_counter()
+        self.progress = FitProgress(self._paused_seconds)
         train_samples = self.steps * self.batch_size if self.steps and self.batch_size else 0
         self._write(Phase(phase="training", message=f"training {config['name']}"))
         self._write(RunStarted(
@@ -129,41 +133,25 @@ class MonitorCallback(keras.callbacks.Callback):
             val_samples=0, test_samples=0, params=int(self.model.count_params()),
             data_source="keras model.fit"))
 
-    def _write(self, event: Any) -> None:
+    def _write(self, event: Event) -> None:
         if self._writer is not None:
             self._writer.write(event)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Note where the epoch starts."""
-        self.epoch = epoch + 1
-        self.epoch_batches = 0
-        self.prev_loss = self.prev_acc = 0.0
-        self.epoch_start = time.perf_counter()
-        self.epoch_paused = self.control.paused_seconds
+        self.progress.begin_epoch(epoch)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """One `BatchEnd` from Keras's running means; obey a stop or pause from a watcher."""
         logs = logs or {}
         done = batch + 1
-        new = max(1, done - self.epoch_batches)
         loss = _number(logs.get("loss"))
-        loss = math.nan if loss is None else loss
         key = _accuracy_key(logs)
         acc = _number(logs.get(key)) if key else None
-        # Running means over the epoch; batches of equal size give this batch's own value.
-        batch_loss = (loss * done - self.prev_loss * self.epoch_batches) / new
-        batch_acc = None
-        if acc is not None:
-            batch_acc = (acc * done - self.prev_acc * self.epoch_batches) / new
-            self.prev_acc = acc
-        self.prev_loss = loss
-        self.step += new
-        self.seen += new * (self.batch_size or 1)
-        self.epoch_batches = done
-        elapsed = time.perf_counter() - self.start - self.control.paused_seconds
-        self._write(BatchEnd(step=self.step, epoch=self.epoch, batch=done, loss=loss,
-                             accuracy=acc, batch_loss=batch_loss, batch_accuracy=batch_acc,
-                             seen=self.seen, elapsed=elapsed))
+        # Batches of equal size assumed (Keras does not say): without a batch size, `seen`
+        # counts batches.
+        self._write(self.progress.batch_end(done, done * (self.batch_size or 1),
+                                            math.nan if loss is None else loss, acc))
         if not self.control.stop_requested:
             self.control.wait_if_paused()
         if self.control.stop_requested:
@@ -174,34 +162,30 @@ class MonitorCallback(keras.callbacks.Callback):
         logs = logs or {}
         self.last_logs = {k: v for k, v in ((k, _number(v)) for k, v in logs.items())
                           if v is not None}
-        if not self.steps or self.epoch_batches >= self.steps:
-            self.epochs_completed += 1
+        seconds = self.progress.end_epoch(self.steps)  # steps 0 (unknown): every epoch counts
         key = _accuracy_key(logs)
-        seconds = (time.perf_counter() - self.epoch_start
-                   - (self.control.paused_seconds - self.epoch_paused))
         loss = _number(logs.get("loss"))
         self._write(EpochEnd(
-            epoch=epoch + 1, step=self.step, loss=math.nan if loss is None else loss,
+            epoch=epoch + 1, step=self.progress.step, loss=math.nan if loss is None else loss,
             accuracy=_number(logs.get(key)) if key else None,
             val_loss=_number(logs.get("val_loss")),
             val_accuracy=_number(logs.get(f"val_{key}")) if key else None, seconds=seconds))
 
-    def _summary(self, status: str, reason: str = "") -> dict[str, Any]:
-        seconds = time.perf_counter() - self.start - self.control.paused_seconds
+    def _summary(self, status: Status, reason: str = "") -> RunSummary:
+        """The run's summary as a callback knows it (no test evaluation)."""
+        seconds = self.progress.train_seconds()
+        completed = self.progress.epochs_completed
         key = _accuracy_key(self.last_logs)
-        return {
-            "run_id": self._writer.run_id if self._writer else "", "status": status,
-            "reason": reason, "params": int(self.model.count_params()),
-            "epochs": self.epochs, "epochs_completed": self.epochs_completed,
-            "stopped_early": self.epochs_completed < self.epochs,
-            "val_loss": self.last_logs.get("val_loss"),
-            "val_accuracy": self.last_logs.get(f"val_{key}") if key else None,
-            "test_loss": None, "test_accuracy": None, "seconds": seconds,
-            "samples_per_second": self.seen / seconds if self.batch_size and seconds > 0
+        return new_summary(
+            self._writer.run_id if self._writer else "", self._config(), epochs=self.epochs,
+            train_samples=self.steps * self.batch_size if self.batch_size else None,
+            status=status, reason=reason, params=int(self.model.count_params()),
+            epochs_completed=completed, stopped_early=completed < self.epochs,
+            val_loss=self.last_logs.get("val_loss"),
+            val_accuracy=self.last_logs.get(f"val_{key}") if key else None, seconds=seconds,
+            samples_per_second=self.progress.seen / seconds if self.batch_size and seconds > 0
             else None,
-            "train_samples": self.steps * self.batch_size if self.batch_size else None,
-            "config": self._config(), "metrics": dict(self.last_logs),
-        }
+            metrics=dict(self.last_logs))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """RunFinished, or RunStopped when a watcher stopped it; the log is then closed."""
@@ -213,6 +197,7 @@ class MonitorCallback(keras.callbacks.Callback):
         self._finish()
 
     def _finish(self) -> None:
+        """Close the control channel and the log; nothing is logged after this."""
         atexit.unregister(self._abandoned)
         if self._channel is not None:
             self._channel.close()

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mnist_tui import __version__
 from mnist_tui.config import (
@@ -24,8 +24,8 @@ from mnist_tui.config import (
     load_toml,
     parse_values,
 )
+from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK
 
-EXIT_BAD_INPUT = 2
 SUBCOMMANDS = ("runs", "watch")
 
 EPILOG = """\
@@ -104,17 +104,18 @@ def stray_output_to(log_path: Path) -> Iterator[None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved_fd = os.dup(2)
-    ui_stream = os.fdopen(os.dup(2), "w", encoding=sys.__stderr__.encoding or "utf-8",
-                          errors="replace")
+    encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
+    ui_stream = os.fdopen(os.dup(2), "w", encoding=encoding, errors="replace")
     old_dunder, old_stderr = sys.__stderr__, sys.stderr
     with open(log_path, "a", encoding="utf-8") as log:
         os.dup2(log.fileno(), 2)
-        sys.__stderr__ = sys.stderr = ui_stream
+        # typeshed makes sys.__stderr__ Final; Textual draws on it, so it must move too.
+        sys.__stderr__ = sys.stderr = ui_stream  # type: ignore[misc]
         try:
             yield
         finally:
             ui_stream.flush()
-            sys.__stderr__, sys.stderr = old_dunder, old_stderr
+            sys.__stderr__, sys.stderr = old_dunder, old_stderr  # type: ignore[misc]
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
             ui_stream.close()
@@ -128,7 +129,7 @@ def terminal_on_stdout() -> Iterator[None]:
     80x24 screen on any terminal. Afterwards stdout goes back to the file, which then gets the
     plain-text summary.
     """
-    if sys.__stdout__.isatty():
+    if _is_terminal(sys.__stdout__):
         yield
         return
     sys.stdout.flush()
@@ -165,7 +166,7 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
         print(format_summary_text(summary))
     if getattr(app, "left_running", None):
         print(app.left_running)
-    return 0 if app.return_code in (None, 0) else int(app.return_code)
+    return EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
 
 
 def build_runs_parser() -> argparse.ArgumentParser:
@@ -208,7 +209,7 @@ def runs_command(argv: Sequence[str]) -> int:
     runs = list_runs(root)
     if args.csv == "-":
         write_runs_csv(runs, sys.stdout)
-        return 0
+        return EXIT_OK
     if args.csv:
         try:
             with open(args.csv, "w", encoding="utf-8", newline="") as out:
@@ -218,11 +219,16 @@ def runs_command(argv: Sequence[str]) -> int:
             return EXIT_BAD_INPUT
     if not runs:
         sys.stderr.write(f"no runs in {root} yet\n")
-        return 0
+        return EXIT_OK
     print(format_runs_table(runs))
     if args.csv:
         sys.stderr.write(f"wrote {len(runs)} runs to {args.csv}\n")
-    return 0
+    return EXIT_OK
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    """Whether `stream` is open on a terminal (None: Python started without that stream)."""
+    return stream is not None and stream.isatty()
 
 
 def has_terminal() -> bool:
@@ -230,7 +236,7 @@ def has_terminal() -> bool:
 
     Standard output may be redirected: the plain-text summary printed at exit goes there.
     """
-    return sys.stdin.isatty() and sys.__stderr__.isatty()
+    return _is_terminal(sys.stdin) and _is_terminal(sys.__stderr__)
 
 
 def watch_command(argv: Sequence[str]) -> int:
@@ -272,7 +278,7 @@ def detach_headless(config: TrainConfig, args: argparse.Namespace) -> int:
                      f"{run.run_dir / 'output.log'}\nfollow it with: mnist-tui watch "
                      f"{run.run_id}{where}\n")
     print(json.dumps({"run_id": run.run_id, "run_dir": str(run.run_dir), "pid": run.pid}))
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,12 +7,12 @@ run folders (through `mnist_tui.runs`).
 from __future__ import annotations
 
 import csv
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from mnist_tui.events import BatchEnd, EpochEnd, Evaluated
+from mnist_tui.formatting import MISSING, format_duration, format_percent
 from mnist_tui.runs import RunInfo, read_events
 
 COLUMNS = ("id", "started", "status", "model", "epochs", "learning rate", "optimizer",
@@ -34,25 +34,11 @@ def started_at(run: RunInfo) -> float | None:
         return None
 
 
-def _pct(value: Any) -> str:
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "—"
-    return f"{value * 100:.1f}%"
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        return "—"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def _plain(value: Any) -> str:
+    """A setting as the table shows it: 0.01 rather than 0.010000, "—" when unknown."""
     if isinstance(value, float):
         return f"{value:g}"
-    return "—" if value is None or value == "" else str(value)
+    return MISSING if value is None or value == "" else str(value)
 
 
 def model_name(run: RunInfo) -> str | None:
@@ -90,11 +76,11 @@ def run_row(run: RunInfo) -> tuple[str, ...]:
     if summary.get("epochs_completed") is not None and summary.get("epochs_completed") != (
             record["epochs"]):
         epochs = f"{summary['epochs_completed']}/{epochs}"
-    started = record["started"][:16] if record["started"] else "—"
+    started = record["started"][:16] if record["started"] else MISSING
     return (run.run_id, started, record["status"], _plain(record["model"]), epochs,
             _plain(record["learning rate"]), _plain(record["optimizer"]),
-            _plain(record["batch size"]), _pct(record["val accuracy"]),
-            _pct(record["test accuracy"]), _duration(record["time"]))
+            _plain(record["batch size"]), format_percent(record["val accuracy"]),
+            format_percent(record["test accuracy"]), format_duration(record["time"], MISSING))
 
 
 def format_runs_table(runs: Sequence[RunInfo]) -> str:

@@ -8,15 +8,12 @@ that both the form and the CLI show.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from mnist_tui import jsonio
+from mnist_tui.errors import MnistTuiError
 
 MODELS = ("cnn", "dense")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "adamax", "nadam")
@@ -98,7 +95,7 @@ class TrainConfig:
         return config
 
 
-class ConfigError(ValueError):
+class ConfigError(MnistTuiError, ValueError):
     """Raised when values cannot make a valid config; `errors` maps field → message."""
 
     def __init__(self, errors: dict[str, str]) -> None:
@@ -259,12 +256,12 @@ def parse_field(name: str, raw: Any) -> Any:
             except ValueError:
                 raise ValueError(f"{label} must be a whole number, got {raw!r}") from None
         try:
-            value = float(text)
+            number = float(text)
         except ValueError:
             raise ValueError(f"{label} must be a number, got {raw!r}") from None
-        if not math.isfinite(value):
+        if not math.isfinite(number):
             raise ValueError(f"{label} must be a finite number, got {raw!r}")
-        return value
+        return number
     if raw is None and spec.kind == "optional_int":
         return None
     if spec.kind == "choice":
@@ -312,12 +309,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = jsonio.load_toml(path)
     except FileNotFoundError:
         raise ConfigError({"config": f"config file {path} does not exist"}) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError({"config": f"cannot read config file {path}: {exc}"}) from None
-    except tomllib.TOMLDecodeError as exc:
+    except jsonio.TOMLDecodeError as exc:
         raise ConfigError({"config": f"config file {path} is not valid TOML: {exc}"}) from None
     if isinstance(data.get("train"), dict):
         data = data["train"]

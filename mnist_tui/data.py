@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_tui.errors import MnistTuiError
+
 ENV_VAR = "MNIST_TUI_DATA"
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -44,7 +46,7 @@ IDX_NAMES = (
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
-class DataError(Exception):
+class DataError(MnistTuiError):
     """MNIST could not be found or read; the message is complete and meant for the user."""
 
 
@@ -292,10 +294,10 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
             )
         os.replace(tmp, dest)
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        plain = isinstance(exc, urllib.error.URLError) and not isinstance(
-            exc, urllib.error.HTTPError
-        )
-        raise DataError(f"failed ({exc.reason if plain else exc})") from exc
+        reason: object = exc
+        if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+            reason = exc.reason  # "[Errno -2] Name or service not known", without the wrapper
+        raise DataError(f"failed ({reason})") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

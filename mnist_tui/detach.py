@@ -28,14 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnist_tui.config import TrainConfig
+from mnist_tui.config import ConfigError, TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.runs import (
-    default_runs_dir,
-    new_run_id,
-    write_json_atomic,
-    write_process_file,
-)
+from mnist_tui.errors import MnistTuiError
+from mnist_tui.jsonio import read_json_dict, write_json_atomic
+from mnist_tui.runs import default_runs_dir, new_run_id, write_process_file
 
 CONTROL_FILE = "control"
 STATE_FILE = "control-state.json"
@@ -45,7 +42,7 @@ POLL_SECONDS = 0.2  # how often the run reads its control file
 STATE_CACHE_SECONDS = 0.2  # how long a watcher trusts what it last read of the state
 
 
-class ControlError(RuntimeError):
+class ControlError(MnistTuiError, RuntimeError):
     """A command could not be sent: the run has no control channel, or it is not ours."""
 
 
@@ -101,11 +98,7 @@ def send_command(run_dir: Path, command: str, reason: str = "") -> None:
 
 def read_state(run_dir: Path) -> dict[str, Any]:
     """What the run last said it obeys: paused, stop_requested, reason, time ({} if unknown)."""
-    try:
-        data = json.loads((Path(run_dir) / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_dict(Path(run_dir) / STATE_FILE) or {}
 
 
 class ControlChannel:
@@ -195,7 +188,7 @@ class ControlChannel:
 
 
 class RemoteControl:
-    """A watcher's `RunControl` look-alike for a run in another process.
+    """A watcher's `Controller` for a run in another process.
 
     Requests go through the control file; `paused` and `stop_requested` are what the run
     last published, or this watcher's own request until the run has answered it. Many
@@ -269,7 +262,7 @@ def start_detached(config: TrainConfig, *, runs_dir: Path | None = None,
     """
     errors = config.validate()
     if errors:
-        raise ValueError("invalid config: " + "; ".join(errors.values()))
+        raise ConfigError(errors)
     root = Path(runs_dir or default_runs_dir()).expanduser().resolve()
     run_id = run_id or new_run_id()
     run_dir = root / run_id

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mnist_tui.run_summary import RunSummary
+
 
 def _now() -> float:
     return time.time()
@@ -153,7 +155,7 @@ class RunFinished(Event):
     """The run completed every epoch; `summary` holds the results (see `Trainer`)."""
 
     TYPE: ClassVar[str] = "run_finished"
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +164,7 @@ class RunStopped(Event):
 
     TYPE: ClassVar[str] = "run_stopped"
     reason: str
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=RunSummary)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +174,7 @@ class RunFailed(Event):
     TYPE: ClassVar[str] = "run_failed"
     error: str  # one readable sentence
     detail: str = ""  # traceback or extra context, for the log
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=RunSummary)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -224,13 +226,3 @@ def event_from_json(line: str) -> Event:
     except json.JSONDecodeError as exc:
         raise ValueError(f"not a JSON event line: {exc}") from None
     return event_from_dict(data)
-
-
-def fan_out(*consumers: Emit) -> Emit:
-    """One `emit` that hands each event to every consumer, in order."""
-
-    def emit(event: Event) -> None:
-        for consume in consumers:
-            consume(event)
-
-    return emit

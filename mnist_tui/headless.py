@@ -8,18 +8,19 @@ with the run's log closed and readable.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
+from mnist_tui.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
 from mnist_tui.events import (
     BatchEnd,
     EpochEnd,
@@ -31,33 +32,30 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
+from mnist_tui.formatting import format_duration, format_loss, format_percent
+from mnist_tui.jsonio import dumps_strict
+from mnist_tui.run_summary import HEADLINE_KEYS, RunSummary, as_summary, new_summary
 
 if TYPE_CHECKING:
     from mnist_tui.runs import RunWriter
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines
-SUMMARY_KEYS = ("run_id", "run_dir", "status", "reason", "params", "epochs", "epochs_completed",
-                "stopped_early", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
-                "seconds", "samples_per_second", "train_samples", "config")
+MISSING = "n/a"  # how a value the run does not have reads in its lines
 
 
-def format_duration(seconds: float) -> str:
-    """`m:ss` or `h:mm:ss`."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def _pct(value: Any) -> str:
+    """A fraction as a percentage, as every headless line shows one."""
+    return format_percent(value, missing=MISSING)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:.1f}%"
+def _num(value: Any) -> str:
+    """A loss, as every headless line shows one; a diverged one reads "nan" (or "inf")."""
+    return format_loss(value, missing=MISSING if value is None else str(value))
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _duration(seconds: Any) -> str:
+    """A time span as "m:ss"; unknown or negative reads 0:00, as before any progress."""
+    return format_duration(seconds, missing="0:00")
 
 
 class HeadlessConsole:
@@ -81,35 +79,37 @@ class HeadlessConsole:
         elif isinstance(event, RunStarted):
             self.total, self.epochs = event.total_batches, event.epochs
             self._last_line = time.monotonic()
-            self._print(f"run {event.run_id}: {event.config['model']} model, {event.params:,} "
-                        f"parameters, {event.train_samples:,} training / {event.val_samples:,} "
-                        f"validation images, {event.total_batches:,} batches")
+            self.say(f"run {event.run_id}: {event.config['model']} model, {event.params:,} "
+                     f"parameters, {event.train_samples:,} training / {event.val_samples:,} "
+                     f"validation images, {event.total_batches:,} batches")
             self._start_bar()
         elif isinstance(event, Phase):
-            self._print(f"{event.message}...")
+            self.say(f"{event.message}...")
         elif isinstance(event, EpochEnd):
-            self._print(f"epoch {event.epoch}/{self.epochs}: loss {_num(event.loss)} "
-                        f"accuracy {_pct(event.accuracy)}  val loss {_num(event.val_loss)} "
-                        f"val accuracy {_pct(event.val_accuracy)}  ({event.seconds:.1f} s)")
+            self.say(f"epoch {event.epoch}/{self.epochs}: loss {_num(event.loss)} "
+                     f"accuracy {_pct(event.accuracy)}  val loss {_num(event.val_loss)} "
+                     f"val accuracy {_pct(event.val_accuracy)}  ({event.seconds:.1f} s)")
         elif isinstance(event, Evaluated):
-            self._stop_bar()
-            self._print(f"test: loss {_num(event.test_loss)} accuracy "
-                        f"{_pct(event.test_accuracy)} on {event.test_samples:,} images")
+            self.stop_bar()
+            self.say(f"test: loss {_num(event.test_loss)} accuracy "
+                     f"{_pct(event.test_accuracy)} on {event.test_samples:,} images")
         elif isinstance(event, (RunFinished, RunStopped, RunFailed)):
-            self._stop_bar()
-            self._print(self._final_line(event))
+            self.stop_bar()
+            self.say(self._final_line(event))
 
-    def _final_line(self, event: Event) -> str:
-        summary = getattr(event, "summary", {}) or {}
+    def _final_line(self, event: RunFinished | RunStopped | RunFailed) -> str:
+        """The last line of a run: how it ended, its accuracies and where it is saved."""
         if isinstance(event, RunFailed):
             return f"failed: {event.error}"
+        summary = event.summary
         where = f"; run saved in {summary['run_dir']}" if summary.get("run_dir") else ""
         head = "finished" if isinstance(event, RunFinished) else f"stopped ({event.reason})"
         return (f"{head}: validation accuracy {_pct(summary.get('val_accuracy'))}, test "
                 f"accuracy {_pct(summary.get('test_accuracy'))} in "
-                f"{format_duration(summary.get('seconds') or 0)}{where}")
+                f"{_duration(summary.get('seconds'))}{where}")
 
     def _batch(self, event: BatchEnd) -> None:
+        """Move the bar, or write a plain line when the last is `interval` seconds old."""
         if self._progress is not None:
             self._progress.update(self._task, completed=event.step,
                                   description=f"epoch {event.epoch}/{self.epochs}",
@@ -122,12 +122,13 @@ class HeadlessConsole:
         rate = event.seen / event.elapsed if event.elapsed > 0 else 0.0
         eta = (self.total - event.step) * event.elapsed / event.step if event.step else 0.0
         pct = 100.0 * event.step / self.total if self.total else 0.0
-        self._print(f"epoch {event.epoch}/{self.epochs} batch {event.step}/{self.total} "
-                    f"({pct:.1f}%) loss {event.loss:.4f} accuracy {_pct(event.accuracy)} "
-                    f"{rate:,.0f} images/s elapsed {format_duration(event.elapsed)} "
-                    f"eta {format_duration(eta)}")
+        self.say(f"epoch {event.epoch}/{self.epochs} batch {event.step}/{self.total} "
+                 f"({pct:.1f}%) loss {event.loss:.4f} accuracy {_pct(event.accuracy)} "
+                 f"{rate:,.0f} images/s elapsed {_duration(event.elapsed)} "
+                 f"eta {_duration(eta)}")
 
     def _start_bar(self) -> None:
+        """Start the rich progress bar, on a terminal only."""
         if not self.interactive or self._progress is not None:
             return
         from rich.console import Console
@@ -150,12 +151,14 @@ class HeadlessConsole:
         self._task = self._progress.add_task("training", total=self.total, loss=float("nan"))
         self._progress.start()
 
-    def _stop_bar(self) -> None:
+    def stop_bar(self) -> None:
+        """End the progress bar (if any), leaving it drawn; later lines go below it."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
-    def _print(self, line: str) -> None:
+    def say(self, line: str) -> None:
+        """Write one line: above the progress bar while there is one."""
         if self._progress is not None:
             self._progress.console.print(line, markup=False, highlight=False)
         else:
@@ -163,16 +166,22 @@ class HeadlessConsole:
             self.stream.flush()
 
 
-def summary_json(summary: dict[str, Any]) -> str:
+def summary_json(summary: Mapping[str, Any]) -> str:
     """The JSON object printed on stdout: the documented keys first, then any others."""
-    ordered = {key: summary.get(key) for key in SUMMARY_KEYS}
+    ordered = {key: summary.get(key) for key in HEADLINE_KEYS}
     ordered.update({k: v for k, v in summary.items() if k not in ordered})
-    return json.dumps(ordered, default=str)
+    return dumps_strict(ordered, default=str)
 
 
-def exit_code(summary: dict[str, Any]) -> int:
+def exit_code(summary: Mapping[str, Any]) -> int:
     """0 when every epoch finished, 1 otherwise (failed, diverged, or stopped early)."""
     return EXIT_OK if summary.get("status") == "finished" else EXIT_FAILED
+
+
+def _failed(writer: RunWriter, config: TrainConfig, reason: str = "") -> RunSummary:
+    """The summary of a run that failed before the trainer could report one."""
+    return new_summary(writer.run_id, config.to_dict(), epochs=config.epochs,
+                       train_samples=config.train_samples, reason=reason)
 
 
 def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
@@ -184,9 +193,9 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     `writer` trains into a run folder already made (a detached run's), where data that
     cannot be used is logged as a failed run; `control` lets another thread stop or pause.
     """
-    from mnist_tui.data import DataError, load_mnist
+    from mnist_tui.data import load_mnist
     from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
-    from mnist_tui.strategy import StrategyError, read_tf_config
+    from mnist_tui.strategy import read_tf_config
     from mnist_tui.training import check_data_fits
 
     stdout = stdout or sys.stdout
@@ -197,17 +206,15 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
             read_tf_config()
         data = load_mnist(data_path)
         check_data_fits(config, data)
-    except (DataError, StrategyError) as exc:
+    except MnistTuiError as exc:
         stderr.write(f"mnist-tui: {exc}\n")
         if writer is not None:
-            writer.write(RunFailed(error=str(exc), summary={
-                "run_id": writer.run_id, "status": "failed", "reason": str(exc),
-                "config": config.to_dict()}))
-        return EXIT_BAD_INPUT
+            writer.write(RunFailed(error=str(exc), summary=_failed(writer, config, str(exc))))
+        return exc.exit_code
     if writer is None:
         writer = RunWriter(runs_dir or default_runs_dir(), new_run_id(), config)
     control = control or RunControl()
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, RunSummary] = {}
 
     def train() -> None:
         outcome["summary"] = execute_run(config, console, control, writer=writer, data=data)[1]
@@ -215,18 +222,17 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     thread = threading.Thread(target=train, name="mnist-tui-trainer", daemon=True)
     interrupts = 0
 
-    def on_interrupt(signum: int, frame: Any) -> None:
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
             control.stop("interrupted (Ctrl+C)")
-            console._print("stopping after this batch, then evaluating on the test set; "
+            console.say("stopping after this batch, then evaluating on the test set; "
                            "press Ctrl+C again to quit at once")
             return
-        writer.write(RunFailed(error="quit at once by a second Ctrl+C",
-                               summary={"run_id": writer.run_id, "status": "failed",
-                                        "reason": "quit at once by a second Ctrl+C"}))
-        console._stop_bar()
+        reason = "quit at once by a second Ctrl+C"
+        writer.write(RunFailed(error=reason, summary=_failed(writer, config, reason)))
+        console.stop_bar()
         stderr.write(f"quit; the log up to now is in {writer.run_dir}\n")
         stderr.flush()
         os._exit(EXIT_FAILED)
@@ -238,7 +244,7 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
             thread.join(0.2)
     finally:
         signal.signal(signal.SIGINT, previous)
-    summary = outcome.get("summary") or {"run_id": writer.run_id, "status": "failed"}
+    summary = outcome.get("summary") or _failed(writer, config)
     summary.setdefault("run_dir", str(writer.run_dir))
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
@@ -258,18 +264,18 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     console = HeadlessConsole(stderr)
-    console._print(f"watching {run_dir}")
+    console.say(f"watching {run_dir}")
     try:
         end = follow_run(run_dir, console)
     except KeyboardInterrupt:
-        console._stop_bar()
+        console.stop_bar()
         stderr.write("stopped watching; the run goes on\n")
         return EXIT_OK
-    console._stop_bar()
+    console.stop_bar()
     if end.outcome == "died":
         stderr.write(f"mnist-tui: {end.died_message()}\n")
         return EXIT_FAILED
-    summary = dict(getattr(end.last_event, "summary", {}) or {})
+    summary = as_summary(getattr(end.last_event, "summary", None))
     summary.setdefault("run_dir", str(run_dir))
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()

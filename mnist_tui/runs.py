@@ -10,7 +10,6 @@ Readers never write into a run folder.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.data import MnistData
+from mnist_tui.errors import MnistTuiError
 from mnist_tui.events import (
     TERMINAL_TYPES,
     BatchEnd,
@@ -31,7 +31,8 @@ from mnist_tui.events import (
     Event,
     event_from_json,
 )
-from mnist_tui.run_summary import RunSummary
+from mnist_tui.jsonio import read_json_dict, write_json_atomic
+from mnist_tui.run_summary import RunSummary, as_summary
 
 RUNS_ENV = "MNIST_TUI_RUNS_DIR"
 FLUSH_SECONDS = 1.0
@@ -52,17 +53,6 @@ def default_runs_dir() -> Path:
 def new_run_id() -> str:
     """A sortable, unique run id: local start time plus a few random hex digits."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` so that readers see either the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, allow_nan=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -87,7 +77,7 @@ def process_alive(run_dir: Path) -> bool | None:
     None for a folder without `process.json`, or a run on another host. A zombie (exited,
     not yet reaped) counts as gone; so does a pid that now belongs to another process.
     """
-    info = _read_json(Path(run_dir) / PROCESS_FILE)
+    info = read_json_dict(Path(run_dir) / PROCESS_FILE)
     if info is None or not isinstance(info.get("pid"), int):
         return None
     if info.get("host") != socket.gethostname():
@@ -147,7 +137,7 @@ class RunWriter:
             if not isinstance(event, BatchEnd) or now - self._last_flush >= FLUSH_SECONDS:
                 self._flush(now)
             if isinstance(event, TERMINAL_TYPES):
-                summary = dict(getattr(event, "summary", {}) or {})
+                summary = as_summary(getattr(event, "summary", None))
                 summary.setdefault("run_id", self.run_id)
                 summary["run_dir"] = str(self.run_dir)
                 write_json_atomic(self.run_dir / "summary.json", summary)
@@ -350,14 +340,6 @@ class RunInfo:
         return str(self.summary.get("status", "unknown"))
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
     """All runs under `runs_dir`, newest first; folders without a config are skipped."""
     root = Path(runs_dir or default_runs_dir())
@@ -365,14 +347,14 @@ def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
         return []
     runs = []
     for folder in root.iterdir():
-        config = _read_json(folder / "config.json") if folder.is_dir() else None
+        config = read_json_dict(folder / "config.json") if folder.is_dir() else None
         if config is None:
             continue
-        runs.append(RunInfo(folder.name, folder, config, _read_json(folder / "summary.json")))
+        runs.append(RunInfo(folder.name, folder, config, read_json_dict(folder / "summary.json")))
     return sorted(runs, key=lambda r: r.run_id, reverse=True)
 
 
-class RunNotFound(LookupError):
+class RunNotFound(MnistTuiError, LookupError):
     """No run matches what the user named; the message says what was looked for, and where."""
 
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from mnist_tui.errors import MnistTuiError
 
 CPU_DEVICES_ENV = "MNIST_TUI_CPU_DEVICES"
 TF_CONFIG_ENV = "TF_CONFIG"
@@ -28,7 +31,7 @@ _TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                       '"task": {"type": "worker", "index": 0}}')
 
 
-class StrategyError(ValueError):
+class StrategyError(MnistTuiError, ValueError):
     """The strategy cannot be set up here; the message says why and what to do."""
 
 
@@ -117,10 +120,9 @@ class Placement:
         model.test_step = with_axis(type(model).test_step)
 
 
-def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def read_tf_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`$TF_CONFIG` parsed and checked; raises StrategyError with an example when it is bad."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(TF_CONFIG_ENV, "")
+    raw = (os.environ if environ is None else environ).get(TF_CONFIG_ENV, "")
     hint = f"set {TF_CONFIG_ENV} on every worker, e.g. {_TF_CONFIG_EXAMPLE}"
     if not raw.strip():
         raise StrategyError(f"the multi-worker strategy needs ${TF_CONFIG_ENV}; {hint}")
@@ -174,7 +176,7 @@ def _short(device: str) -> str:
     return device.rsplit("/device:", 1)[-1]
 
 
-def _cpu_devices_wanted(environ: dict[str, str]) -> int:
+def _cpu_devices_wanted(environ: Mapping[str, str]) -> int:
     raw = environ.get(CPU_DEVICES_ENV, "").strip()
     if not raw:
         return 0
@@ -183,7 +185,7 @@ def _cpu_devices_wanted(environ: dict[str, str]) -> int:
     return int(raw)
 
 
-def make_placement(name: str, environ: dict[str, str] | None = None) -> Placement:
+def make_placement(name: str, environ: Mapping[str, str] | None = None) -> Placement:
     """Create the strategy `name` (see the module's docstring); call before any TF work.
 
     `environ` (default `os.environ`) is where the settings are read and checked; TensorFlow's
@@ -193,8 +195,8 @@ def make_placement(name: str, environ: dict[str, str] | None = None) -> Placemen
     """
     import tensorflow as tf
 
-    environ = os.environ if environ is None else environ
-    cpu_count = _cpu_devices_wanted(environ)
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    cpu_count = _cpu_devices_wanted(env)
     if cpu_count:
         split_cpu(cpu_count)
     if name == "default":
@@ -208,7 +210,7 @@ def make_placement(name: str, environ: dict[str, str] | None = None) -> Placemen
         return Placement(name, strategy, tuple(_short(d) for d in devices),
                          replicas=strategy.num_replicas_in_sync)
     if name == "multi-worker":
-        spec = read_tf_config(environ)
+        spec = read_tf_config(env)
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as exc:

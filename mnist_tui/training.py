@@ -17,14 +17,14 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_tui.bridge import make_bridge, record_batch_metrics
-from mnist_tui.config import TrainConfig
+from mnist_tui.config import ConfigError, TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.data import DataError, MnistData, load_mnist
+from mnist_tui.errors import MnistTuiError
 from mnist_tui.events import (
     TERMINAL_TYPES,
     DigitSample,
@@ -38,7 +38,12 @@ from mnist_tui.events import (
     RunStopped,
 )
 from mnist_tui.pipeline import eval_dataset, make_datasets
-from mnist_tui.strategy import MULTI_WORKER_SEED, StrategyError, make_placement
+from mnist_tui.run_summary import RunSummary, new_summary
+from mnist_tui.strategy import MULTI_WORKER_SEED, make_placement
+
+if TYPE_CHECKING:
+    from mnist_tui.bridge import BridgeCallback
+    from mnist_tui.strategy import Placement
 
 STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
 FIRST_SAMPLES = 16  # test images shown in the gallery from the front of the test set
@@ -80,11 +85,6 @@ def import_keras() -> Any:
     absl.logging.set_verbosity(absl.logging.ERROR)
     tf.get_logger().setLevel("ERROR")
     return keras
-
-
-def prepare_images(x: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) images → float32 (N, 28, 28, 1) in 0..1, as the seed feeds them."""
-    return (x.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
 def check_data_fits(config: TrainConfig, data: MnistData) -> None:
@@ -141,21 +141,16 @@ class Trainer:
         self.model: Any = None
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
-            run_id: str = "") -> dict[str, Any]:
+            run_id: str = "") -> RunSummary:
         """Train `config` and return the summary; every outcome ends in a terminal event."""
         control = control or RunControl()
-        summary: dict[str, Any] = {
-            "run_id": run_id, "status": "failed", "reason": "", "params": None,
-            "epochs": config.epochs, "epochs_completed": 0, "stopped_early": False,
-            "val_loss": None, "val_accuracy": None, "test_loss": None, "test_accuracy": None,
-            "seconds": 0.0, "samples_per_second": 0.0, "train_samples": config.train_samples,
-            "config": config.to_dict(),
-        }
+        summary = new_summary(run_id, config.to_dict(), epochs=config.epochs,
+                              train_samples=config.train_samples)
         if self.run_dir is not None:
             summary["run_dir"] = str(self.run_dir)
         try:
             return self._run(config, emit, control, summary)
-        except (DataError, StrategyError) as exc:
+        except MnistTuiError as exc:
             summary["reason"] = str(exc)
             emit(RunFailed(error=str(exc), detail="", summary=summary))
         except Exception as exc:  # any fault becomes a readable run_failed event
@@ -165,22 +160,24 @@ class Trainer:
         return summary
 
     def _run(self, config: TrainConfig, emit: Emit, control: RunControl,
-             summary: dict[str, Any]) -> dict[str, Any]:
+             summary: RunSummary) -> RunSummary:
+        """`run`'s body: a fault a person can fix raises a `MnistTuiError`."""
         errors = config.validate()
         if errors:
-            raise ValueError("invalid config: " + "; ".join(errors.values()))
+            raise ConfigError(errors)
         emit(Phase(phase="loading_data", message="loading MNIST"))
         data = self.data or load_mnist(self.data_path)
         check_data_fits(config, data)
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
         keras = import_keras()
+        from mnist_tui.bridge import BridgeCallback, record_batch_metrics  # imports Keras
         from mnist_tui.model import build_model
 
         placement = make_placement(config.strategy)  # first: multi-worker needs a fresh TF
         if not placement.is_chief:
             emit = _quiet(emit)
-        summary.update(strategy=placement.name, replicas=placement.replicas,
-                       devices=list(placement.devices))
+        summary.update({"strategy": placement.name, "replicas": placement.replicas,
+                        "devices": list(placement.devices)})
         if placement.task:
             summary["task"] = placement.task
         seed = config.seed
@@ -196,34 +193,28 @@ class Trainer:
         placement.adapt(model)
         recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
-        summary["params"] = int(model.count_params())
+        params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
         emit(RunStarted(run_id=summary["run_id"], config=config.to_dict(),
                         total_batches=config.total_batches,
                         batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
                         train_samples=split, val_samples=config.val_samples,
-                        test_samples=len(data.y_test), params=summary["params"],
+                        test_samples=len(data.y_test), params=params,
                         data_source=data.source, strategy=placement.name,
                         devices=placement.devices))
         if control.stop_requested and not placement.multi_worker:
-            summary.update(status="stopped", reason=control.reason, stopped_early=True)
+            summary.update({"status": "stopped", "reason": control.reason,
+                            "stopped_early": True})
             emit(RunStopped(reason=control.reason, summary=summary))
             return summary
         where = "" if placement.is_chief else (
             f" as {placement.task} of a multi-worker run (the chief reports its progress)")
         emit(Phase(phase="training", message=f"training on {split:,} images{where}"))
-        bridge = make_bridge(keras, config, emit, control, recorder, placement)
+        bridge = BridgeCallback(config, emit, control, recorder, placement)
         model.fit(train_data, epochs=config.epochs, validation_data=val_data, shuffle=False,
                   verbose=0, callbacks=[bridge])  # the dataset shuffles itself
-        logs = bridge.last_logs
-        summary.update(
-            epochs_completed=bridge.epochs_completed, seconds=bridge.train_seconds,
-            samples_per_second=bridge.seen / bridge.train_seconds if bridge.train_seconds else 0.0,
-            val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
-            train_loss=logs.get("loss"), train_accuracy=logs.get("accuracy"),
-            batches=bridge.step, seen=bridge.seen,
-        )
+        _add_training(summary, bridge)
         if bridge.nan_message:
             summary["reason"] = bridge.nan_message
             emit(RunFailed(error=bridge.nan_message, summary=summary))
@@ -234,7 +225,8 @@ class Trainer:
         evaluated = evaluate_predictions(probs, data.y_test, data.x_test,
                                          time.perf_counter() - start)
         emit(evaluated)
-        summary.update(test_loss=evaluated.test_loss, test_accuracy=evaluated.test_accuracy)
+        summary.update({"test_loss": evaluated.test_loss,
+                        "test_accuracy": evaluated.test_accuracy})
         if self.save_model_to is not None and placement.is_chief:
             emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
             try:
@@ -244,8 +236,8 @@ class Trainer:
                 summary["model_error"] = f"could not save the model: {exc}"
         if control.stop_requested or bridge.stopped_by_cluster:
             reason = control.reason if control.stop_requested else "stopped by another worker"
-            summary.update(status="stopped", reason=reason,
-                           stopped_early=bridge.epochs_completed < config.epochs)
+            summary.update({"status": "stopped", "reason": reason,
+                            "stopped_early": bridge.epochs_completed < config.epochs})
             emit(RunStopped(reason=reason, summary=summary))
         else:
             summary["status"] = "finished"
@@ -253,7 +245,20 @@ class Trainer:
         return summary
 
 
-def _predict(model: Any, placement: Any, images: Any) -> np.ndarray:
+def _add_training(summary: RunSummary, bridge: BridgeCallback) -> None:
+    """Put what the bridge measured of `fit` into the summary."""
+    logs = bridge.last_logs
+    seconds = bridge.train_seconds
+    summary.update({
+        "epochs_completed": bridge.epochs_completed, "seconds": seconds,
+        "samples_per_second": bridge.seen / seconds if seconds else 0.0,
+        "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
+        "train_loss": logs.get("loss"), "train_accuracy": logs.get("accuracy"),
+        "batches": bridge.step, "seen": bridge.seen,
+    })
+
+
+def _predict(model: Any, placement: Placement, images: Any) -> np.ndarray:
     """Class probabilities for a dataset of images, on this process alone.
 
     In a cluster every worker evaluates by itself (a plain forward pass over its copy of the

@@ -32,6 +32,7 @@ from mnist_tui.events import (
     RunStopped,
 )
 from mnist_tui.model import preview_model
+from mnist_tui.run_summary import RunSummary, new_summary
 
 TEST_SAMPLES = 10_000
 
@@ -71,7 +72,7 @@ class FakeRunner:
 
     def __call__(self, config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
                  runs_dir: Path | None = None, data_path: str | Path | None = None,
-                 run_id: str | None = None) -> tuple[Path, dict[str, Any]]:
+                 run_id: str | None = None) -> tuple[Path, RunSummary]:
         """Emit one fake run's events; return (run_dir, summary) like `execute_run`."""
         self.calls.append({"config": config, "runs_dir": runs_dir, "data_path": data_path})
         try:
@@ -80,19 +81,15 @@ class FakeRunner:
             self.finished.set()
 
     def _run(self, config: TrainConfig, emit: Emit, control: RunControl,
-             runs_dir: Path | None, run_id: str | None) -> tuple[Path, dict[str, Any]]:
+             runs_dir: Path | None, run_id: str | None) -> tuple[Path, RunSummary]:
         if self.raise_error is not None:
             raise self.raise_error
         run_id = run_id or f"fake-{len(self.calls)}"
         run_dir = (runs_dir or Path("runs")) / run_id
         params = preview_model(config).total_params
-        summary: dict[str, Any] = {
-            "run_id": run_id, "status": "finished", "reason": "", "params": params,
-            "epochs": config.epochs, "epochs_completed": 0, "stopped_early": False,
-            "val_loss": None, "val_accuracy": None, "test_loss": None, "test_accuracy": None,
-            "seconds": 0.0, "samples_per_second": None, "train_samples": config.train_samples,
-            "config": config.to_dict(), "run_dir": str(run_dir),
-        }
+        summary = new_summary(run_id, config.to_dict(), epochs=config.epochs,
+                              train_samples=config.train_samples, status="finished",
+                              params=params, samples_per_second=None, run_dir=str(run_dir))
         emit(Phase(phase="loading_data", message="loading MNIST…"))
         emit(Phase(phase="building_model", message="building the model…"))
         bpe = config.batches_per_epoch
@@ -120,7 +117,7 @@ class FakeRunner:
                               accuracy=acc_sum / batch, batch_loss=batch_loss,
                               batch_accuracy=batch_acc, seen=seen, elapsed=elapsed))
                 if self.fail_at == step:
-                    summary.update(status="failed", reason="the loss became NaN")
+                    summary.update({"status": "failed", "reason": "the loss became NaN"})
                     emit(RunFailed(error=f"the loss became NaN at batch {step}",
                                    summary=summary))
                     return run_dir, summary
@@ -132,7 +129,7 @@ class FakeRunner:
                 if control.stop_requested:
                     break
             val_loss, val_acc = 0.9 * loss_sum / batch, min(0.995, acc_sum / batch + 0.02)
-            summary.update(val_loss=val_loss, val_accuracy=val_acc)
+            summary.update({"val_loss": val_loss, "val_accuracy": val_acc})
             if batch == bpe:
                 summary["epochs_completed"] = epoch
             emit(EpochEnd(epoch=epoch, step=step, loss=loss_sum / batch,
@@ -143,10 +140,12 @@ class FakeRunner:
         emit(Phase(phase="evaluating", message="evaluating on the test set…"))
         evaluated = _evaluated()
         emit(evaluated)
-        summary.update(test_loss=evaluated.test_loss, test_accuracy=evaluated.test_accuracy,
-                       seconds=elapsed, samples_per_second=seen / elapsed if elapsed else None)
+        summary.update({"test_loss": evaluated.test_loss,
+                        "test_accuracy": evaluated.test_accuracy, "seconds": elapsed,
+                        "samples_per_second": seen / elapsed if elapsed else None})
         if control.stop_requested:
-            summary.update(status="stopped", reason=control.reason, stopped_early=True)
+            summary.update({"status": "stopped", "reason": control.reason,
+                            "stopped_early": True})
             emit(RunStopped(reason=control.reason, summary=summary))
         else:
             emit(RunFinished(summary=summary))

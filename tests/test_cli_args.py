@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from mnist_tui import cli, headless
-from mnist_tui.cli import EXIT_BAD_INPUT, build_parser, config_from_args, main
+from mnist_tui.cli import build_parser, config_from_args, main
 from mnist_tui.config import FIELD_NAMES, ConfigError, TrainConfig
+from mnist_tui.errors import EXIT_BAD_INPUT
 
 
 @pytest.fixture(autouse=True)

@@ -68,15 +68,11 @@ def test_fresh_control_runs() -> None:
     assert control.wait_if_paused() == 0.0
 
 
-def test_pause_resume_toggle() -> None:
+def test_pause_resume() -> None:
     control = RunControl()
     control.pause()
     assert control.paused
     control.resume()
-    assert not control.paused
-    assert control.toggle_pause() is True
-    assert control.paused
-    assert control.toggle_pause() is False
     assert not control.paused
     control.resume()  # resuming a running run changes nothing
     assert not control.paused
@@ -145,7 +141,6 @@ def test_pause_after_stop_is_ignored() -> None:
     control.stop()
     control.pause()
     assert not control.paused
-    assert control.toggle_pause() is False
     assert control.wait_if_paused() == 0.0
 
 
@@ -174,3 +169,12 @@ def test_stop_racing_a_pause_never_leaves_the_run_paused() -> None:
     assert real_is_set()
     assert not control.paused
     assert control.wait_if_paused() == 0.0
+
+
+def test_both_controls_are_controllers(tmp_path) -> None:
+    """Screens hold a `Controller`: the in-process control and a watcher's remote one."""
+    from mnist_tui.control import Controller
+    from mnist_tui.detach import RemoteControl
+
+    assert isinstance(RunControl(), Controller)
+    assert isinstance(RemoteControl(tmp_path), Controller)

@@ -24,7 +24,6 @@ from mnist_tui.events import (
     RunStopped,
     event_from_dict,
     event_from_json,
-    fan_out,
 )
 
 
@@ -200,30 +199,3 @@ def test_unknown_keys_are_ignored() -> None:
     """A newer writer may add fields; an older reader still reads the event."""
     line = '{"type":"phase","phase":"training","message":"go","time":1.0,"added_later":true}'
     assert event_from_json(line) == Phase(phase="training", message="go", time=1.0)
-
-
-def test_fan_out_calls_every_consumer_in_order() -> None:
-    calls: list[tuple[str, Event]] = []
-    emit = fan_out(lambda e: calls.append(("log", e)), lambda e: calls.append(("ui", e)),
-                   lambda e: calls.append(("console", e)))
-    first, second = EVENTS[0], EVENTS[2]
-    emit(first)
-    emit(second)
-    assert calls == [("log", first), ("ui", first), ("console", first),
-                     ("log", second), ("ui", second), ("console", second)]
-
-
-def test_fan_out_of_nothing_is_a_no_op() -> None:
-    fan_out()(EVENTS[0])
-
-
-def test_fan_out_does_not_swallow_errors() -> None:
-    seen: list[Event] = []
-
-    def broken(event: Event) -> None:
-        raise RuntimeError("consumer broke")
-
-    emit = fan_out(seen.append, broken, seen.append)
-    with pytest.raises(RuntimeError, match="consumer broke"):
-        emit(EVENTS[0])
-    assert seen == [EVENTS[0]]

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from trainer_runs import collect_run
+from trainer_runs import collect_run, float_images
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.events import BatchEnd, EpochEnd, Evaluated, Event, RunFailed, RunStopped
 from mnist_tui.pipeline import eval_dataset, make_datasets, train_dataset
-from mnist_tui.training import Trainer, import_keras, prepare_images
+from mnist_tui.training import Trainer, import_keras
 
 pytestmark = pytest.mark.slow
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -35,7 +35,7 @@ def test_pipeline_scales_in_the_graph_as_the_seed_does(small_mnist):
     batches = [x.numpy() for x in eval_dataset(images, batch_size=128)]
     assert [b.shape for b in batches] == [(128, 28, 28, 1), (128, 28, 28, 1), (44, 28, 28, 1)]
     assert batches[0].dtype == np.float32
-    np.testing.assert_array_equal(np.concatenate(batches), prepare_images(images))
+    np.testing.assert_array_equal(np.concatenate(batches), float_images(images))
 
 
 @pytest.mark.parametrize("keras_order", [True, False], ids=["keras-order", "tf.data-shuffle"])
@@ -102,12 +102,12 @@ def test_every_batch_is_reported_under_steps_per_execution(small_mnist):
 
 def test_without_a_recorder_the_bridge_reports_one_event_per_execution():
     """Under a distribution strategy: one BatchEnd per execution, counts still true."""
-    from mnist_tui.bridge import make_bridge
+    import_keras()
+    from mnist_tui.bridge import BridgeCallback
 
-    keras = import_keras()
     config = TrainConfig(train_size=1000, batch_size=100)  # 850 images: 9 batches
     events: list[Event] = []
-    bridge = make_bridge(keras, config, events.append, RunControl())
+    bridge = BridgeCallback(config, events.append, RunControl())
     bridge.set_model(SimpleNamespace(stop_training=False))
     bridge.on_train_begin()
     bridge.on_epoch_begin(0)
@@ -176,11 +176,11 @@ def test_without_keras_order_results_are_of_the_same_kind(small_mnist, monkeypat
     _, summary = collect_run(Trainer(data=small_mnist), config)
     keras.utils.set_random_seed(0)
     model = build_model(config)
-    x = prepare_images(small_mnist.x_train[:3000])
+    x = float_images(small_mnist.x_train[:3000])
     y = small_mnist.y_train[:3000].astype(np.int32)
     history = model.fit(x, y, batch_size=64, epochs=3, validation_split=0.15, shuffle=True,
                         verbose=0).history
-    _, plain_accuracy = model.evaluate(prepare_images(small_mnist.x_test),
+    _, plain_accuracy = model.evaluate(float_images(small_mnist.x_test),
                                        small_mnist.y_test.astype(np.int32), verbose=0)
     assert summary["val_loss"] != pytest.approx(history["val_loss"][-1], rel=1e-6), (
         "another order of images, another run")

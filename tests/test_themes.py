@@ -4,7 +4,6 @@ is remembered."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,19 @@ import pytest
 from textual.app import App
 from textual.color import Color
 
+from mnist_tui.errors import MnistTuiError
+from mnist_tui.jsonio import load_toml
 from mnist_tui.tui.themes import (
     DEFAULT_THEME,
+    ThemeFileError,
     builtin_themes,
+    load_theme_file,
     load_themes,
     remember_theme,
     remembered_theme,
-    theme_color,
+    start_theme,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from mnist_tui.tui.theming import theme_color
 
 REPO_THEMES = Path(__file__).resolve().parents[1] / "themes"
 # The pure colours of the 16-colour palette: they look the same on a 16-colour terminal.
@@ -62,7 +61,7 @@ def test_builtin_themes_load_without_errors() -> None:
 
 
 def test_high_contrast_uses_only_pure_16_colour_values() -> None:
-    data = tomllib.loads((REPO_THEMES / "mnist-high-contrast.toml").read_text())
+    data = load_toml(REPO_THEMES / "mnist-high-contrast.toml")
     colours = [v for k, v in data.items() if isinstance(v, str) and k != "name"]
     colours += [v for k, v in data["variables"].items() if "style" not in k]
     assert colours
@@ -189,3 +188,24 @@ def test_messages_shorten_the_home_folder(tmp_path: Path, monkeypatch: pytest.Mo
     write(folder, "broken.toml", 'name = "broken"\nprimary = "bleh"\n')
     _, errors = load_themes(user_dir=folder)
     assert errors == ["theme file ~/themes/broken.toml ignored: primary 'bleh' is not a colour"]
+
+
+def test_a_broken_theme_file_is_a_fault_for_the_user_to_fix(tmp_path: Path) -> None:
+    broken = write(tmp_path, "broken.toml", "name = 'broken'\nprimary = 'not a colour'\n")
+    with pytest.raises(ThemeFileError) as raised:
+        load_theme_file(broken)
+    assert isinstance(raised.value, MnistTuiError) and isinstance(raised.value, ValueError)
+    assert "broken.toml ignored" in str(raised.value)
+
+
+def test_the_start_theme_is_the_asked_one_then_the_remembered_one_then_the_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    names = ["mnist-dark", "mnist-light", "textual-dark"]
+    assert start_theme(names, None) == (DEFAULT_THEME, None)
+    assert start_theme(names, "mnist-light") == ("mnist-light", None)
+    remember_theme("mnist-light")
+    assert start_theme(names, None) == ("mnist-light", None)
+    name, problem = start_theme(names, "nope")
+    assert name == DEFAULT_THEME and problem is not None and "'nope'" in problem
+    assert start_theme(["textual-dark"], None) == ("textual-dark", None)

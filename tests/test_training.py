@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from trainer_runs import collect_run
+from trainer_runs import collect_run, float_images
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -22,12 +22,7 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.training import (
-    STEPS_PER_EXECUTION,
-    Trainer,
-    evaluate_predictions,
-    prepare_images,
-)
+from mnist_tui.training import STEPS_PER_EXECUTION, Trainer, evaluate_predictions
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +48,7 @@ def test_trainer_reports_what_plain_fit_computes(small_mnist):
 
     keras.utils.set_random_seed(3)
     model = build_model(config)
-    x = prepare_images(small_mnist.x_train[:2000])
+    x = float_images(small_mnist.x_train[:2000])
     y = small_mnist.y_train[:2000].astype(np.int32)
     history = model.fit(x, y, batch_size=64, epochs=2, validation_split=0.15, shuffle=True,
                         verbose=0).history
@@ -62,7 +57,7 @@ def test_trainer_reports_what_plain_fit_computes(small_mnist):
     assert [e.accuracy for e in epochs] == pytest.approx(history["accuracy"], rel=1e-6)
     assert [e.val_loss for e in epochs] == pytest.approx(history["val_loss"], rel=1e-6)
     assert [e.val_accuracy for e in epochs] == pytest.approx(history["val_accuracy"], rel=1e-6)
-    test_loss, test_acc = model.evaluate(prepare_images(small_mnist.x_test),
+    test_loss, test_acc = model.evaluate(float_images(small_mnist.x_test),
                                          small_mnist.y_test.astype(np.int32), verbose=0)
     evaluated = _of(events, Evaluated)[0]
     assert evaluated.test_accuracy == pytest.approx(test_acc, abs=1e-3)

@@ -11,9 +11,11 @@ import pytest
 from textual.widgets import Digits
 
 from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, RunFinished, event_from_json
+from mnist_tui.events import BatchEnd, Event, RunFinished, event_from_json
+from mnist_tui.formatting import format_percent
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.summary import SummaryScreen, format_accuracy
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.summary import SummaryScreen
 
 DEADLINE = 600.0  # seconds: TensorFlow's import, 14 batches and the test set on 2 busy cores
 
@@ -26,8 +28,16 @@ def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 async def test_train_on_real_mnist_from_start_to_summary_and_quit(
-        tmp_path: Path, mnist_path: Path) -> None:
+        tmp_path: Path, mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Start at once, wait for the summary, check it and the run folder, quit with q."""
+    folded: list[Event] = []
+    fold = TrainingHistory.fold
+
+    def spy(history: TrainingHistory, event: Event) -> None:
+        folded.append(event)
+        fold(history, event)
+
+    monkeypatch.setattr(TrainingHistory, "fold", spy)
     runs_dir = tmp_path / "runs"
     config = TrainConfig(train_size=1000, seed=0)  # 850 train images: 14 batches of 64
     app = MnistApp(config, start=True, runs_dir=runs_dir, data_path=mnist_path)
@@ -45,7 +55,7 @@ async def test_train_on_real_mnist_from_start_to_summary_and_quit(
         assert summary["status"] == "finished"
         shown = screen.query_one("#test-accuracy", Digits).value
         assert re.fullmatch(r"\d{1,3}\.\d%", shown), shown
-        assert shown == format_accuracy(summary["test_accuracy"])
+        assert shown == format_percent(summary["test_accuracy"])
         # 14 batches only reach about 30%; above 15% the network has learned beyond chance (10%).
         assert 0.15 < summary["test_accuracy"] <= 1.0
         assert screen.evaluated is not None and len(screen.evaluated.samples) > 0
@@ -62,10 +72,11 @@ async def test_train_on_real_mnist_from_start_to_summary_and_quit(
         assert history is not None
         total = config.batches_per_epoch * config.epochs
         assert history.total_batches == total == 14
-        assert history.batch_steps == list(range(1, total + 1))  # every batch reached the UI
+        steps = [e.step for e in folded if isinstance(e, BatchEnd)]
+        assert steps == list(range(1, total + 1))  # every batch reached the UI, in order
         logged = [event_from_json(line) for line in
                   (run_dir / "events.jsonl").read_text().splitlines()]
-        assert [e.step for e in logged if isinstance(e, BatchEnd)] == history.batch_steps
+        assert [e.step for e in logged if isinstance(e, BatchEnd)] == steps
         assert isinstance(logged[-1], RunFinished)
 
         await pilot.press("q")

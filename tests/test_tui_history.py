@@ -11,19 +11,15 @@ from mnist_tui.config import TrainConfig
 from mnist_tui.events import (
     BatchEnd,
     EpochEnd,
+    Event,
     Phase,
     RunFinished,
     RunStarted,
     RunStopped,
 )
-from mnist_tui.tui.history import (
-    BucketSeries,
-    Ema,
-    TrainingHistory,
-    format_duration,
-    format_percent,
-)
-from mnist_tui.tui.messages import EventMessage
+from mnist_tui.formatting import format_duration, format_percent
+from mnist_tui.tui.history import BucketSeries, Ema, TrainingHistory
+from mnist_tui.tui.messages import EventsPending, PendingEvents
 
 
 def started(total: int = 100, per_epoch: int = 50, epochs: int = 2) -> RunStarted:
@@ -47,9 +43,8 @@ def test_fold_a_whole_fake_run() -> None:
     assert history.run_id == "fake-1"
     assert history.total_batches == 2 * bpe
     assert history.step == 2 * bpe
-    assert history.fraction == 1.0
-    assert history.batch_steps == list(range(1, 2 * bpe + 1))
-    assert len(history.batch_loss) == 2 * bpe
+    assert history.chart("loss", smooth=False, max_points=1000).train[0] == [
+        float(step) for step in range(1, 2 * bpe + 1)]
     assert history.val_steps == [bpe, 2 * bpe]  # validation sits on the batch axis
     assert history.evaluated is not None
     assert isinstance(history.outcome, RunFinished)
@@ -142,7 +137,6 @@ def test_chart_points_stay_bounded_for_a_long_run() -> None:
         assert data.smooth is not None and len(data.smooth[0]) <= 150
         assert data.train[0][-1] > total * 0.99  # the curve reaches the end of the run
         assert data.x_max == total
-    assert len(history.batch_loss) == total  # the raw per-batch values are all kept
 
 
 def test_nan_batches_are_kept_raw_but_not_plotted() -> None:
@@ -150,7 +144,7 @@ def test_nan_batches_are_kept_raw_but_not_plotted() -> None:
     history.fold(started())
     history.fold(batch(1, loss=1.0))
     history.fold(batch(2, loss=math.nan))
-    assert len(history.batch_loss) == 2
+    assert history.step == 2
     xs, ys = history.chart("loss", smooth=True, max_points=100).train
     assert xs == [1.0] and ys == [1.0]
 
@@ -195,13 +189,20 @@ def test_formatting_helpers() -> None:
     assert format_percent(None) == "—"
 
 
-def test_event_message_merges_only_consecutive_batches_of_one_run() -> None:
-    first, second = EventMessage(batch(1), run=1), EventMessage(batch(2), run=1)
-    epoch = EventMessage(EpochEnd(epoch=1, step=2, loss=1.0, accuracy=0.5, val_loss=1.0,
-                                  val_accuracy=0.5, seconds=1.0), run=1)
-    assert first.can_replace(second)
-    assert not first.can_replace(epoch)  # a batch followed by an epoch end stays
-    assert not epoch.can_replace(first)  # epoch ends are never dropped
-    assert not first.can_replace(EventMessage(batch(3), run=2))
-    finished = EventMessage(RunFinished(summary={}), run=1)
-    assert not finished.can_replace(second)
+def test_pending_events_merge_messages_of_one_run_and_keep_every_event_in_order() -> None:
+    posted: list[EventsPending] = []
+    pending = PendingEvents()
+    emit = pending.emitter(posted.append)
+    events: list[Event] = [batch(1), batch(2), EpochEnd(epoch=1, step=2, loss=1.0, accuracy=0.5,
+                                                        val_loss=1.0, val_accuracy=0.5,
+                                                        seconds=1.0), RunFinished(summary={})]
+    for event in events:
+        emit(event)
+    assert len(posted) == 4 and all(m.pending is pending for m in posted)
+    first, later = posted[0], posted[-1]
+    assert first.can_replace(later) and later.can_replace(first)  # any message drains them all
+    assert pending.drain() == events
+    assert pending.drain() == []
+    other = PendingEvents()
+    other.emitter(posted.append)(batch(3))
+    assert not first.can_replace(posted[-1])  # another run's message stands on its own

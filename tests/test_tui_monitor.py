@@ -10,13 +10,13 @@ from fake_runs import FakeRunner, wait_for
 from textual.widgets import Log, ProgressBar, Static
 
 from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, RunFinished, RunStarted, RunStopped
+from mnist_tui.events import BatchEnd, Event, RunFinished, RunStarted, RunStopped
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.charts import MetricChart, step_ticks, tick_label
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.form import FormScreen
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.messages import EventMessage
+from mnist_tui.tui.history import ChartData, TrainingHistory
+from mnist_tui.tui.messages import PendingEvents
 from mnist_tui.tui.monitor import CHART_INTERVAL, MonitorScreen
 from mnist_tui.tui.summary import SummaryScreen
 from mnist_tui.tui.themes import remembered_theme
@@ -116,13 +116,14 @@ async def test_pause_and_resume() -> None:
         await wait_for(pilot, runner.held.is_set)
         monitor = monitor_of(app)
         await pilot.press("p")
-        assert app.control is not None and app.control.paused
+        control = app.session.control
+        assert control is not None and control.paused
         assert "PAUSED" in text(monitor, "#stats")
         keys = {b.binding.description for b in monitor.active_bindings.values()}
         assert "Resume" in keys and "Pause" not in keys
         runner.release()  # the runner now waits in wait_if_paused
         await pilot.press("p")
-        assert not app.control.paused
+        assert not control.paused
         assert "paused" in app.history.log_lines and "resumed" in app.history.log_lines
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
         assert app.history.step == 160
@@ -134,7 +135,7 @@ async def test_stop_still_evaluates_and_shows_the_summary() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, runner.held.is_set)
         await pilot.press("s")
-        assert app.control is not None and app.control.stop_requested
+        assert app.session.control is not None and app.session.control.stop_requested
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
         summary = app.screen
         assert isinstance(summary, SummaryScreen)
@@ -156,7 +157,7 @@ async def test_quit_asks_first_then_stops_cleanly_and_exits() -> None:
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, MonitorScreen)
-        assert app.control is not None and not app.control.stop_requested
+        assert app.session.control is not None and not app.session.control.stop_requested
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("y")
@@ -194,8 +195,10 @@ async def test_a_crashing_runner_lands_on_the_error_screen() -> None:
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, FormScreen)
-        assert app.final_summary == {"run_id": "", "status": "failed",
-                                     "reason": "RuntimeError: no MNIST here"}
+        assert app.final_summary is not None
+        assert (app.final_summary["run_id"], app.final_summary["status"],
+                app.final_summary["reason"]) == ("", "failed", "RuntimeError: no MNIST here")
+        assert app.final_summary["config"] == QUICK.to_dict()  # the run that was asked for
 
 
 async def test_train_again_and_edit_settings_from_the_summary() -> None:
@@ -235,26 +238,40 @@ async def test_smoothing_key_switches_the_curves() -> None:
         runner.release()
 
 
-async def test_events_are_folded_not_drawn_one_by_one() -> None:
+async def test_events_are_folded_not_drawn_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = FakeRunner(hold_after=1)
     app = started_app(runner, TrainConfig(train_size=60000, epochs=1))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.history is not None and app.history.step == 1)
+        await wait_for(pilot, lambda: app.history.step == 1)
         monitor = monitor_of(app)
         history = app.history
-        before = monitor.chart_redraws
+        chart = monitor.query_one("#loss-chart", MetricChart)
+        folded: list[Event] = []
+        drawn: list[ChartData] = []
+        fold, show = history.fold, chart.show
+
+        def spy_fold(event: Event) -> None:
+            folded.append(event)
+            fold(event)
+
+        def spy_show(data: ChartData) -> None:
+            drawn.append(data)
+            show(data)
+
+        monkeypatch.setattr(history, "fold", spy_fold)
+        monkeypatch.setattr(chart, "show", spy_show)
+        emit = app.session.pending.emitter(app.post_message)  # as the worker's emit does
         began = time.monotonic()
         for step in range(2, 2002):  # a flood of batches, as a GPU would send
-            app.post_message(EventMessage(BatchEnd(
-                step=step, epoch=1, batch=step, loss=1.0, accuracy=0.5, batch_loss=1.0,
-                batch_accuracy=0.5, seen=64 * step, elapsed=0.001 * step), run=1))
+            emit(BatchEnd(step=step, epoch=1, batch=step, loss=1.0, accuracy=0.5,
+                          batch_loss=1.0, batch_accuracy=0.5, seen=64 * step,
+                          elapsed=0.001 * step))
         await wait_for(pilot, lambda: history.step == 2001)
         await pilot.pause(2 * CHART_INTERVAL)
         took = time.monotonic() - began
-        redraws = monitor.chart_redraws - before
-        assert 1 <= redraws <= took / CHART_INTERVAL + 2  # paced by the timer, not the events
-        assert len(history.batch_steps) == 2001  # merged deliveries lose no batch
-        chart = monitor.query_one("#loss-chart", MetricChart)
+        assert 1 <= len(drawn) <= took / CHART_INTERVAL + 2  # paced by the timer, not events
+        # Merged deliveries lose no batch and keep their order.
+        assert [e.step for e in folded if isinstance(e, BatchEnd)] == list(range(2, 2002))
         assert chart.data is not None  # thinned to what the chart's width can show
         assert len(chart.data.train[0]) == chart.max_points == min(150, chart.size.width)
         runner.release()
@@ -265,7 +282,8 @@ async def test_late_events_of_an_old_run_are_ignored() -> None:
     app = started_app(runner)
     async with app.run_test() as pilot:
         await wait_for(pilot, runner.held.is_set)
-        app.post_message(EventMessage(RunFinished(summary={}), run=0))
+        stale = PendingEvents()  # the buffer of an earlier run, whose worker lingers
+        stale.emitter(app.post_message)(RunFinished(summary={}))
         await pilot.pause()
         assert app.history is not None and not app.history.finished
         assert isinstance(app.screen, MonitorScreen)
@@ -280,9 +298,14 @@ async def test_monitor_keys_and_palette_commands() -> None:
         shown = {b.binding.description for b in app.screen.active_bindings.values()
                  if b.binding.show}
         assert {"Pause", "Stop", "Smoothing", "Quit"} <= shown
-        titles = [command.title for command in app.get_system_commands(app.screen)]
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
         for title in ("Pause training", "Stop training", "Toggle smoothing", "Theme"):
-            assert title in titles
+            assert title in commands
+        commands["Pause training"].callback()
+        assert app.session.control is not None and app.session.control.paused
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        commands["Resume training"].callback()
+        assert not app.session.control.paused
         runner.release()
 
 

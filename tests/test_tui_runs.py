@@ -16,6 +16,8 @@ from textual.app import App
 from textual.widgets import DataTable, Digits, Input
 
 from mnist_tui.config import TrainConfig
+from mnist_tui.tui import compare_screen, runs_screen
+from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.compare_screen import CompareChart, CompareScreen, ExportScreen
 from mnist_tui.tui.dialogs import ConfirmScreen
 from mnist_tui.tui.runs_screen import RunsScreen, RunSummaryScreen
@@ -37,6 +39,8 @@ def runs_dir(tmp_path: Path) -> Path:
 
 class Host(App[None]):
     """Shows one Runs screen, as the app's Runs key does."""
+
+    CSS_PATH = MnistApp.CSS_PATH  # the screens' styles live in the app's stylesheet
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
@@ -67,10 +71,27 @@ def cells(app: App[Any], column: int) -> list[str]:
     return [str(grid.get_row_at(i)[column]) for i in range(grid.row_count)]
 
 
+def title(app: App[Any]) -> str:
+    return str(app.screen.query_one(".title-bar").render())
+
+
+def notes(app: App[Any]) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def listed(pilot: Any, app: Host) -> RunsScreen:
+    """The Runs screen once it has read the runs folder (in a thread)."""
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RunsScreen)
+    await wait_for(pilot, lambda: not title(app).startswith("Reading"))
+    return screen
+
+
 async def test_the_table_lists_runs_newest_first(runs_dir: Path) -> None:
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         assert isinstance(app.screen, RunsScreen)
         assert cells(app, 1) == sorted(RATES, reverse=True)
         assert cells(app, 6) == ["0.1", "0.01", "0.001"]
@@ -81,7 +102,7 @@ async def test_the_table_lists_runs_newest_first(runs_dir: Path) -> None:
 async def test_an_empty_runs_folder(tmp_path: Path) -> None:
     app = Host(tmp_path / "nothing")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         assert table(app).row_count == 0
         assert app.screen.query_one("#runs-empty").display
         await pilot.press("c", "o", "d", "x")  # nothing to act on: no crash, no dialog
@@ -91,7 +112,7 @@ async def test_an_empty_runs_folder(tmp_path: Path) -> None:
 async def test_compare_three_runs(runs_dir: Path) -> None:
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("c")
         assert isinstance(app.screen, RunsScreen), "one run is not a comparison"
         await pilot.press("space", "down", "space", "down", "space")
@@ -131,7 +152,7 @@ async def test_export_the_compared_runs(runs_dir: Path, tmp_path: Path) -> None:
     app = Host(runs_dir)
     out = tmp_path / "exported.csv"
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("down", "space", "down", "space", "c")
         await pilot.press("x")
         assert isinstance(app.screen, ExportScreen)
@@ -152,7 +173,7 @@ async def test_export_cancelled_writes_nothing(runs_dir: Path, tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     app = Host(runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("x")
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape")
@@ -163,7 +184,7 @@ async def test_export_cancelled_writes_nothing(runs_dir: Path, tmp_path: Path,
 async def test_open_a_run_shows_its_summary(runs_dir: Path) -> None:
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunSummaryScreen))
         await pilot.pause()
@@ -182,7 +203,7 @@ async def test_open_a_run_shows_its_summary(runs_dir: Path) -> None:
 async def test_delete_asks_first(runs_dir: Path) -> None:
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("down", "d")
         assert isinstance(app.screen, ConfirmScreen)
         assert "20250102-090000-bbbbbb" in app.screen.question
@@ -190,7 +211,7 @@ async def test_delete_asks_first(runs_dir: Path) -> None:
         assert (runs_dir / "20250102-090000-bbbbbb").is_dir()
         assert table(app).row_count == 3
         await pilot.press("d", "y")
-        await pilot.pause()
+        await wait_for(pilot, lambda: table(app).row_count == 2)
         assert not (runs_dir / "20250102-090000-bbbbbb").exists()
         assert cells(app, 1) == ["20250103-090000-cccccc", "20250101-090000-aaaaaa"]
 
@@ -202,7 +223,7 @@ async def test_a_running_run_is_watched_not_deleted(tmp_path: Path) -> None:
     RunWriter(root, "20250101-000000-live00", TrainConfig())  # this process writes it
     app = Host(root)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         assert cells(app, 3) == ["running"]
         await pilot.press("d")
         assert isinstance(app.screen, RunsScreen)
@@ -220,7 +241,7 @@ async def test_a_diverged_run_puts_the_loss_on_a_log_axis(tmp_path: Path) -> Non
                diverge=True)
     app = Host(root)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await listed(pilot, app)
         await pilot.press("space", "down", "space", "c")
         screen = app.screen
         assert isinstance(screen, CompareScreen)
@@ -233,3 +254,52 @@ async def test_a_diverged_run_puts_the_loss_on_a_log_axis(tmp_path: Path) -> Non
         assert loss.plt.build() and loss.render()  # drawn again: no math domain error
         accuracy = screen.query_one("#compare-accuracy", CompareChart)
         assert "1k┤" not in accuracy.plt.build(), "accuracy stays linear"
+
+
+async def test_a_runs_folder_that_cannot_be_read_says_so(
+        runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(root: Path | None = None) -> list[Any]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runs_screen, "list_runs", unreadable)
+    app = Host(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await listed(pilot, app)
+        assert title(app).startswith(f"cannot read the runs in {runs_dir}: ")
+        assert "Permission denied" in title(app)
+        assert any("Permission denied" in note for note in notes(app))
+        assert table(app).row_count == 0 and isinstance(app.screen, RunsScreen)
+
+
+async def test_a_run_that_cannot_be_read_is_not_opened(
+        runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(run_dir: Path) -> Any:
+        raise OSError(f"{run_dir}/events.jsonl: input/output error")
+
+    app = Host(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await listed(pilot, app)
+        monkeypatch.setattr(runs_screen, "load_history", unreadable)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("cannot read the run:" in n for n in notes(app)))
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_compared_runs_that_cannot_be_read_say_so(
+        runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(run_dir: Path) -> Any:
+        raise OSError(f"{run_dir}/events.jsonl: input/output error")
+
+    monkeypatch.setattr(compare_screen, "load_history", unreadable)
+    app = Host(runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await listed(pilot, app)
+        await pilot.press("space", "down", "space", "c")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_for(pilot, lambda: "loading" not in title(app))
+        assert "cannot read the runs:" in title(app) and "input/output error" in title(app)
+        assert any("input/output error" in note for note in notes(app))
+        assert screen.histories is None
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)

@@ -22,10 +22,11 @@ from mnist_tui import detach
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.detach import ControlChannel
-from mnist_tui.events import BatchEnd, RunFinished, RunStarted
+from mnist_tui.events import BatchEnd, Event, RunFinished, RunStarted
 from mnist_tui.runs import RunWriter, read_events, resolve_run, write_process_file
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.dialogs import ErrorScreen
+from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.monitor import MonitorScreen
 from mnist_tui.tui.runs_screen import RunsScreen
 from mnist_tui.tui.summary import SummaryScreen
@@ -66,17 +67,27 @@ def watching_app(run_dir: Path | None, root: Path, **kwargs: object) -> MnistApp
     return MnistApp(watch=run_dir, runs_dir=root, **kwargs)
 
 
-async def test_watch_replays_a_finished_run_then_shows_its_summary(tmp_path: Path) -> None:
+async def test_watch_replays_a_finished_run_then_shows_its_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "runs"
     live = LiveRun(root, hold_after=None)
     live.finish()
     before = folder_state(live.run_dir)
+    folded: list[Event] = []
+    fold = TrainingHistory.fold
+
+    def spy(history: TrainingHistory, event: Event) -> None:
+        folded.append(event)
+        fold(history, event)
+
+    monkeypatch.setattr(TrainingHistory, "fold", spy)
     app = watching_app(live.run_dir, root)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
         assert app.screen.summary["status"] == "finished"
-        assert app.history.step == CONFIG.total_batches, "every batch of the log, none lost"
-        assert len(app.history.batch_loss) == CONFIG.total_batches
+        assert app.history.step == CONFIG.total_batches
+        steps = [event.step for event in folded if isinstance(event, BatchEnd)]
+        assert steps == list(range(1, CONFIG.total_batches + 1)), "every batch, in order"
         await pilot.press("q")
     assert folder_state(live.run_dir) == before
 
@@ -89,7 +100,7 @@ async def test_watch_a_live_run_and_steer_it_through_its_folder(tmp_path: Path) 
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.history is not None and app.history.step == 5)
             monitor = app.screen
-            assert isinstance(monitor, MonitorScreen) and app.watching
+            assert isinstance(monitor, MonitorScreen) and app.session.watching
             monitor.update_now()
             assert "batch 5/14" in str(monitor.query_one("#stats").render())
             await pilot.press("p")
@@ -161,7 +172,7 @@ async def test_detach_from_the_form_watches_the_background_run(
         app.screen.query_one("#detach", Checkbox).value = True
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-        assert app.watching and app.run_dir == started_runs[0].run_dir
+        assert app.session.watching and app.run_dir == started_runs[0].run_dir
     started_runs[0].finish()
 
 
@@ -173,10 +184,12 @@ async def test_the_runs_key_opens_the_runs_and_a_running_one_is_watched(tmp_path
         async with app.run_test(size=(120, 30)) as pilot:
             await pilot.pause()
             await pilot.press("ctrl+o")
-            assert isinstance(app.screen, RunsScreen)
+            runs = app.screen
+            assert isinstance(runs, RunsScreen)
+            await wait_for(pilot, lambda: bool(runs.runs))  # read in a thread
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
             await wait_for(pilot, lambda: app.history.step == 4)
-            assert app.watching and app.run_dir == live.run_dir
+            assert app.session.watching and app.run_dir == live.run_dir
     finally:
         live.finish()

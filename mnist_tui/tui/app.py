@@ -1,15 +1,16 @@
 """MnistApp: the form, the live monitor and the summary, around one training worker.
 
 The worker runs the core's `execute_run` in a thread (TensorFlow is imported there, never by
-the UI modules) and its `emit` posts each event as an `EventMessage`. The app folds events into
-the run's `TrainingHistory` and moves between screens on the run's own events (RunFinished,
-RunStopped, RunFailed), never on the worker returning, which can lag seconds behind. Worker
-failures land in `on_worker_state_changed` and show an error screen, never a traceback.
+the UI modules); its `emit` hands each event to the UI thread through the run's
+`PendingEvents`. The app folds events into the run's `TrainingHistory` and moves between
+screens on the run's own events (RunFinished, RunStopped, RunFailed), never on the worker
+returning, which can lag seconds behind. Worker failures land in `on_worker_state_changed`
+and show an error screen, never a traceback.
 
 A run of another process (`mnist-tui watch`, or one started detached) is followed instead: a
-thread worker reads its log with `runs.follow_run` and posts the same `EventMessage`s, and
-pause and stop go through the run's control channel (`detach.RemoteControl`). Quitting then
-leaves the run going.
+thread worker reads its log with `runs.follow_run` and emits the same events, and pause and
+stop go through the run's control channel (`detach.RemoteControl`). Quitting then leaves the
+run going. Everything about the run on screen is one `RunSession`, replaced per run.
 """
 
 from __future__ import annotations
@@ -29,27 +30,24 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.detach import RemoteControl, has_control_channel
-from mnist_tui.events import TERMINAL_TYPES, Emit, Event, RunFailed
-from mnist_tui.runs import FollowEnd
+from mnist_tui.errors import MnistTuiError
+from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped
+from mnist_tui.run_summary import RunSummary, as_summary
+from mnist_tui.runs import FollowEnd, Runner, execute_run
 from mnist_tui.tui.commands import app_commands
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.form import FormScreen
 from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.messages import EventMessage
+from mnist_tui.tui.messages import EventsPending
 from mnist_tui.tui.monitor import MonitorScreen
 from mnist_tui.tui.runs_screen import RunsScreen
+from mnist_tui.tui.session import RunSession
 from mnist_tui.tui.summary import SummaryScreen
-from mnist_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from mnist_tui.tui.themes import load_themes, remember_theme, start_theme
 from mnist_tui.tui.watching import follow_events, left_running_note, watched_config
 
-Runner = Callable[..., Any]
-"""Anything called like `mnist_tui.runs.execute_run(config, emit, control, *, runs_dir,
-data_path)` that returns `(run_dir, summary)`."""
 
-FALLBACK_THEME = "textual-dark"
-
-
-class MnistApp(App[dict[str, Any] | None]):
+class MnistApp(App[RunSummary | None]):
     """Train the MNIST network from a form and watch it learn.
 
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
@@ -57,7 +55,7 @@ class MnistApp(App[dict[str, Any] | None]):
     to it. `theme` names a theme to use (else the remembered one, else the default).
     `watch` opens the monitor on that run folder (another process's run) instead; `detach`
     ticks the form's Detach box, so runs start as background processes that are watched.
-    After `run()` returns, `final_summary` holds the last run's summary dict (also the app's
+    After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
     """
@@ -82,20 +80,28 @@ class MnistApp(App[dict[str, Any] | None]):
         self.requested_theme = theme
         self.watch_dir = watch
         self.detach = detach
-        self.watching = False  # the current run is another process's, followed from its log
+        self.session = RunSession()  # the run on screen; an empty one until the first
         self.left_running: str | None = None
-        self._stop_following = threading.Event()
-        self.history: TrainingHistory | None = None
-        self.control: RunControl | RemoteControl | None = None
-        self.run_dir: Path | None = None
-        self.final_summary: dict[str, Any] | None = None
-        self._run_token = 0
-        self._worker: Worker[Any] | None = None
         self._exit_when_idle = False
         self._theme_ready = False
         themes, self.theme_errors = load_themes()
         for theme_ in themes:
             self.register_theme(theme_)
+
+    @property
+    def final_summary(self) -> RunSummary | None:
+        """The summary of the last run, once it ended (None before)."""
+        return self.session.summary
+
+    @property
+    def history(self) -> TrainingHistory:
+        """What is known of the run on screen (empty before the first run)."""
+        return self.session.history
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the run on screen, once known."""
+        return self.session.run_dir
 
     def get_default_screen(self) -> Screen[Any]:
         """The form, prefilled with the config given to the app."""
@@ -105,9 +111,12 @@ class MnistApp(App[dict[str, Any] | None]):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         for message in self.theme_errors:
             self.notify(message, title="Theme file ignored", severity="warning", timeout=10)
-        self._apply_start_theme()
+        self.theme, problem = start_theme(self.available_themes, self.requested_theme)
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
+        self._theme_ready = True
         if self.watch_dir is not None:
-            self.call_after_refresh(self.watch_run, self.watch_dir)
+            self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.start_immediately:
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
@@ -120,23 +129,7 @@ class MnistApp(App[dict[str, Any] | None]):
         some other way than `quit` would wait for the whole run to finish. A watched run is
         another process's: it goes on, only the following ends.
         """
-        self._stop_following.set()
-        if self.control is not None and not self.watching:
-            self.control.stop("the app was closed")
-
-    def _apply_start_theme(self) -> None:
-        available = self.available_themes
-        fallback = DEFAULT_THEME if DEFAULT_THEME in available else FALLBACK_THEME
-        wanted = self.requested_theme or remembered_theme()
-        if wanted and wanted in available:
-            self.theme = wanted
-        else:
-            if self.requested_theme:
-                known = ", ".join(sorted(name for name in available if name.startswith("mnist")))
-                self.notify(f"No theme named {self.requested_theme!r}; using {fallback}. "
-                            f"Built-in: {known}.", severity="warning", timeout=10)
-            self.theme = fallback
-        self._theme_ready = True
+        self.session.close("the app was closed")
 
     def watch_theme(self, name: str) -> None:
         """Remember a theme chosen while the app runs, for the next start."""
@@ -148,8 +141,7 @@ class MnistApp(App[dict[str, Any] | None]):
     @property
     def run_active(self) -> bool:
         """Whether a run has started and its terminal event has not arrived yet."""
-        return self.history is not None and not self.history.finished and (
-            self._worker is not None and not self._worker.is_finished)
+        return self.session.active
 
     def start_run(self, config: TrainConfig, detach: bool | None = None) -> None:
         """Start training `config` in the worker and show the monitor.
@@ -171,19 +163,36 @@ class MnistApp(App[dict[str, Any] | None]):
 
             try:
                 run = start_detached(config, runs_dir=self.runs_dir, data_path=self.data_path)
-            except OSError as exc:
+            except (OSError, MnistTuiError) as exc:
                 self.notify(f"Could not start the run: {exc}", severity="error")
                 return
-            self.watch_run(run.run_dir)
+            self.follow_run_folder(run.run_dir)
             return
-        self._run_token += 1
-        self.watching = False
-        self.history = TrainingHistory()
-        self.control = RunControl()
-        self.run_dir = None
-        self.final_summary = None
-        self._show_monitor(MonitorScreen(self.history, self.control))
-        self._worker = self._train(config, self.control, self._run_token)
+        control = RunControl()
+        self._begin(RunSession(control=control),
+                    lambda emit: self._train(config, control, emit))
+
+    def follow_run_folder(self, run_dir: Path) -> None:
+        """Show the monitor on a run that another process writes, following its log."""
+        if self.run_active:
+            self.notify("A run is already going here; its monitor is one escape away.",
+                        severity="warning")
+            return
+        run_dir = Path(run_dir)
+        control = (RemoteControl(run_dir, on_error=self._steering_failed)
+                   if has_control_channel(run_dir) else None)
+        session = RunSession(control=control, watching=True, run_dir=run_dir)
+        config = watched_config(run_dir)
+        if config is not None and isinstance(self.screen_stack[0], FormScreen):
+            self.config = config  # so that "edit settings" and "train again" start from it
+            self.screen_stack[0].load(config)
+        self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit))
+
+    def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
+        """Make `session` the app's, its worker started, and show the monitor on it."""
+        session.worker = start(session.pending.emitter(self.post_message))
+        self.session = session
+        self._show_monitor(MonitorScreen(session.history, session.control))
 
     def _show_monitor(self, monitor: MonitorScreen) -> None:
         if isinstance(self.screen, FormScreen):
@@ -194,88 +203,67 @@ class MnistApp(App[dict[str, Any] | None]):
                 self.pop_screen()
             self.switch_screen(monitor)
 
-    def watch_run(self, run_dir: Path) -> None:
-        """Show the monitor on a run that another process writes, following its log."""
-        if self.run_active:
-            self.notify("A run is already going here.", severity="warning")
-            return
-        self._run_token += 1
-        self.watching = True
-        self.history = TrainingHistory()
-        self.run_dir = Path(run_dir)
-        self.control = (RemoteControl(self.run_dir, on_error=self._control_failed)
-                        if has_control_channel(self.run_dir) else None)
-        self.final_summary = None
-        self._stop_following = threading.Event()
-        config = watched_config(self.run_dir)
-        if config is not None and isinstance(self.screen_stack[0], FormScreen):
-            self.config = config  # so that "edit settings" and "train again" start from it
-            self.screen_stack[0].load(config)
-        self._show_monitor(MonitorScreen(self.history, self.control))
-        self._worker = self._follow(self.run_dir, self._stop_following, self._run_token)
-
-    def _control_failed(self, message: str) -> None:
+    def _steering_failed(self, message: str) -> None:
         self.notify(message, title="Cannot steer the run", severity="error")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _follow(self, run_dir: Path, stop: threading.Event, token: int) -> FollowEnd:
-        """The watching worker: post the run's events as a training worker would."""
+    def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
+        """The watching worker: emit the run's logged events as a training worker would."""
         worker = get_current_worker()
-        emit: Emit = lambda event: self.post_message(EventMessage(event, token))  # noqa: E731
         return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _train(self, config: TrainConfig, control: RunControl, emit: Emit
+               ) -> tuple[Path | None, RunSummary]:
+        """The training worker: call the runner, which reports its events to `emit`."""
+        runner = self.runner or execute_run  # which imports TensorFlow, in this thread only
+        return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
 
     def on_form_screen_start_requested(self, message: FormScreen.StartRequested) -> None:
         """The form was submitted valid: train it (in the background when detached)."""
         self.start_run(message.config, detach=message.detach)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _train(self, config: TrainConfig, control: RunControl, token: int) -> Any:
-        """The training worker: call the runner, posting its events to the UI."""
-        runner = self.runner
-        if runner is None:
-            from mnist_tui.runs import execute_run  # imports TensorFlow, in this thread only
+    def on_events_pending(self, message: EventsPending) -> None:
+        """Fold the run's waiting events into its history (cheap); move on when it ends.
 
-            runner = execute_run
-        emit: Emit = lambda event: self.post_message(EventMessage(event, token))  # noqa: E731
-        return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
-
-    def on_event_message(self, message: EventMessage) -> None:
-        """Fold an event into the history (cheap); move on when the run ends."""
-        if message.run != self._run_token or self.history is None:
+        Events of an earlier run (a worker still tearing down) are dropped.
+        """
+        session = self.session
+        if message.pending is not session.pending:
             return
-        for event in message.events:
-            self.history.fold(event)
-        if isinstance(message.event, TERMINAL_TYPES):
-            self._run_ended(message.event)
+        for event in session.pending.drain():
+            session.history.fold(event)
+            if isinstance(event, (RunFinished, RunStopped, RunFailed)):
+                self._run_ended(event)
 
-    def _run_ended(self, event: Event) -> None:
-        summary = dict(getattr(event, "summary", {}) or {})
-        if self.run_dir is not None:
-            summary.setdefault("run_dir", str(self.run_dir))
+    def _run_ended(self, event: RunFinished | RunStopped | RunFailed) -> None:
+        session = self.session
+        summary = as_summary(event.summary)
+        if session.run_dir is not None:
+            summary.setdefault("run_dir", str(session.run_dir))
         if isinstance(event, RunFailed):
             summary.setdefault("status", "failed")
             summary.setdefault("reason", event.error)
-        self.final_summary = summary
+        session.summary = summary
         if self._shutting_down:
             return  # the app stopped the run on its way out; no screens to switch
         if self._exit_when_idle:
             self._exit_if_idle()
             return
         if isinstance(event, RunFailed):
-            if self.watching:  # over the monitor, so its curves stay a key away
+            if session.watching:  # over the monitor, so its curves stay a key away
                 self._pop_modals()
                 self.push_screen(ErrorScreen("The run failed", event.error, event.detail))
             else:
                 self._show_error("Training failed", event.error, event.detail)
             return
-        assert self.history is not None
         self._pop_modals()
-        self.switch_screen(SummaryScreen(summary, self.history.evaluated, self.history))
+        self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker outcomes are handled: results, failures, a pending exit."""
         worker = event.worker
-        if worker is not self._worker:
+        if worker is not self.session.worker:
             return
         if event.state == WorkerState.SUCCESS:
             self._worker_returned(worker.result)
@@ -284,33 +272,32 @@ class MnistApp(App[dict[str, Any] | None]):
         if worker.is_finished:
             self._exit_if_idle()
 
-    def _worker_returned(self, result: Any) -> None:
+    def _worker_returned(self, result: object) -> None:
         if isinstance(result, FollowEnd):
             return  # a watched run: how it ended came as events; "left" is the user's choice
+        session = self.session
         if isinstance(result, tuple) and len(result) == 2 and result[0] is not None:
-            self.run_dir = Path(result[0])
-        if self.history is not None and not self.history.finished:
+            session.run_dir = Path(result[0])
+        if not session.history.finished:
             self._worker_failed(RuntimeError("the run ended without a final event"))
             return
-        if self.run_dir is not None and self.final_summary is not None and (
-                "run_dir" not in self.final_summary):
-            self.final_summary["run_dir"] = str(self.run_dir)
+        summary = session.summary
+        if session.run_dir is not None and summary is not None and "run_dir" not in summary:
+            summary["run_dir"] = str(session.run_dir)
             for screen in self.screen_stack:
                 if isinstance(screen, SummaryScreen) and "run_dir" not in screen.summary:
-                    screen.summary["run_dir"] = str(self.run_dir)
+                    screen.summary["run_dir"] = str(session.run_dir)
                     screen.refresh(recompose=True)
 
     def _worker_failed(self, error: BaseException | None) -> None:
         message = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
         detail = "".join(traceback.format_exception(error)) if error is not None else ""
-        if self.history is not None and self.history.finished:
+        history = self.session.history
+        if history.finished:
             # Training and its events were complete; something after them broke (saving?).
             self.notify(message, title="After the run", severity="error", timeout=15)
             return
-        if self.history is not None:
-            self.history.note(f"failed: {message}")
-        self.final_summary = {"run_id": self.history.run_id if self.history else "",
-                              "status": "failed", "reason": message}
+        self.session.failed(message, self.config.to_dict())
         if not self._exit_when_idle and not self._shutting_down:
             self._show_error("Training failed", message, detail)
 
@@ -319,8 +306,8 @@ class MnistApp(App[dict[str, Any] | None]):
         return not self.is_running or not self.screen_stack
 
     def _exit_if_idle(self) -> None:
-        if self._exit_when_idle and (self._worker is None or self._worker.is_finished):
-            self.exit(self.final_summary)
+        if self._exit_when_idle and self.session.worker_done:
+            self.exit(self.session.summary)
 
     def _pop_modals(self) -> None:
         while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
@@ -339,15 +326,17 @@ class MnistApp(App[dict[str, Any] | None]):
 
         A watched run is left going, without asking.
         """
-        if self.watching and self.run_active:
-            self.left_running = left_running_note(self.run_dir.name if self.run_dir else "")
-            self._stop_following.set()
+        session = self.session
+        if session.watching and session.active:
+            self.left_running = left_running_note(session.run_dir.name if session.run_dir
+                                                  else "")
+            session.stop_following.set()
             self._exit_when_idle = True
             self._exit_if_idle()
             return
-        if not self.run_active:
+        if not session.active:
             self._exit_when_idle = True
-            if self._worker is not None and not self._worker.is_finished:
+            if not session.worker_done:
                 self.notify("Finishing the run's files before quitting…", timeout=30)
             self._exit_if_idle()
             return
@@ -365,17 +354,12 @@ class MnistApp(App[dict[str, Any] | None]):
     def stop_and_exit(self) -> None:
         """Stop the run after its current batch, let it finish its log, then exit."""
         self._exit_when_idle = True
-        if self.control is not None:
-            self.control.stop("quit by user")
-        if self._worker is not None and not self._worker.is_finished:
+        if self.session.control is not None:
+            self.session.control.stop("quit by user")
+        if not self.session.worker_done:
             self.notify("Stopping: evaluating on the test set and completing the run log…",
                         timeout=30)
         self._exit_if_idle()
-
-    def action_start(self) -> None:
-        """Submit the form (start a run) when the form is showing."""
-        if isinstance(self.screen, FormScreen):
-            self.screen.action_start()
 
     def action_train_again(self) -> None:
         """Start a new run with the same settings as the last one."""
@@ -385,14 +369,7 @@ class MnistApp(App[dict[str, Any] | None]):
     def action_runs(self) -> None:
         """Show the runs: compare, open, delete, export; a running one opens in the monitor."""
         if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(self.runs_dir, on_watch=self._watch_from_runs))
-
-    def _watch_from_runs(self, run_dir: Path) -> None:
-        if self.run_active:
-            self.notify("A run is already going here; its monitor is one escape away.",
-                        severity="warning")
-            return
-        self.watch_run(run_dir)
+            self.push_screen(RunsScreen(self.runs_dir, on_watch=self.follow_run_folder))
 
     def action_edit_settings(self) -> None:
         """Back to the form, which still holds the last run's settings."""
@@ -400,21 +377,6 @@ class MnistApp(App[dict[str, Any] | None]):
             self.notify("Stop the run first (s), or quit (q).", severity="warning")
             return
         self._show_form()
-
-    def action_toggle_pause(self) -> None:
-        """Pause or resume the running training."""
-        screen = self.screen
-        if not isinstance(screen, MonitorScreen) or not self.run_active:
-            return
-        if screen.paused:
-            screen.action_resume()
-        else:
-            screen.action_pause()
-
-    def action_stop(self) -> None:
-        """Stop the running training after its batch; the summary follows."""
-        if isinstance(self.screen, MonitorScreen):
-            self.screen.action_stop()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide "train again" and "edit settings" on the summary of a Keras-callback run:

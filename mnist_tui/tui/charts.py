@@ -17,13 +17,13 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from mnist_tui.tui.history import ChartData
-from mnist_tui.tui.themes import theme_color
+from mnist_tui.tui.theming import ThemeAware, theme_color
 
 MAX_POINTS = 150  # per series; more points only cost drawing time, the width can't show them
 MIN_POINTS = 16
 
 
-class MetricChart(PlotextPlot):
+class MetricChart(ThemeAware, PlotextPlot):
     """A chart of one metric: per-batch training values, their EMA, validation per epoch.
 
     The curves carry no plotext legend; `legend_markup()` gives the shared one.
@@ -36,7 +36,6 @@ class MetricChart(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self._data: ChartData | None = None
         self.note = ""  # said after the title, e.g. that a run does not report this metric
-        self.redraws = 0  # how many figures were set up; lets tests and benchmarks count
         self.build_seconds = 0.0  # what the last plotext build cost, on the UI thread
 
     def render(self) -> RenderResult:
@@ -58,8 +57,11 @@ class MetricChart(PlotextPlot):
         return max(MIN_POINTS, min(MAX_POINTS, self.size.width))
 
     def on_mount(self) -> None:
-        """Redraw with the new theme's colours when the theme changes."""
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.replot())
+        """Draw the (empty) figure."""
+        self.replot()
+
+    def apply_theme(self) -> None:
+        """Plot again: the curves' colours are the theme's."""
         self.replot()
 
     def show(self, data: ChartData) -> None:
@@ -79,7 +81,6 @@ class MetricChart(PlotextPlot):
         if data is None:
             self.refresh()
             return
-        self.redraws += 1
         plt.xlim(0, data.x_max)
         ticks = step_ticks(data.x_max, max(2, self.size.width // 10))
         plt.xticks(ticks, [tick_label(t) for t in ticks])

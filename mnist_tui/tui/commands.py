@@ -33,9 +33,10 @@ def app_commands(app: MnistApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
     if isinstance(screen, MonitorScreen) and app.run_active:
         paused = screen.paused
         yield SystemCommand("Resume training" if paused else "Pause training",
-                            "Toggle pause (p)", app.action_toggle_pause)
+                            "Toggle pause (p)",
+                            screen.action_resume if paused else screen.action_pause)
         yield SystemCommand("Stop training", "Stop after this batch; still evaluate (s)",
-                            app.action_stop)
+                            screen.action_stop)
     if isinstance(screen, MonitorScreen):
         yield SystemCommand("Toggle smoothing", "EMA curve over the per-batch values (e)",
                             screen.action_toggle_smoothing)

@@ -17,24 +17,28 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from mnist_tui.compare import differing_settings, write_metrics_csv
+from mnist_tui.formatting import format_duration, format_loss, format_percent
+from mnist_tui.run_summary import RunSummary, as_summary
 from mnist_tui.runs import RunInfo, read_events
-from mnist_tui.tui.history import TrainingHistory, format_duration, format_percent
-from mnist_tui.tui.themes import theme_color
+from mnist_tui.tui.charts import MAX_POINTS
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.keys import BACK, BACK_Q, EXPORT, SMOOTHING
+from mnist_tui.tui.theming import ThemeAware, theme_color
 
 PALETTE = (("primary", "blue"), ("warning", "yellow"), ("success", "green"),
            ("error", "red"), ("accent", "magenta"), ("secondary", "cyan"))
 """Theme colours given to compared runs in turn (with fallbacks for ANSI themes)."""
 
-MAX_POINTS = 150
 LOG_SCALE_RATIO = 1000.0  # a chart whose values span more than this gets a log y axis
 
 
@@ -46,9 +50,9 @@ def load_history(run_dir: Path) -> TrainingHistory:
     return history
 
 
-def summary_of(run: RunInfo, history: TrainingHistory) -> dict[str, Any]:
+def summary_of(run: RunInfo, history: TrainingHistory) -> RunSummary:
     """The run's summary: `summary.json`, else its terminal event, else what the log tells."""
-    summary = dict(run.summary or history.summary)
+    summary = as_summary(run.summary or history.summary)
     summary.setdefault("run_id", run.run_id)
     summary.setdefault("status", run.status)
     summary.setdefault("config", run.config)
@@ -67,16 +71,6 @@ def default_export_path() -> Path:
 class ExportScreen(ModalScreen[Path | None]):
     """Ask where to write a CSV file; dismisses with the path, or None when cancelled."""
 
-    DEFAULT_CSS = """
-    ExportScreen { align: center middle; }
-    ExportScreen > Vertical {
-        width: 80%; max-width: 90; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    ExportScreen Input { margin: 1 0; }
-    ExportScreen Horizontal { height: auto; width: auto; }
-    ExportScreen Button { margin-right: 2; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, what: str, path: Path) -> None:
@@ -86,10 +80,10 @@ class ExportScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         """The question, the path (editable), and the buttons."""
-        with Vertical():
+        with Vertical(id="export-dialog"):
             yield Static(f"Write {self.what} as CSV to:", markup=False)
             yield Input(str(self.path), id="export-path")
-            with Horizontal():
+            with Horizontal(id="export-buttons"):
                 yield Button("Export", variant="primary", id="export")
                 yield Button("Cancel", id="cancel")
         yield Footer()
@@ -136,7 +130,7 @@ class Curve:
     val_y: list[float]
 
 
-class CompareChart(PlotextPlot):
+class CompareChart(ThemeAware, PlotextPlot):
     """One metric of several runs overlaid, one colour each, against epochs."""
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
@@ -145,8 +139,11 @@ class CompareChart(PlotextPlot):
         self.curves: list[Curve] = []
 
     def on_mount(self) -> None:
-        """Redraw when the theme changes (the colours are the theme's)."""
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.replot())
+        """Draw the (empty) figure."""
+        self.replot()
+
+    def apply_theme(self) -> None:
+        """Plot again: the runs' colours are the theme's."""
         self.replot()
 
     def show(self, curves: list[Curve], title: str | None = None) -> None:
@@ -201,18 +198,11 @@ class CompareScreen(Screen[None]):
     validation metrics per epoch, in the run's colour.
     """
 
-    DEFAULT_CSS = """
-    CompareScreen #compare-title { height: 1; padding: 0 1; background: $panel;
-                                   text-style: bold; }
-    CompareScreen #compare-charts { height: 1fr; min-height: 8; }
-    CompareScreen CompareChart { width: 1fr; }
-    CompareScreen #compare-table { height: auto; max-height: 12; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "toggle_smoothing", "Smoothing"),
-        Binding("x", "export", "Export CSV"),
-        Binding("escape", "back", "Back"),
-        Binding("q", "back", "Back", show=False),
+        SMOOTHING,
+        EXPORT,
+        BACK,
+        BACK_Q,
     ]
 
     def __init__(self, runs: Sequence[RunInfo]) -> None:
@@ -224,7 +214,7 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """Title, the two charts, the table, the keys."""
         yield Static(f"Comparing {len(self.runs)} runs · loading…", id="compare-title",
-                     markup=False)
+                     classes="title-bar", markup=False)
         with Horizontal(id="compare-charts"):
             yield CompareChart("loss", id="compare-loss")
             yield CompareChart("accuracy", id="compare-accuracy")
@@ -233,11 +223,22 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Read the runs' logs in a thread."""
-        self.run_worker(self._load, thread=True, exclusive=True, exit_on_error=False)
+        self._load()
 
-    def _load(self) -> None:
-        histories = [load_history(run.run_dir) for run in self.runs]
-        self.app.call_from_thread(self._loaded, histories)
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _load(self) -> list[TrainingHistory]:
+        return [load_history(run.run_dir) for run in self.runs]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Draw the runs once read, or say why they could not be read."""
+        result = event.worker.result
+        if event.state == WorkerState.SUCCESS and isinstance(result, list):
+            self._loaded(result)
+        elif event.state == WorkerState.ERROR:
+            problem = f"cannot read the runs: {event.worker.error}"
+            self.query_one("#compare-title", Static).update(
+                f"Comparing {len(self.runs)} runs · {problem}")
+            self.notify(problem, title="Compare", severity="error")
 
     def _loaded(self, histories: list[TrainingHistory]) -> None:
         self.histories = histories
@@ -280,14 +281,13 @@ class CompareScreen(Screen[None]):
             summary = summary_of(run, history)
             red, green, blue = self._colour(index)
             marker = Text("■", style=f"bold rgb({red},{green},{blue})")
-            loss = summary.get("test_loss")
             table.add_row(
                 marker, run.run_id, *(_cell(run.config.get(k)) for k in keys),
                 str(summary.get("status")),
                 f"{summary.get('epochs_completed')}/{summary.get('epochs')}",
                 format_percent(summary.get("val_accuracy")),
                 format_percent(summary.get("test_accuracy")),
-                "—" if loss is None else f"{loss:.4f}",
+                format_loss(summary.get("test_loss")),
                 format_duration(summary.get("seconds")), key=run.run_id)
 
     def action_toggle_smoothing(self) -> None:

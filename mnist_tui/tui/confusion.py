@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color
-from textual.theme import Theme
-from textual.widget import Widget
 
-from mnist_tui.tui.themes import theme_color
+from mnist_tui.tui.theming import ThemeAware, theme_color
 
 CELL_WIDTH = 5
 LABEL_WIDTH = 5
@@ -101,7 +99,7 @@ def render_confusion(confusion: Sequence[Sequence[int]],
     return text
 
 
-class ConfusionMatrix(Widget):
+class ConfusionMatrix(ThemeAware):
     """A 10x10 confusion matrix (rows: true digit, columns: predicted) with per-class accuracy.
 
     Its colours follow the app's theme and are redrawn when the theme changes.
@@ -123,11 +121,8 @@ class ConfusionMatrix(Widget):
         self.per_class_accuracy = (tuple(per_class_accuracy) if per_class_accuracy
                                    else per_class_from_confusion(self.confusion))
 
-    def on_mount(self) -> None:
-        """Redraw when the theme changes: the colours come from it."""
-        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
-
-    def _on_theme_changed(self, _theme: Theme) -> None:
+    def apply_theme(self) -> None:
+        """Redraw: the colours come from the theme."""
         self.refresh(layout=True)
 
     def theme_colours(self) -> MatrixColours:

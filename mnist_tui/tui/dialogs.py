@@ -16,36 +16,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Collapsible, Footer, Static
 
+from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True (yes) or False (no, or escape)."""
-
-    DEFAULT_CSS = """
-    ConfirmScreen {
-        align: center middle;
-    }
-    ConfirmScreen > #confirm-dialog {
-        width: auto;
-        max-width: 70;
-        min-width: 40;
-        height: auto;
-        padding: 1 2;
-        border: thick $primary;
-        background: $surface;
-    }
-    ConfirmScreen #confirm-question {
-        width: auto;
-        max-width: 66;
-        margin-bottom: 1;
-    }
-    ConfirmScreen #confirm-buttons {
-        width: auto;
-        height: auto;
-    }
-    ConfirmScreen Button {
-        margin-right: 2;
-    }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
@@ -89,43 +64,9 @@ class ErrorScreen(ModalScreen[None]):
     the dialog. The app decides what "back to the form" does with the screens underneath.
     """
 
-    DEFAULT_CSS = """
-    ErrorScreen {
-        align: center middle;
-    }
-    ErrorScreen > #error-dialog {
-        width: 90%;
-        max-width: 100;
-        height: auto;
-        max-height: 90%;
-        padding: 0 2 1 2;
-        border: thick $error;
-        border-title-color: $text-error;
-        border-title-style: bold;
-        background: $surface;
-    }
-    ErrorScreen #error-message {
-        height: auto;
-        max-height: 12;
-        margin: 1 0;
-    }
-    ErrorScreen #error-detail {
-        height: auto;
-        max-height: 12;
-    }
-    ErrorScreen #error-buttons {
-        height: auto;
-        width: auto;
-        margin-top: 1;
-    }
-    ErrorScreen Button {
-        margin-right: 2;
-    }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "app.edit_settings", "Edit settings"),
-        Binding("q", "app.quit", "Quit"),
+        EDIT_SETTINGS,
+        QUIT,
         Binding("escape", "close", "Close"),
     ]
 

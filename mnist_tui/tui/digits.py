@@ -15,12 +15,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.events import Resize
-from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import Static
 
 from mnist_tui.events import DigitSample
-from mnist_tui.tui.themes import theme_color
+from mnist_tui.tui.theming import ThemeAware, theme_color
 
 UPPER_HALF = "▀"
 DIGIT_COLUMNS = 28
@@ -70,7 +69,7 @@ def digit_caption(sample: DigitSample) -> str:
     return f"✗ pred {sample.predicted}, true {sample.label} {confidence}"
 
 
-class DigitCard(Widget):
+class DigitCard(ThemeAware):
     """One test digit in a border; the caption (prediction and truth) sits in the bottom border.
 
     Right predictions get a thin border in the theme's success colour, wrong ones a heavy border
@@ -104,18 +103,6 @@ class DigitCard(Widget):
         self.border_title = f"#{sample.index}"
         self.border_subtitle = digit_caption(sample)
 
-    @property
-    def caption(self) -> str:
-        """The caption text shown in the bottom border."""
-        return digit_caption(self.sample)
-
-    def on_mount(self) -> None:
-        """Redraw the pixels when the theme changes (their colours come from it)."""
-        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
-
-    def _on_theme_changed(self, _theme: Theme) -> None:
-        self.refresh()
-
     def render(self) -> Text:
         """The digit in the current theme's ink and paper colours."""
         dark = self.app.current_theme.dark
@@ -148,11 +135,6 @@ class DigitGallery(Widget):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.samples: tuple[DigitSample, ...] = tuple(samples)
-
-    @property
-    def wrong(self) -> int:
-        """How many of the shown digits were misclassified."""
-        return sum(not s.correct for s in self.samples)
 
     def compose(self) -> ComposeResult:
         """One card per sample, or a note when there are none."""

@@ -97,7 +97,8 @@ class FormScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The fields, the model preview, and a bar of actions that never scrolls away."""
-        yield Static("mnist-tui · train the TensorFlow.js MNIST network", id="form-title")
+        yield Static("mnist-tui · train the TensorFlow.js MNIST network", id="form-title",
+                     classes="title-bar")
         with VerticalScroll(id="form-body"):
             with Vertical(id="fields"):
                 for name, spec in FIELD_SPECS.items():
@@ -107,7 +108,7 @@ class FormScreen(Screen[None]):
                         if spec.kind == "choice":
                             known = value in spec.choices
                             yield FormSelect([(c, c) for c in spec.choices],
-                                             value=value if known else Select.BLANK,
+                                             value=value if known else Select.NULL,
                                              allow_blank=not known, compact=True,
                                              id=f"field-{name}")
                         else:

@@ -24,29 +24,12 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
+from mnist_tui.formatting import format_loss, format_percent
+from mnist_tui.run_summary import RunSummary, as_summary
 
 DEFAULT_SMOOTHING = 0.95  # EMA weight of the past: about a 20-batch window
 DEFAULT_CAPACITY = 320  # buckets kept per series before neighbours are merged
 RATE_WINDOW_SECONDS = 5.0  # samples/s and ETA look at about this much recent training
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as "m:ss" or "h:mm:ss"; "--:--" when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "--:--"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_percent(fraction: float | None) -> str:
-    """A fraction 0..1 as a percentage with one decimal, as the seed prints accuracies."""
-    return "—" if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def _format_loss(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
 
 
 class Ema:
@@ -144,10 +127,10 @@ class ChartData:
 class TrainingHistory:
     """Everything the monitor shows about one run, folded from its events in order.
 
-    Counters (`step`, `epoch`, `seen`, ...) follow the latest events; raw per-batch values
-    are kept in `batch_steps` / `batch_loss` / `batch_accuracy`; validation points sit on the
-    same step axis (`val_steps`). `version` changes with every event, `chart_version` only
-    when a plotted series changes.
+    Counters (`step`, `epoch`, `seen`, ...) follow the latest events; per-batch values are
+    kept only as the charts' bounded series; validation points sit on the same step axis
+    (`val_steps`). `version` changes with every event, `chart_version` only when a plotted
+    series changes.
     """
 
     def __init__(self, smoothing: float = DEFAULT_SMOOTHING,
@@ -170,9 +153,6 @@ class TrainingHistory:
         self.elapsed = 0.0
         self.loss: float | None = None
         self.accuracy: float | None = None
-        self.batch_steps: list[int] = []
-        self.batch_loss: list[float] = []
-        self.batch_accuracy: list[float] = []
         self.epoch_ends: list[EpochEnd] = []
         self.val_steps: list[int] = []
         self.val_loss: list[float] = []
@@ -191,14 +171,9 @@ class TrainingHistory:
         return self.outcome is not None
 
     @property
-    def summary(self) -> dict[str, Any]:
-        """The terminal event's summary dict (empty until the run ends)."""
-        return dict(self.outcome.summary) if self.outcome is not None else {}
-
-    @property
-    def fraction(self) -> float:
-        """Share of the run's batches done, 0..1."""
-        return min(1.0, self.step / self.total_batches) if self.total_batches else 0.0
+    def summary(self) -> RunSummary:
+        """The terminal event's summary (empty until the run ends)."""
+        return as_summary(self.outcome.summary if self.outcome is not None else None)
 
     def note(self, line: str) -> None:
         """Add a line to the log (e.g. "paused") that did not come from an event."""
@@ -220,8 +195,9 @@ class TrainingHistory:
         elif isinstance(event, Evaluated):
             self.evaluated = event
             self.log_lines.append(
-                f"test: loss {event.test_loss:.4f}  accuracy {format_percent(event.test_accuracy)}"
-                f"  ({event.test_samples:,} images, {event.seconds:.1f} s)")
+                f"test: loss {format_loss(event.test_loss)}  "
+                f"accuracy {format_percent(event.test_accuracy)}  "
+                f"({event.test_samples:,} images, {event.seconds:.1f} s)")
         elif isinstance(event, RunFinished):
             self.outcome = event
             self.log_lines.append("finished")
@@ -250,12 +226,9 @@ class TrainingHistory:
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
         self.seen, self.elapsed = event.seen, event.elapsed
         self.loss, self.accuracy = event.loss, event.accuracy
-        self.batch_steps.append(event.step)
         self._add_point("loss", event.step, event.batch_loss)
-        self.batch_loss.append(event.batch_loss)
         if event.batch_accuracy is not None:
             self._add_point("accuracy", event.step, event.batch_accuracy)
-            self.batch_accuracy.append(event.batch_accuracy)
         rate = self._rate
         rate.append((event.elapsed, event.step, event.seen))
         while len(rate) > 2 and rate[-1][0] - rate[0][0] > RATE_WINDOW_SECONDS:
@@ -278,8 +251,8 @@ class TrainingHistory:
                 math.nan if event.val_accuracy is None else event.val_accuracy)
         of = f"/{self.epochs}" if self.epochs else ""
         self.log_lines.append(
-            f"epoch {event.epoch}{of}  loss {_format_loss(event.loss)}  "
-            f"acc {format_percent(event.accuracy)}  val loss {_format_loss(event.val_loss)}  "
+            f"epoch {event.epoch}{of}  loss {format_loss(event.loss)}  "
+            f"acc {format_percent(event.accuracy)}  val loss {format_loss(event.val_loss)}  "
             f"val acc {format_percent(event.val_accuracy)}  {event.seconds:.1f} s")
         self.chart_version += 1
 

@@ -1,50 +1,60 @@
-"""Messages that carry the training thread's events into the UI."""
+"""How a worker thread's events reach the UI thread: a buffer per run, and a message saying so.
+
+A run's worker calls `emit(event)` for every event, up to thousands a second on a GPU. Each
+event goes into its run's `PendingEvents` (a list under a lock) and an `EventsPending` message
+is posted. Under a flood the queued messages of one run merge (`can_replace`), and the app's
+handler drains the buffer and folds every event in order: nothing is lost or reordered,
+however many messages were merged, because the events never travel in the messages.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from textual.message import Message
 
-from mnist_tui.events import BatchEnd, Event
+from mnist_tui.events import Emit, Event
+
+
+class PendingEvents:
+    """The events of one run on their way from its worker thread to the UI thread, in order.
+
+    The object also names its run: a message for a buffer that is no longer the app's
+    current one comes from an earlier run (a worker still tearing down) and is ignored.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+
+    def emitter(self, post: Callable[[Message], object]) -> Emit:
+        """An `emit` for the run's worker: keep the event here, and `post` the news."""
+
+        def emit(event: Event) -> None:
+            with self._lock:
+                self._events.append(event)
+            post(EventsPending(self))
+
+        return emit
+
+    def drain(self) -> list[Event]:
+        """Take every event that has arrived so far, oldest first."""
+        with self._lock:
+            events, self._events = self._events, []
+        return events
 
 
 @dataclass
-class EventMessage(Message):
-    """One event of a run, posted from the training worker's `emit` (thread-safe).
+class EventsPending(Message):
+    """Events of a run wait in `pending`: the handler drains and folds them all."""
 
-    `run` tells runs apart, so that late events of an earlier run (a worker still tearing down)
-    never land in the history of the current one.
-
-    Under a flood (a GPU finishing thousands of batches a second) consecutive queued batch
-    messages of one run merge into one dispatch, and nothing is lost: the message that takes
-    the place of another carries that one's events along in `earlier`. Only a `BatchEnd`
-    followed by a `BatchEnd` merges; phases, epoch ends, the evaluation and the terminal event
-    always keep their own message, in order.
-    """
-
-    event: Event
-    run: int = 0
-    earlier: list[Event] = field(default_factory=list)
-
-    @property
-    def events(self) -> list[Event]:
-        """The events this message delivers, oldest first."""
-        return [*self.earlier, self.event]
+    pending: PendingEvents
 
     def can_replace(self, message: Message) -> bool:
-        """Whether the queued `message` (the next one) may stand for this one as well.
+        """Whether the next queued `message` may stand for this one: it names the same run.
 
-        Textual then drops this message; so that its events are not lost, they are handed to
-        `message` here (both live in the UI thread by now).
+        The events wait in the buffer, not in the message, so dropping this one loses none.
         """
-        mergeable = (
-            isinstance(message, EventMessage)
-            and message.run == self.run
-            and isinstance(self.event, BatchEnd)
-            and isinstance(message.event, BatchEnd)
-        )
-        if mergeable:
-            assert isinstance(message, EventMessage)
-            message.earlier = [*self.earlier, self.event, *message.earlier]
-        return mergeable
+        return isinstance(message, EventsPending) and message.pending is self.pending

@@ -10,6 +10,7 @@ under `CHART_BUDGET` of the UI thread's time).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -19,9 +20,11 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Log, ProgressBar, Static
 
-from mnist_tui.control import RunControl
+from mnist_tui.control import Controller
+from mnist_tui.formatting import format_duration
 from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart, legend_markup
-from mnist_tui.tui.history import TrainingHistory, format_duration
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.keys import QUIT, SMOOTHING
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress redraws (at most)
 CHART_INTERVAL = 0.5  # seconds between chart redraws (at most)
@@ -39,14 +42,14 @@ class MonitorScreen(Screen[None]):
         Binding("p", "pause", "Pause"),
         Binding("p", "resume", "Resume"),
         Binding("s", "stop", "Stop"),
-        Binding("e", "toggle_smoothing", "Smoothing"),
-        Binding("q", "app.quit", "Quit"),
+        SMOOTHING,
+        QUIT,
     ]
 
     smoothing: var[bool] = var(True, init=False)
     """Whether the charts draw the EMA-smoothed curve over the raw per-batch one."""
 
-    def __init__(self, history: TrainingHistory, control: RunControl | None = None, *,
+    def __init__(self, history: TrainingHistory, control: Controller | None = None, *,
                  name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.history = history
@@ -56,12 +59,10 @@ class MonitorScreen(Screen[None]):
         self._log_index = 0
         self._charts: list[MetricChart] = []
         self._chart_time = 0.0
-        self.progress_redraws = 0  # counters for tests and the overhead benchmark
-        self.chart_redraws = 0
 
     def compose(self) -> ComposeResult:
         """Header line, progress bar and stats, the two charts side by side, the log."""
-        yield Static("", id="run-info", markup=False)
+        yield Static("", id="run-info", classes="title-bar", markup=False)
         yield ProgressBar(total=1, show_eta=False, id="progress")
         yield Static("", id="stats", markup=False)
         yield Static(legend_markup(self.smoothing), id="legend")
@@ -105,7 +106,6 @@ class MonitorScreen(Screen[None]):
         if (key == self._progress_key and not force) or not self._charts:
             return
         self._progress_key = key
-        self.progress_redraws += 1
         with self.app.batch_update():
             self._set_line(self._info, self.info_text())
             self._bar.update(total=max(1, history.total_batches), progress=history.step)
@@ -130,7 +130,6 @@ class MonitorScreen(Screen[None]):
         if not force and now - self._chart_time < cost / CHART_BUDGET:
             return
         self._chart_key, self._chart_time = key, now
-        self.chart_redraws += 1
         with self.app.batch_update():
             for chart in self._charts:
                 data = self.history.chart(chart.METRIC, smooth=self.smoothing,
@@ -183,40 +182,43 @@ class MonitorScreen(Screen[None]):
             parts.insert(0, history.phase_message)
         return " · ".join(parts)
 
+    @property
+    def live(self) -> bool:
+        """Whether the run can be steered: it has a control and has not ended."""
+        return self.control is not None and not self.history.finished
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show Pause or Resume (not both), and hide run keys when there is no live run."""
-        live = self.control is not None and not self.history.finished
         if action == "pause":
-            return live and not self.paused
+            return self.live and not self.paused
         if action == "resume":
-            return live and self.paused
+            return self.live and self.paused
         if action == "stop":
-            return None if live and self.stopping else live
+            return None if self.live and self.stopping else self.live
         return True
 
     def action_pause(self) -> None:
         """Pause training at the end of the current batch."""
-        if self.control is None:
-            return
-        self.control.pause()
-        self.history.note("paused")
-        self._after_key()
+        self._steer(lambda control: control.pause(), "paused")
 
     def action_resume(self) -> None:
         """Let a paused run go on."""
-        if self.control is None:
-            return
-        self.control.resume()
-        self.history.note("resumed")
-        self._after_key()
+        self._steer(lambda control: control.resume(), "resumed")
 
     def action_stop(self) -> None:
         """Stop after the current batch; the test evaluation and the summary still follow."""
-        if self.control is None or self.control.stop_requested:
+        if not self.stopping:
+            self._steer(lambda control: control.stop("stopped by user"),
+                        "stopping after this batch; the test set is still evaluated")
+
+    def _steer(self, request: Callable[[Controller], None], note: str) -> None:
+        """Send `request` to a live run, log `note`, and show the new state at once."""
+        if self.control is None or self.history.finished:
             return
-        self.control.stop("stopped by user")
-        self.history.note("stopping after this batch; the test set is still evaluated")
-        self._after_key()
+        request(self.control)
+        self.history.note(note)
+        self.refresh_bindings()
+        self._refresh_progress()
 
     def action_toggle_smoothing(self) -> None:
         """Switch the EMA curve over the raw per-batch values on or off."""
@@ -226,7 +228,3 @@ class MonitorScreen(Screen[None]):
         """Redraw the charts and their legend at once when smoothing is switched."""
         self.query_one("#legend", Static).update(legend_markup(smooth), layout=False)
         self._refresh_charts(force=True)
-
-    def _after_key(self) -> None:
-        self.refresh_bindings()
-        self._refresh_progress()

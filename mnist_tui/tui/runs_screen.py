@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
 
 from mnist_tui.compare import COLUMNS, run_row
 from mnist_tui.runs import RunInfo, default_runs_dir, list_runs
 from mnist_tui.tui.compare_screen import CompareScreen, export_metrics, load_history, summary_of
 from mnist_tui.tui.dialogs import ConfirmScreen
 from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.keys import BACK, BACK_Q, EXPORT
 from mnist_tui.tui.summary import SummaryScreen
 
 HEADERS = {"learning rate": "lr", "optimizer": "optim", "batch size": "batch",
@@ -38,8 +39,8 @@ class RunSummaryScreen(SummaryScreen, inherit_bindings=False):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("q", "back", "Back", show=False),
+        BACK,
+        BACK_Q,
     ]
 
     def action_back(self) -> None:
@@ -50,23 +51,18 @@ class RunSummaryScreen(SummaryScreen, inherit_bindings=False):
 class RunsScreen(Screen[None]):
     """Every run in the runs folder, newest first, with keys to compare, open, delete, export.
 
-    `runs_dir` defaults to the app's runs folder. Leaving (escape) pops the screen, or ends a
-    host app where it is the only screen.
+    `runs_dir` defaults to the app's runs folder, which is read in a thread (on mount and on
+    `r`). Leaving (escape) pops the screen, or ends a host app where it is the only screen.
     """
 
-    DEFAULT_CSS = """
-    RunsScreen #runs-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    RunsScreen #runs-table { height: 1fr; }
-    RunsScreen #runs-empty { padding: 1 2; color: $text-muted; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_mark", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("o", "open", "Open"),
         Binding("d", "delete", "Delete"),
-        Binding("x", "export", "Export CSV"),
+        EXPORT,
         Binding("r", "refresh", "Refresh"),
-        Binding("escape", "back", "Back"),
+        BACK,
     ]
 
     def __init__(self, runs_dir: Path | None = None,
@@ -79,9 +75,12 @@ class RunsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Title, the table of runs, a hint when there are none, the keys."""
-        yield Static("", id="runs-title", markup=False)
+        yield Static(f"Reading the runs in {self.runs_dir}…", id="runs-title",
+                     classes="title-bar", markup=False)
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Static(f"No runs in {self.runs_dir} yet.", id="runs-empty", markup=False)
+        empty = Static(f"No runs in {self.runs_dir} yet.", id="runs-empty", markup=False)
+        empty.display = False
+        yield empty
         yield Footer()
 
     def on_mount(self) -> None:
@@ -95,9 +94,37 @@ class RunsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         """Read the runs folder again (statuses change while runs go on)."""
+        self._list_runs()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="list")
+    def _list_runs(self) -> list[RunInfo]:
+        return list_runs(self.runs_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
+    def _read_run(self, run: RunInfo) -> tuple[RunInfo, TrainingHistory]:
+        return run, load_history(run.run_dir)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show what a worker read (the list, or a run's summary), or why it could not."""
+        result = event.worker.result
+        if event.state == WorkerState.SUCCESS and isinstance(result, list):
+            self._show_runs(result)
+        elif event.state == WorkerState.SUCCESS and isinstance(result, tuple):
+            run, history = result
+            self.app.push_screen(RunSummaryScreen(summary_of(run, history), history.evaluated,
+                                                  history))
+        elif event.state == WorkerState.ERROR:
+            listing = event.worker.group == "list"
+            problem = (f"cannot read the runs in {self.runs_dir}" if listing
+                       else "cannot read the run") + f": {event.worker.error}"
+            if listing:
+                self.query_one("#runs-title", Static).update(problem)
+            self.notify(problem, title="Runs", severity="error")
+
+    def _show_runs(self, runs: list[RunInfo]) -> None:
         table = self.query_one("#runs-table", DataTable)
         current = self.current_run()
-        self.runs = list_runs(self.runs_dir)
+        self.runs = runs
         ids = {run.run_id for run in self.runs}
         self.marked = [run_id for run_id in self.marked if run_id in ids]
         table.clear()
@@ -167,15 +194,7 @@ class RunsScreen(Screen[None]):
         if run.status == "running" and self.on_watch is not None:
             self.on_watch(run.run_dir)
             return
-        self.run_worker(partial(self._open, run), thread=True, exit_on_error=False)
-
-    def _open(self, run: RunInfo) -> None:
-        history = load_history(run.run_dir)
-        self.app.call_from_thread(self._show_summary, run, history)
-
-    def _show_summary(self, run: RunInfo, history: TrainingHistory) -> None:
-        self.app.push_screen(RunSummaryScreen(summary_of(run, history), history.evaluated,
-                                              history))
+        self._read_run(run)
 
     def action_delete(self) -> None:
         """Delete the run under the cursor and its files, after asking."""

@@ -20,14 +20,15 @@ from textual.screen import Screen
 from textual.widgets import Digits, Footer, Static
 
 from mnist_tui.events import Evaluated
+from mnist_tui.formatting import format_loss, format_percent
+from mnist_tui.run_summary import RunSummary, as_summary
 from mnist_tui.tui.confusion import ConfusionMatrix
 from mnist_tui.tui.digits import DigitGallery, gallery_title
+from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
 from mnist_tui.tui.summary_text import (
     digits_loss,
     epoch_line,
-    format_accuracy,
-    format_epochs,
-    format_loss,
     format_seconds,
     format_summary_text,
     is_callback_run,
@@ -35,118 +36,36 @@ from mnist_tui.tui.summary_text import (
     status_line,
 )
 
-__all__ = ["SummaryScreen", "format_accuracy", "format_epochs", "format_loss", "format_seconds",
-           "format_summary_text", "status_line"]
+__all__ = ["SummaryScreen", "format_summary_text"]
 
 SETTINGS_MIN_WIDTH = 23 + 23 + 34 + 30  # the two accuracy boxes, details, a useful settings box
 
 
-def _digits_value(fraction: float | None) -> str:
-    return "--" if fraction is None else format_accuracy(fraction)
+def _prefer(value: float | None, fallback: float | None) -> float | None:
+    return fallback if value is None else value
 
 
 class SummaryScreen(Screen[None]):
     """The results of one run, with keys to train again, edit the settings, or quit.
 
-    `summary` is the run's summary dict (see the trainer; `run_dir` added by the front end),
+    `summary` is the run's summary (see `RunSummary`; `run_dir` added by the front end),
     `evaluated` the test evaluation (None if the run ended before it), `history` the monitor's
     `TrainingHistory` if there is one (its per-epoch lines are listed at the bottom).
     A `MonitorCallback` run (`callback_run`) shows its final losses instead of accuracies.
     The keys call the app's `action_train_again`, `action_edit_settings` and `action_quit`.
     """
 
-    DEFAULT_CSS = """
-    SummaryScreen {
-        layout: vertical;
-    }
-    SummaryScreen #summary-status {
-        height: 1;
-        padding: 0 1;
-        text-style: bold;
-        color: $text;
-        background: $panel;
-    }
-    SummaryScreen #summary-status.-finished { color: $text-success; }
-    SummaryScreen #summary-status.-stopped { color: $text-warning; }
-    SummaryScreen #summary-status.-failed { color: $text-error; }
-    SummaryScreen #summary-numbers {
-        height: 6;
-    }
-    SummaryScreen .metric {
-        width: 23;
-        height: 6;
-        border: round $primary;
-        padding: 0 1;
-        align-horizontal: center;
-    }
-    SummaryScreen .metric Digits {
-        width: 100%;
-        text-align: center;
-    }
-    SummaryScreen #test-metric, SummaryScreen #val-loss-metric {
-        border: round $success;
-    }
-    SummaryScreen #test-metric Digits, SummaryScreen #val-loss-metric Digits {
-        color: $text-success;
-        text-style: bold;
-    }
-    SummaryScreen #val-metric Digits, SummaryScreen #train-loss-metric Digits {
-        color: $text-primary;
-    }
-    SummaryScreen .metric-label {
-        width: 100%;
-        text-align: center;
-        color: $text-muted;
-    }
-    SummaryScreen #summary-settings, SummaryScreen #summary-facts,
-    SummaryScreen #summary-status, SummaryScreen #summary-epochs {
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-    }
-    SummaryScreen #summary-settings {
-        width: 1fr;
-        height: 6;
-        border: round $foreground-muted;
-        border-title-color: $text;
-        padding: 0 1;
-    }
-    SummaryScreen #summary-facts {
-        width: 34;
-        height: 6;
-        border: round $foreground-muted;
-        border-title-color: $text;
-        padding: 0 1;
-    }
-    SummaryScreen #summary-run-dir {
-        height: auto;
-        padding: 0 1;
-        color: $text-muted;
-    }
-    SummaryScreen #summary-body {
-        height: 1fr;
-        padding: 0 1;
-    }
-    SummaryScreen .section-title {
-        margin-top: 1;
-        text-style: bold;
-        color: $text-accent;
-    }
-    SummaryScreen .note {
-        color: $text-muted;
-    }
-    """
-
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "app.train_again", "Train again"),
-        Binding("e", "app.edit_settings", "Edit settings"),
-        Binding("q", "app.quit", "Quit"),
+        EDIT_SETTINGS,
+        QUIT,
     ]
 
     def __init__(self, summary: Mapping[str, Any], evaluated: Evaluated | None,
-                 history: object | None = None, *, name: str | None = None,
+                 history: TrainingHistory | None = None, *, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.summary = dict(summary)
+        self.summary: RunSummary = as_summary(summary)
         self.evaluated = evaluated
         self.history = history
         self.callback_run = is_callback_run(self.summary, history)
@@ -159,18 +78,14 @@ class SummaryScreen(Screen[None]):
     @property
     def test_accuracy(self) -> float | None:
         """The test accuracy (fraction), from the summary or else the evaluation."""
-        value = self.summary.get("test_accuracy")
-        if value is None and self.evaluated is not None:
-            value = self.evaluated.test_accuracy
-        return value
+        evaluated = self.evaluated.test_accuracy if self.evaluated is not None else None
+        return _prefer(self.summary.get("test_accuracy"), evaluated)
 
     @property
     def test_loss(self) -> float | None:
         """The test loss, from the summary or else the evaluation."""
-        value = self.summary.get("test_loss")
-        if value is None and self.evaluated is not None:
-            value = self.evaluated.test_loss
-        return value
+        evaluated = self.evaluated.test_loss if self.evaluated is not None else None
+        return _prefer(self.summary.get("test_loss"), evaluated)
 
     def facts(self) -> Text:
         """The small numbers next to the key figures: loss, epochs, time, throughput."""
@@ -179,7 +94,7 @@ class SummaryScreen(Screen[None]):
             val_accuracy = reported_metrics(self.summary, self.history).val_accuracy
             rows = []
             if val_accuracy is not None:
-                rows.append(("Val acc", format_accuracy(val_accuracy)))
+                rows.append(("Val acc", format_percent(val_accuracy)))
             rows += [("Epochs", self._epochs_short()),
                      ("Time", format_seconds(self.summary.get("seconds")))]
             rows += [("Speed", f"{rate:,.0f} samples/s")] if rate else []
@@ -248,13 +163,6 @@ class SummaryScreen(Screen[None]):
     def _run_dir_text(self) -> Text:
         return Text(f"Run folder: {self.summary.get('run_dir') or ''}")
 
-    def set_run_dir(self, run_dir: str) -> None:
-        """Show where the run's files are, once the front end knows (no recompose needed)."""
-        self.summary["run_dir"] = str(run_dir)
-        for line in self.query("#summary-run-dir").results(Static):
-            line.update(self._run_dir_text())
-            line.display = True
-
     def _epochs_short(self) -> str:
         done = self.summary.get("epochs_completed")
         total = self.summary.get("epochs")
@@ -267,17 +175,17 @@ class SummaryScreen(Screen[None]):
         run_id = self.summary.get("run_id")
         line = status_line(self.summary) + (f" · run {run_id}" if run_id else "")
         yield Static(Text(line, no_wrap=True, overflow="ellipsis"), id="summary-status",
-                     classes=f"-{status}")
+                     classes=f"title-bar -{status}")
         with Horizontal(id="summary-numbers"):
             if self.callback_run:
                 yield from self._compose_losses()
             else:
                 with Vertical(id="val-metric", classes="metric"):
                     yield Static("Validation accuracy", classes="metric-label")
-                    yield Digits(_digits_value(self.val_accuracy), id="val-accuracy")
+                    yield Digits(format_percent(self.val_accuracy, "--"), id="val-accuracy")
                 with Vertical(id="test-metric", classes="metric"):
                     yield Static("Test accuracy", classes="metric-label")
-                    yield Digits(_digits_value(self.test_accuracy), id="test-accuracy")
+                    yield Digits(format_percent(self.test_accuracy, "--"), id="test-accuracy")
             facts = Static(self.facts(), id="summary-facts")
             facts.border_title = "Details"
             yield facts
@@ -327,12 +235,13 @@ class SummaryScreen(Screen[None]):
                          id="summary-epochs")
 
     def _epoch_lines(self) -> list[str]:
-        ends = getattr(self.history, "epoch_ends", None)
-        if self.callback_run and ends:
-            epochs = getattr(self.history, "epochs", None) or self.summary.get("epochs")
-            return [epoch_line(end, epochs) for end in ends]
-        return [line for line in getattr(self.history, "log_lines", ()) if
-                line.startswith("epoch ")]
+        history = self.history
+        if history is None:
+            return []
+        if self.callback_run and history.epoch_ends:
+            epochs = history.epochs or self.summary.get("epochs")
+            return [epoch_line(end, epochs) for end in history.epoch_ends]
+        return [line for line in history.log_lines if line.startswith("epoch ")]
 
     def on_mount(self) -> None:
         """Focus the scrolling body so the arrow keys and page keys scroll it."""

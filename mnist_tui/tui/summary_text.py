@@ -9,25 +9,16 @@ figures are the final training and validation losses (plus validation accuracy i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mnist_tui.events import EpochEnd
+from mnist_tui.formatting import finite, format_loss, format_percent
+from mnist_tui.tui.history import TrainingHistory
 
 CALLBACK_SOURCE = "keras callback"
 """The `source` that `MonitorCallback` writes into a run's config."""
-
-
-def format_accuracy(fraction: float | None) -> str:
-    """An accuracy fraction as a percentage with one decimal ("97.8%"), as the seed prints it."""
-    return "—" if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def format_loss(value: float | None) -> str:
-    """A loss with four decimals, or "—"."""
-    return "—" if value is None else f"{value:.4f}"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -56,7 +47,8 @@ def digits_loss(value: float | None) -> str:
 
     `Digits` draws 0-9, "+", "-" and "E" three cells wide and "." one, in a 19-cell box.
     """
-    if value is None or not math.isfinite(value):
+    value = finite(value)
+    if value is None:
         return "--"
     size = abs(value)
     if size < 10:
@@ -84,7 +76,7 @@ def status_line(summary: Mapping[str, Any]) -> str:
     return f"{text}: {reason}" if reason else text
 
 
-def is_callback_run(summary: Mapping[str, Any], history: object | None = None) -> bool:
+def is_callback_run(summary: Mapping[str, Any], history: TrainingHistory | None = None) -> bool:
     """Whether the run had no test evaluation by design: a `MonitorCallback` run.
 
     Known from the `source` the callback writes into the run's config, or else from the
@@ -93,18 +85,12 @@ def is_callback_run(summary: Mapping[str, Any], history: object | None = None) -
     config = summary.get("config")
     if isinstance(config, Mapping) and config.get("source") == CALLBACK_SOURCE:
         return True
-    started = getattr(history, "started", None)
-    return started is not None and getattr(started, "test_samples", None) == 0
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    started = history.started if history is not None else None
+    return started is not None and started.test_samples == 0
 
 
 def _first(*values: Any) -> float | None:
-    return next((number for number in map(_number, values) if number is not None), None)
+    return next((number for number in map(finite, values) if number is not None), None)
 
 
 @dataclass(frozen=True)
@@ -116,7 +102,7 @@ class ReportedMetrics:
     val_accuracy: float | None
 
 
-def reported_metrics(summary: Mapping[str, Any], history: object | None = None
+def reported_metrics(summary: Mapping[str, Any], history: TrainingHistory | None = None
                      ) -> ReportedMetrics:
     """The run's final training loss, validation loss and validation accuracy.
 
@@ -125,11 +111,10 @@ def reported_metrics(summary: Mapping[str, Any], history: object | None = None
     """
     metrics = summary.get("metrics")
     metrics = metrics if isinstance(metrics, Mapping) else {}
-    ends = getattr(history, "epoch_ends", None)
-    last = ends[-1] if ends and isinstance(ends[-1], EpochEnd) else None
+    last = history.epoch_ends[-1] if history is not None and history.epoch_ends else None
     return ReportedMetrics(
         loss=_first(metrics.get("loss"), summary.get("loss"), last.loss if last else None,
-                    getattr(history, "loss", None)),
+                    history.loss if history is not None else None),
         val_loss=_first(summary.get("val_loss"), metrics.get("val_loss"),
                         last.val_loss if last else None),
         val_accuracy=_first(summary.get("val_accuracy"),
@@ -141,11 +126,11 @@ def epoch_line(event: EpochEnd, epochs: int | None) -> str:
     parts = [f"epoch {event.epoch}" + (f"/{epochs}" if epochs else ""),
              f"loss {format_loss(event.loss)}"]
     if event.accuracy is not None:
-        parts.append(f"acc {format_accuracy(event.accuracy)}")
+        parts.append(f"acc {format_percent(event.accuracy)}")
     if event.val_loss is not None:
         parts.append(f"val loss {format_loss(event.val_loss)}")
     if event.val_accuracy is not None:
-        parts.append(f"val acc {format_accuracy(event.val_accuracy)}")
+        parts.append(f"val acc {format_percent(event.val_accuracy)}")
     parts.append(f"{event.seconds:.1f} s")
     return "  ".join(parts)
 
@@ -157,10 +142,10 @@ def _figures_line(summary: Mapping[str, Any]) -> str:
         if reported.val_loss is not None:
             line += f", val loss {format_loss(reported.val_loss)}"
         if reported.val_accuracy is not None:
-            line += f", validation accuracy {format_accuracy(reported.val_accuracy)}"
+            line += f", validation accuracy {format_percent(reported.val_accuracy)}"
         return line
-    return (f"validation accuracy {format_accuracy(summary.get('val_accuracy'))}, "
-            f"test accuracy {format_accuracy(summary.get('test_accuracy'))}, "
+    return (f"validation accuracy {format_percent(summary.get('val_accuracy'))}, "
+            f"test accuracy {format_percent(summary.get('test_accuracy'))}, "
             f"test loss {format_loss(summary.get('test_loss'))}")
 
 

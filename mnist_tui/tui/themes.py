@@ -7,31 +7,22 @@ app sees it, so a broken theme becomes one readable message and is skipped, neve
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import platformdirs
-from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from mnist_tui.errors import MnistTuiError
+from mnist_tui.jsonio import TOMLDecodeError, load_toml, read_json_dict, write_json_atomic
 
 APP_NAME = "mnist-tui"
 DEFAULT_THEME = "mnist-dark"
+FALLBACK_THEME = "textual-dark"  # Textual's own, should the built-in files be missing
 SETTINGS_FILE = "settings.json"
 
 COLOUR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
@@ -43,7 +34,7 @@ _VARIABLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _PERCENT_RE = re.compile(r"^(?P<colour>.+?)\s+\d+(\.\d+)?%$")
 
 
-class ThemeFileError(ValueError):
+class ThemeFileError(MnistTuiError, ValueError):
     """A theme file or mapping that cannot be used; the message says why, for a person."""
 
 
@@ -100,7 +91,9 @@ def theme_from_mapping(data: Mapping[str, Any]) -> Theme:
         raise ThemeFileError("name must be a non-empty string")
     if not _NAME_RE.match(name):
         raise ThemeFileError(f"name {name!r} may hold only letters, digits, '-' and '_'")
-    colours = {key: _check_colour(key, data[key]) for key in COLOUR_KEYS if key in data}
+    # Any: Theme's keyword arguments differ in type, and each value is checked here.
+    colours: dict[str, Any] = {key: _check_colour(key, data[key]) for key in COLOUR_KEYS
+                               if key in data}
     dark = data.get("dark", True)
     if not isinstance(dark, bool):
         raise ThemeFileError(f"dark {dark!r} must be true or false")
@@ -108,7 +101,7 @@ def theme_from_mapping(data: Mapping[str, Any]) -> Theme:
     if not isinstance(variables, Mapping):
         raise ThemeFileError("variables must be a table of name = value")
     checked = dict(_check_variable(k, v) for k, v in variables.items())
-    extra: dict[str, float] = {}
+    extra: dict[str, Any] = {}
     for key in ("luminosity_spread", "text_alpha"):
         if key in data:
             value = data[key]
@@ -132,28 +125,27 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_theme_file(path: Path | Traversable, label: str | None = None) -> Theme:
+def load_theme_file(path: Path, label: str | None = None) -> Theme:
     """Read and validate one theme file.
 
     Raises ThemeFileError("theme file X ignored: <reason>"), X being `label` or the path
     (home shortened to "~").
     """
-    label = label or (display_path(path) if isinstance(path, Path) else str(path))
+    label = label or display_path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return theme_from_mapping(data)
+        return theme_from_mapping(load_toml(path))
     except OSError as exc:
         reason = f"cannot be read ({exc.strerror or exc})"
     except UnicodeDecodeError:
         reason = "is not UTF-8 text"
-    except tomllib.TOMLDecodeError as exc:
+    except TOMLDecodeError as exc:
         reason = f"is not valid TOML ({exc})"
     except ThemeFileError as exc:
         reason = str(exc)
     raise ThemeFileError(f"theme file {label} ignored: {reason}")
 
 
-def _theme_files(folder: Path | Traversable) -> list[Any]:
+def _theme_files(folder: Path) -> list[Path]:
     return sorted((f for f in folder.iterdir() if f.name.endswith(".toml") and f.is_file()),
                   key=lambda f: f.name)
 
@@ -162,11 +154,12 @@ def builtin_themes() -> tuple[list[Theme], list[str]]:
     """The themes shipped with the package, and messages for any that fail to load."""
     themes: list[Theme] = []
     errors: list[str] = []
-    for file in _theme_files(resources.files("mnist_tui.themes")):
-        try:
-            themes.append(load_theme_file(file, label=f"{file.name} (built in)"))
-        except ThemeFileError as exc:
-            errors.append(str(exc))
+    with resources.as_file(resources.files("mnist_tui.themes")) as folder:
+        for file in _theme_files(folder):
+            try:
+                themes.append(load_theme_file(file, label=f"{file.name} (built in)"))
+            except ThemeFileError as exc:
+                errors.append(str(exc))
     return themes, errors
 
 
@@ -209,17 +202,9 @@ def _settings_path(config_dir: Path | None) -> Path:
     return (user_config_dir() if config_dir is None else Path(config_dir)) / SETTINGS_FILE
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def remembered_theme(config_dir: Path | None = None) -> str | None:
     """The theme name saved by `remember_theme`, or None (nothing saved, or a corrupt file)."""
-    name = _read_settings(_settings_path(config_dir)).get("theme")
+    name = (read_json_dict(_settings_path(config_dir)) or {}).get("theme")
     return name if isinstance(name, str) and name else None
 
 
@@ -229,36 +214,26 @@ def remember_theme(name: str, config_dir: Path | None = None) -> str | None:
     Other settings in the file are kept; a corrupt file is replaced.
     """
     path = _settings_path(config_dir)
-    settings = _read_settings(path)
-    settings["theme"] = name
-    temp: str | None = None
+    settings = {**(read_json_dict(path) or {}), "theme": name}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".settings-", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(settings, out, indent=2)
-        os.replace(temp, path)
+        write_json_atomic(path, settings)
     except OSError as exc:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
         return f"could not remember the theme in {path}: {exc.strerror or exc}"
     return None
 
 
-def theme_color(app: App[Any], name: str, fallback: str | Color) -> Color:
-    """A colour of the app's current theme (e.g. "error", "success", "background") for Rich styles.
+def start_theme(available: Iterable[str], requested: str | None) -> tuple[str, str | None]:
+    """The theme to start with, and a warning for a `requested` theme that does not exist.
 
-    Falls back when the theme leaves it to the terminal (ANSI themes) or it does not parse.
+    `requested` (a `--theme`) wins, else the remembered choice, else the default theme.
     """
-    variables = app.theme_variables or app.get_css_variables()
-    value = variables.get(name)
-    if value:
-        try:
-            colour = Color.parse(value)
-        except ColorParseError:
-            pass  # e.g. "ansi_default 50%": use the fallback
-        else:
-            if colour.ansi != -1 and colour.a > 0:
-                return colour
-    return fallback if isinstance(fallback, Color) else Color.parse(fallback)
-
+    names = set(available)
+    fallback = DEFAULT_THEME if DEFAULT_THEME in names else FALLBACK_THEME
+    wanted = requested or remembered_theme()
+    if wanted and wanted in names:
+        return wanted, None
+    if not requested:
+        return fallback, None
+    known = ", ".join(sorted(name for name in names if name.startswith("mnist")))
+    return fallback, f"No theme named {requested!r}; using {fallback}. Built-in: {known}."

@@ -7,12 +7,12 @@ here writes into the run's folder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from mnist_tui.config import ConfigError, TrainConfig
 from mnist_tui.events import Emit, RunFailed
+from mnist_tui.jsonio import read_json_dict
 from mnist_tui.runs import FollowEnd, follow_run
 
 
@@ -33,10 +33,10 @@ def follow_events(run_dir: Path, emit: Emit, stop: Callable[[], bool]) -> Follow
 
 def watched_config(run_dir: Path) -> TrainConfig | None:
     """The watched run's settings, for the form; None for a run of another Keras model."""
+    data = read_json_dict(Path(run_dir) / "config.json")
     try:
-        data = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-        return TrainConfig.from_dict(data)
-    except (OSError, ValueError, ConfigError):
+        return TrainConfig.from_dict(data) if data is not None else None
+    except (ValueError, ConfigError):
         return None
 
 
