@@ -11,6 +11,13 @@ execution, so headless/pipeline and tui/pipeline are the cost of monitoring alon
 
     python benchmarks/overhead.py --pairs 3                 # bare fits vs headless trainer
     python benchmarks/overhead.py --pairs 3 --tui           # ... and the TUI in tmux
+    python benchmarks/overhead.py --pairs 3 --checkpoints   # ... and the trainer without
+                                                            # checkpoints: what they cost
+
+`--checkpoints` adds `trainer` and `trainer-nockpt`: the same run folder and trainer, with
+and without its checkpoints (`--checkpoint-seconds` sets their interval within an epoch, 30 s
+by default as in a real run; 1 s makes several per epoch). It prints their throughput ratio
+and how long one checkpoint took to write (the median of every `Checkpointed` event).
 
 The TUI trial runs `mnist-tui --start` in a tmux session (tmux must be installed) and also
 reports the CPU seconds of the UI (main) thread and of the whole process.
@@ -85,6 +92,49 @@ def one_headless(args: argparse.Namespace) -> dict:
     return {"images_per_s": summary["samples_per_second"]}
 
 
+def _trainer(args: argparse.Namespace, checkpoints: bool) -> dict:
+    """The trainer into a run folder with the headless console, checkpoints on or off."""
+    import io
+
+    from mnist_tui.config import TrainConfig
+    from mnist_tui.data import load_mnist
+    from mnist_tui.events import Checkpointed, Event
+    from mnist_tui.headless import HeadlessConsole
+    from mnist_tui.runs import RunWriter, new_run_id
+    from mnist_tui.training import Trainer
+
+    config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
+    console = HeadlessConsole(io.StringIO(), interactive=False)
+    saves: list[float] = []
+    with tempfile.TemporaryDirectory() as runs:
+        writer = RunWriter(Path(runs), new_run_id(), config)
+
+        def both(event: Event) -> None:
+            writer.write(event)
+            console(event)
+            if isinstance(event, Checkpointed):
+                saves.append(event.seconds)
+
+        try:
+            trainer = Trainer(run_dir=writer.run_dir, data=load_mnist(args.data),
+                              checkpoints=checkpoints)
+            summary = trainer.run(config, both, run_id=writer.run_id)
+        finally:
+            writer.close()
+    return {"images_per_s": summary["samples_per_second"], "checkpoints": len(saves),
+            "save_ms": 1000 * statistics.median(saves) if saves else 0.0}
+
+
+def one_trainer(args: argparse.Namespace) -> dict:
+    """The trainer with its checkpoints (see `_trainer`)."""
+    return _trainer(args, checkpoints=True)
+
+
+def one_trainer_nockpt(args: argparse.Namespace) -> dict:
+    """The same trainer without checkpoints."""
+    return _trainer(args, checkpoints=False)
+
+
 def _thread_cpu(pid: int, tid: int) -> float:
     fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -127,7 +177,7 @@ def one_tui(args: argparse.Namespace) -> dict:
 
 
 TRIALS = {"bare": one_bare, "pipeline": one_pipeline, "headless": one_headless,
-          "tui": one_tui}
+          "tui": one_tui, "trainer": one_trainer, "trainer-nockpt": one_trainer_nockpt}
 
 
 def run_trial(kind: str, args: argparse.Namespace) -> dict:
@@ -137,7 +187,8 @@ def run_trial(kind: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--one", kind, "--data", str(args.data),
                "--train-size", str(args.train_size), "--epochs", str(args.epochs),
                "--seed", str(args.seed)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "MNIST_TUI_CHECKPOINT_SECONDS": str(args.checkpoint_seconds)}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -151,6 +202,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get(
         "MNIST_TUI_DATA", DEFAULT_DATA)))
     parser.add_argument("--tui", action="store_true", help="also time the TUI in tmux")
+    parser.add_argument("--checkpoints", action="store_true",
+                        help="also time the trainer with and without its checkpoints")
+    parser.add_argument("--checkpoint-seconds", type=float, default=30.0,
+                        help="interval between checkpoints within an epoch (default 30)")
     parser.add_argument("--width", type=int, default=120)
     parser.add_argument("--height", type=int, default=40)
     parser.add_argument("--one", choices=sorted(TRIALS), help=argparse.SUPPRESS)
@@ -159,6 +214,8 @@ def main() -> None:
         print(json.dumps(TRIALS[args.one](args)))
         return
     kinds = ["bare", "pipeline", "headless"] + (["tui"] if args.tui else [])
+    if args.checkpoints:
+        kinds += ["trainer", "trainer-nockpt"]
     results: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for round_no in range(1, args.pairs + 1):
         order = kinds if round_no % 2 else kinds[::-1]
@@ -176,6 +233,13 @@ def main() -> None:
         med = statistics.median(r["images_per_s"] for r in results[kind])
         print(f"  {kind:9s} {med:8.0f}   ratio to bare fit {med / bare:.3f}   "
               f"to bare fit on the same pipeline {med / pipeline:.3f}")
+    if args.checkpoints:
+        ratio = [a["images_per_s"] / b["images_per_s"]
+                 for a, b in zip(results["trainer"], results["trainer-nockpt"], strict=True)]
+        saves = statistics.median(r["save_ms"] for r in results["trainer"])
+        count = statistics.median(r["checkpoints"] for r in results["trainer"])
+        print(f"  checkpoints: with / without {statistics.median(ratio):.3f} (median of the "
+              f"{len(ratio)} pairs' ratios), {count:.0f} per run, {saves:.1f} ms each")
     if args.tui:
         ui = statistics.median(r["ui_thread_cpu_s"] for r in results["tui"])
         train = statistics.median(r["train_seconds"] for r in results["tui"])

@@ -14,6 +14,12 @@ training thread waits before reporting the next batch); a stop takes effect at t
 execution, so up to N - 1 more batches (already trained) are reported. In a multi-worker
 cluster the workers agree on stopping every `strategy.AGREE_EVERY` batches.
 
+Checkpoints (`checkpoint.py`) are written from here, in the training thread, between two
+calls into TensorFlow: at most every `Checkpointer.interval` seconds at the end of an
+execution, at every epoch end, and when `fit` ends (a stop). A resumed run (`start`) reports
+steps, images, epochs and time going on from its checkpoint; its first `fit` runs the rest of
+the checkpoint's epoch without the batches already trained, whose numbers it continues.
+
 This module imports Keras: `training.py` imports it inside `Trainer._run`, after
 `import_keras()` has imported TensorFlow quietly.
 """
@@ -21,12 +27,14 @@ This module imports Keras: `training.py` imports it inside `Trainer._run`, after
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from mnist_tui.batch_metrics import FitProgress
+from mnist_tui.checkpoint import Checkpointer, Position
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.events import Emit, EpochEnd
@@ -89,13 +97,29 @@ def record_batch_metrics(model: Any) -> BatchRecorder | None:
     return recorder
 
 
+class ContinuedProgress(FitProgress):
+    """A `FitProgress` whose counts and training time go on from a checkpoint's `start`."""
+
+    def __init__(self, paused_seconds: Callable[[], float], start: Position) -> None:
+        super().__init__(paused_seconds)
+        self.step, self.seen = start.step, start.seen
+        self.epochs_completed = start.epochs_completed
+        self._elapsed_before = start.elapsed
+
+    def train_seconds(self) -> float:
+        """Seconds of training since the run first began, pauses excluded."""
+        return super().train_seconds() + self._elapsed_before
+
+
 class BridgeCallback(keras.callbacks.Callback):
     """The Keras callback that reports `fit` as events and obeys `control`.
 
     `BatchEnd` per batch (see the module), `EpochEnd` per epoch; stop, pause and a NaN loss
     end the fit. `recorder` (from `record_batch_metrics`) gives every batch of an execution;
-    `placement` makes every worker of a cluster agree on stopping. After `fit` the trainer
-    reads the attributes below.
+    `placement` makes every worker of a cluster agree on stopping; `checkpointer` keeps the
+    run's checkpoint; `start` is the checkpoint a resumed run goes on from (its fits may be
+    two: the rest of that epoch, then the others). After `fit` the trainer reads the
+    attributes below.
     """
 
     last_logs: dict[str, float]
@@ -109,18 +133,27 @@ class BridgeCallback(keras.callbacks.Callback):
 
     def __init__(self, config: TrainConfig, emit: Emit, control: RunControl,
                  recorder: BatchRecorder | None = None,
-                 placement: Placement | None = None) -> None:
+                 placement: Placement | None = None, *,
+                 checkpointer: Checkpointer | None = None,
+                 start: Position | None = None) -> None:
         super().__init__()
         self.config = config
         self.emit = emit
         self.control = control
         self.recorder = recorder
         self.placement = placement
+        self.checkpointer = checkpointer
+        self.start = start
         self.last_logs = {}
         self.nan_message = ""
-        self.train_seconds = 0.0
+        self.train_seconds = start.elapsed if start is not None else 0.0
         self.stopped_by_cluster = False
-        self.progress = FitProgress(self._paused_seconds)
+        self.progress = self._new_progress()
+        self._began = False
+        self._recorded_before = start.step if start is not None else 0  # not in the recorder
+        self._skip_pending = (start.resume_at(config.batches_per_epoch)[1]
+                              if start is not None else 0)
+        self._skipped = 0  # batches of this epoch trained before the checkpoint
 
     @property
     def step(self) -> int:
@@ -140,23 +173,33 @@ class BridgeCallback(keras.callbacks.Callback):
     def _paused_seconds(self) -> float:
         return self.control.paused_seconds
 
+    def _new_progress(self) -> FitProgress:
+        if self.start is None:
+            return FitProgress(self._paused_seconds)
+        return ContinuedProgress(self._paused_seconds, self.start)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        """Start counting, and the clock of the run."""
-        self.progress = FitProgress(self._paused_seconds)
+        """Start counting, and the clock of the run (once: a resumed run may fit twice)."""
+        if not self._began:
+            self._began = True
+            self.progress = self._new_progress()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Start counting a new epoch's batches, means and time."""
         self.progress.begin_epoch(epoch)
+        self._skipped, self._skip_pending = self._skip_pending, 0
+        self.progress.epoch_batches = self._skipped
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Report the execution's batches, then stop or wait as asked."""
         logs = logs or {}
         # With steps_per_execution N, `batch` is the execution's first step + N - 1, even
         # when the epoch ran out of batches before that.
-        done = min(batch + 1, self.config.batches_per_epoch)
+        done = min(batch + 1 + self._skipped, self.config.batches_per_epoch)
         reported = self.progress.epoch_batches
         if self.recorder is not None and done - reported > 1:
-            rows = self.recorder.read(self.progress.step, done - reported)
+            rows = self.recorder.read(self.progress.step - self._recorded_before,
+                                      done - reported)
             has_acc = "accuracy" in logs
             for j, (loss, acc) in enumerate(rows, start=reported + 1):
                 self._report(j, float(loss), float(acc) if has_acc else None)
@@ -168,10 +211,15 @@ class BridgeCallback(keras.callbacks.Callback):
             self._report(done, float(logs.get("loss", math.nan)),
                          _float_or_none(logs.get("accuracy")))
         self._obey()
+        checkpointer = self.checkpointer
+        if checkpointer is not None and not self.model.stop_training and checkpointer.due():
+            self._checkpoint()
 
     def _report(self, done: int, loss: float, acc: float | None) -> None:
         """Emit the `BatchEnd` of the epoch's batch `done` from its running means."""
-        epoch_seen = min(done * self.config.batch_size, self.config.train_samples)
+        # Keras's means (and so the images counted here) start after the skipped batches.
+        epoch_seen = (min(done * self.config.batch_size, self.config.train_samples)
+                      - self._skipped * self.config.batch_size)
         self.emit(self.progress.batch_end(done, epoch_seen, loss, acc))
         if not math.isfinite(loss) and not self.nan_message:
             self.nan_message = (
@@ -204,7 +252,27 @@ class BridgeCallback(keras.callbacks.Callback):
                            val_loss=_float_or_none(logs.get("val_loss")),
                            val_accuracy=_float_or_none(logs.get("val_accuracy")),
                            seconds=seconds))
+        if self.progress.epoch_batches >= self.config.batches_per_epoch:
+            self._checkpoint()  # a stopped epoch's is written by on_train_end
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Note how long training took."""
+        """Note how long training took; checkpoint where a stop left it."""
         self.train_seconds = self.progress.train_seconds()
+        if self.checkpointer is not None and self.checkpointer.saved_step != self.progress.step:
+            self._checkpoint()
+
+    def position(self) -> Position:
+        """Where the run is now, as a checkpoint records it."""
+        progress = self.progress
+        return Position(epoch=progress.epoch, batch=progress.epoch_batches, step=progress.step,
+                        seen=progress.seen, elapsed=progress.train_seconds(),
+                        epochs_completed=progress.epochs_completed)
+
+    def _checkpoint(self) -> None:
+        """Write the checkpoint, unless there is nothing (new) to keep or training diverged."""
+        if self.checkpointer is None or self.nan_message or self.progress.step == 0:
+            return
+        if self.start is not None and self.progress.step == self.start.step:
+            return  # nothing trained since the checkpoint it resumed from
+        self.checkpointer.save(self.model, self.position(), self.config.batches_per_epoch,
+                               self.last_logs)

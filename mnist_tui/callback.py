@@ -27,8 +27,8 @@ from typing import Any
 import keras
 
 from mnist_tui.batch_metrics import FitProgress
+from mnist_tui.channel import ControlChannel
 from mnist_tui.control import RunControl
-from mnist_tui.detach import ControlChannel
 from mnist_tui.events import (
     EpochEnd,
     Event,

@@ -1,19 +1,19 @@
 """The `mnist-tui` command: parses flags into a `TrainConfig` and picks a front end.
 
-`mnist-tui [flags]` trains; `mnist-tui runs` lists the runs and `mnist-tui watch [RUN]` follows
-one that another process writes (subcommands are recognised as the first argument only).
+`mnist-tui [flags]` trains; `mnist-tui runs` lists the runs, `mnist-tui watch [RUN]` follows
+one that another process writes and `mnist-tui resume RUN` goes on with a stopped or killed
+one (subcommands are recognised as the first argument only).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mnist_tui import __version__
 from mnist_tui.config import (
@@ -24,19 +24,28 @@ from mnist_tui.config import (
     load_toml,
     parse_values,
 )
-from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK
+from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
+from mnist_tui.jsonio import dumps_strict
 
-SUBCOMMANDS = ("runs", "watch")
+if TYPE_CHECKING:
+    from mnist_tui.detach import DetachedRun
+    from mnist_tui.resume import ResumePlan
+
+SUBCOMMANDS = ("runs", "watch", "resume")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
-still runs), q quits (asks first); ctrl+o lists past runs (compare, open, delete, export);
+still runs), q quits (asks first); ctrl+o lists past runs (compare, open, resume, delete, export);
 ctrl+p opens the command palette.
 
 other commands: `mnist-tui runs` lists past runs; `mnist-tui watch [RUN]` follows a run that
-another process writes (one started with --detach, or by `nohup mnist-tui --headless`).
+another process writes (one started with --detach, or by `nohup mnist-tui --headless`);
+`mnist-tui resume RUN` goes on with a stopped, died or killed run from its checkpoint.
 
-exit codes with --headless: 0 finished, 1 failed, diverged or stopped early, 2 bad input or data.
+exit codes with --headless: 0 finished, 1 failed, diverged or stopped early, 2 bad input or data,
+143 stopped by SIGTERM. SIGTERM (in the app too) stops like s: the batch ends, the test set is
+evaluated, the model saved; a second SIGTERM or Ctrl+C quits at once, the log closed. A terminal
+that goes away (SIGHUP) ends the app, never its run: `mnist-tui watch` picks it up.
 MNIST is looked for in: --data, $MNIST_TUI_DATA, ~/.keras/datasets/mnist.npz, then downloaded.
 """
 
@@ -101,11 +110,13 @@ def stray_output_to(log_path: Path) -> Iterator[None]:
     Textual draws on `sys.__stderr__`; it gets a private duplicate of the terminal, so
     TensorFlow's log lines can never land on the screen.
     """
+    from mnist_tui.signals import TerminalWriter
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved_fd = os.dup(2)
     encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
-    ui_stream = os.fdopen(os.dup(2), "w", encoding=encoding, errors="replace")
+    ui_stream = TerminalWriter.on(os.dup(2), encoding)  # survives a hang-up (see signals)
     old_dunder, old_stderr = sys.__stderr__, sys.stderr
     with open(log_path, "a", encoding="utf-8") as log:
         os.dup2(log.fileno(), 2)
@@ -144,29 +155,32 @@ def terminal_on_stdout() -> Iterator[None]:
 
 
 def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
-            watch: Path | None = None) -> int:
+            watch: Path | None = None, resume: ResumePlan | None = None) -> int:
     """Run the Textual app; print a short summary afterwards so it stays in the scrollback.
 
-    `watch` opens the app on that run folder (`mnist-tui watch`); `args` are the training
-    flags, or the watch command's.
+    `watch` opens the app on that run folder (`mnist-tui watch`), `resume` resumes that run
+    in it (`mnist-tui resume`); `args` are the training flags, or the subcommand's.
     """
     import platformdirs
 
     from mnist_tui.tui.app import MnistApp
+    from mnist_tui.tui.leaving import run_app
     from mnist_tui.tui.summary import format_summary_text
 
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
-                   detach=getattr(args, "detach", False))
+                   detach=getattr(args, "detach", False), resume=resume)
     with terminal_on_stdout(), stray_output_to(log_path):
-        app.run()
+        code = run_app(app)  # SIGHUP leaves the run going, SIGTERM stops it (see tui.leaving)
+    if app.hung_up:
+        return code  # nobody is there to read a summary
     summary = getattr(app, "final_summary", None)
     if summary:
         print(format_summary_text(summary))
     if getattr(app, "left_running", None):
         print(app.left_running)
-    return EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
+    return code
 
 
 def build_runs_parser() -> argparse.ArgumentParser:
@@ -186,27 +200,38 @@ def build_watch_parser() -> argparse.ArgumentParser:
         prog="mnist-tui watch",
         description="Follow a run that another process writes: a replay of what is logged, "
                     "then new events as they come, then the summary. Watching never writes "
-                    "into the run's folder; p and s pause and stop a run started with "
-                    "--detach (or by MonitorCallback); quitting leaves the run going.")
+                    "into the run's folder; p and s pause and stop the run (any run "
+                    "of mnist-tui or MonitorCallback); quitting leaves the run going.")
     parser.add_argument("run", metavar="RUN", nargs="?",
                         help="run id, a unique prefix of one, or a run folder (default: the "
                              "latest run)")
+    _add_run_options(parser)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options `watch` and `resume` share: --runs-dir, --headless, --theme."""
     parser.add_argument("--runs-dir", metavar="DIR", type=Path,
                         help="where the run folders are (default: the user data dir)")
     parser.add_argument("--headless", action="store_true",
                         help="no terminal UI: progress on stderr, JSON summary on stdout")
     parser.add_argument("--theme", metavar="NAME", help="colour theme of the app")
-    return parser
 
 
 def runs_command(argv: Sequence[str]) -> int:
     """`mnist-tui runs`: print the runs table (and write it as CSV if asked)."""
     from mnist_tui.compare import format_runs_table, write_runs_csv
-    from mnist_tui.runs import default_runs_dir, list_runs
+    from mnist_tui.run_listing import scan_runs
+    from mnist_tui.runs import default_runs_dir
 
     args = build_runs_parser().parse_args(argv)
     root = args.runs_dir or default_runs_dir()
-    runs = list_runs(root)
+    listing = scan_runs(root)
+    runs = listing.runs
+    for note in listing.notes():
+        sys.stderr.write(f"mnist-tui runs: {note}\n")
+    if listing.problem:
+        return EXIT_BAD_INPUT
     if args.csv == "-":
         write_runs_csv(runs, sys.stdout)
         return EXIT_OK
@@ -256,11 +281,60 @@ def watch_command(argv: Sequence[str]) -> int:
     return run_tui(None, args, watch=run_dir)
 
 
-def detach_headless(config: TrainConfig, args: argparse.Namespace) -> int:
+def build_resume_parser() -> argparse.ArgumentParser:
+    """The parser of `mnist-tui resume`."""
+    parser = argparse.ArgumentParser(
+        prog="mnist-tui resume",
+        description="Go on with a stopped, died or killed run from its last checkpoint, in "
+                    "its own folder, to its configured epochs (or to --epochs N, also for a "
+                    "finished run). The charts continue its history.")
+    parser.add_argument("run", metavar="RUN",
+                        help="run id, a unique prefix of one, or a run folder")
+    parser.add_argument("--epochs", metavar="N",
+                        help="train to N epochs in all (at least what the run has begun)")
+    _add_run_options(parser)
+    parser.add_argument("--detach", action="store_true",
+                        help="go on in a background process of its own")
+    parser.add_argument("--data", metavar="PATH",
+                        help="MNIST as a Keras-layout .npz or a folder of the four IDX files")
+    return parser
+
+
+def resume_command(argv: Sequence[str]) -> int:
+    """`mnist-tui resume RUN`: go on with a run from its checkpoint, in the app, headless or
+    in the background; a run that cannot go on is refused (exit 2) with the reason."""
+    from mnist_tui.resume import begin_resume, parse_epochs, plan_resume, resume_detached
+    from mnist_tui.runs import resolve_run
+
+    args = build_resume_parser().parse_args(argv)
+    try:
+        epochs = None if args.epochs is None else parse_epochs(args.epochs)
+        plan = plan_resume(resolve_run(args.run, args.runs_dir), epochs)
+    except MnistTuiError as exc:
+        sys.stderr.write(f"mnist-tui resume: {exc}\n")
+        return EXIT_BAD_INPUT
+    terminal = has_terminal()
+    if args.detach and (args.headless or not terminal):
+        return detach_headless(plan.config, args, lambda: resume_detached(plan, args.data))
+    if args.headless:
+        from mnist_tui.headless import run_headless
+
+        return run_headless(plan.config, data_path=args.data, writer=begin_resume(plan))
+    if not terminal:
+        sys.stderr.write("mnist-tui resume: the app needs a terminal; use --headless to "
+                         "resume without one\n")
+        return EXIT_BAD_INPUT
+    if args.detach:
+        return run_tui(None, args, watch=resume_detached(plan, args.data).run_dir)
+    return run_tui(plan.config, args, resume=plan)
+
+
+def detach_headless(config: TrainConfig, args: argparse.Namespace,
+                    start: Callable[[], DetachedRun] | None = None) -> int:
     """`--detach` without the app: start the run in the background, say where, return at once.
 
     Data that is given (--data, $MNIST_TUI_DATA) is checked first, so bad data exits 2 here
-    rather than in the background.
+    rather than in the background. `start` starts it (default: a new run of `config`).
     """
     from mnist_tui.data import ENV_VAR, DataError, load_mnist
     from mnist_tui.detach import start_detached
@@ -272,12 +346,18 @@ def detach_headless(config: TrainConfig, args: argparse.Namespace) -> int:
         if args.data is not None or os.environ.get(ENV_VAR):
             sys.stderr.write(f"mnist-tui: {exc}\n")
             return EXIT_BAD_INPUT
-    run = start_detached(config, runs_dir=args.runs_dir, data_path=args.data)
+    try:
+        run = start() if start else start_detached(config, runs_dir=args.runs_dir,
+                                                   data_path=args.data)
+    except OSError as exc:  # a detached run lives in its folder: without one it cannot start
+        sys.stderr.write(f"mnist-tui: cannot start a background run: cannot write its folder "
+                         f"{exc.filename or args.runs_dir or ''}: {exc.strerror or exc}\n")
+        return EXIT_BAD_INPUT
     where = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
     sys.stderr.write(f"training in the background (pid {run.pid}); its output goes to "
                      f"{run.run_dir / 'output.log'}\nfollow it with: mnist-tui watch "
                      f"{run.run_id}{where}\n")
-    print(json.dumps({"run_id": run.run_id, "run_dir": str(run.run_dir), "pid": run.pid}))
+    print(dumps_strict({"run_id": run.run_id, "run_dir": str(run.run_dir), "pid": run.pid}))
     return EXIT_OK
 
 
@@ -285,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mnist-tui` and `python -m mnist_tui`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        return (runs_command if argv[0] == "runs" else watch_command)(argv[1:])
+        return {"runs": runs_command, "watch": watch_command,
+                "resume": resume_command}[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,12 +1,14 @@
 """Runs side by side: the rows of the runs table, the settings that differ, CSV exports.
 
 Shared by `mnist-tui runs` and the app's Runs screen, so both show the same values. Only reads
-run folders (through `mnist_tui.runs`).
+run folders (through `mnist_tui.runs`). In the CSV exports a value that is unknown, and a
+number that is not finite (a diverged run's NaN loss), is an empty cell.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -98,8 +100,14 @@ def write_runs_csv(runs: Iterable[RunInfo], out: TextIO) -> None:
     writer.writerow([*(c.replace(" ", "_") for c in COLUMNS), "run_dir"])
     for run in runs:
         record = run_record(run)
-        writer.writerow([*("" if record[c] is None else record[c] for c in COLUMNS),
-                         str(run.run_dir)])
+        writer.writerow([*(_cell(record[c]) for c in COLUMNS), str(run.run_dir)])
+
+
+def _cell(value: Any) -> Any:
+    """A value as a CSV cell: empty for None and for a NaN or infinite number."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
 
 
 def differing_settings(runs: Sequence[RunInfo]) -> list[str]:
@@ -129,7 +137,7 @@ def write_metrics_csv(runs: Iterable[RunInfo], out: TextIO) -> int:
             elif isinstance(event, Evaluated):
                 row = {"kind": "test", "loss": event.test_loss, "accuracy": event.test_accuracy}
             if row is not None:
-                writer.writerow({"run_id": run.run_id, **{k: ("" if v is None else v)
-                                                           for k, v in row.items()}})
+                writer.writerow({"run_id": run.run_id,
+                                 **{k: _cell(v) for k, v in row.items()}})
                 count += 1
     return count

@@ -1,6 +1,6 @@
 """How a front end asks a run to stop or pause: the `Controller` seam and `RunControl`.
 
-`RunControl` steers a run in this process, from any thread; `detach.RemoteControl` steers one
+`RunControl` steers a run in this process, from any thread; `channel.RemoteControl` steers one
 in another process through its folder. Screens hold a `Controller` and never know which.
 """
 

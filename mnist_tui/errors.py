@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed, diverged or stopped before its end
 EXIT_BAD_INPUT = 2  # a bad setting, flag, data file or run name
+EXIT_TERMINATED = 143  # 128 + SIGTERM: stopped cleanly by SIGTERM (the summary says "stopped")
 
 
 class MnistTuiError(Exception):

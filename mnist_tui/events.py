@@ -2,7 +2,9 @@
 
 A run is a sequence of small frozen dataclasses. The trainer emits them; the run log, the TUI,
 the headless console and `watch` consume them. Each has a JSON form whose `"type"` names it,
-and `event_from_dict(event.to_dict())` gives the same event back.
+and `event_from_dict(event.to_dict())` gives the same event back. The JSON form is strict
+(see `jsonio`): a NaN loss is written as `null` and named under `"nonfinite"`, and comes
+back as NaN; the `NaN` literals of logs written before still read.
 
 Epochs and batches are counted from 1 in events, as a person counts them.
 """
@@ -10,6 +12,7 @@ Epochs and batches are counted from 1 in events, as a person counts them.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mnist_tui.jsonio import json_safe, restore_nonfinite
 from mnist_tui.run_summary import RunSummary
 
 
@@ -33,14 +37,17 @@ class Event:
     time: float = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with a `"type"` key."""
-        data = {"type": self.TYPE}
-        data.update(asdict(self))
+        """Strict-JSON-ready dict with a `"type"` key (non-finite numbers as noted None)."""
+        data: dict[str, Any] = json_safe({"type": self.TYPE, **asdict(self)})
         return data
 
     def to_json(self) -> str:
-        """One line of JSON (no newline), as written to `events.jsonl`."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=True)
+        """One line of strict JSON (no newline), as written to `events.jsonl`."""
+        data = {"type": self.TYPE, **asdict(self)}
+        try:  # the common case, at full speed: every number finite
+            return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN or an infinity: written as null, and named
+            return json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,10 +184,54 @@ class RunFailed(Event):
     summary: RunSummary = field(default_factory=RunSummary)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checkpointed(Event):
+    """The run's checkpoint was written: it can resume from this batch (see checkpoint.py)."""
+
+    TYPE: ClassVar[str] = "checkpointed"
+    epoch: int  # 1-based, the epoch of the last trained batch
+    batch: int  # batches done in that epoch
+    step: int  # batches done in the whole run
+    seconds: float  # how long writing it took
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResumed(Event):
+    """The run goes on from its checkpoint, in the same folder (`mnist-tui resume`).
+
+    Whatever was logged after the checkpoint's batch (a killed run's last batches) no longer
+    counts; an earlier terminal event right before this one is superseded. `epochs` and
+    `total_batches` are the resumed run's, which may be more than before.
+    """
+
+    TYPE: ClassVar[str] = "run_resumed"
+    step: int  # batches done in the whole run at the checkpoint
+    epoch: int  # 1-based, the epoch of the checkpoint's last batch
+    batch: int  # batches done in that epoch
+    seen: int  # training images processed at the checkpoint
+    elapsed: float  # seconds of training at the checkpoint, pauses excluded
+    epochs: int
+    total_batches: int
+    batches_per_epoch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageProblem(Event):
+    """Part of the run folder cannot be written (a read-only disk, a full one, a path that
+    is not a folder); training goes on, and this part of the run is not saved.
+
+    The run's writer hands it to the front ends once, never to the log it cannot write.
+    """
+
+    TYPE: ClassVar[str] = "storage_problem"
+    path: str  # what cannot be written
+    message: str  # one sentence for people: what, where, why, and what happens now
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (Phase, RunStarted, BatchEnd, EpochEnd, Evaluated, RunFinished, RunStopped,
-                RunFailed)
+                RunFailed, Checkpointed, RunResumed, StorageProblem)
 }
 TERMINAL_TYPES: tuple[type[Event], ...] = (RunFinished, RunStopped, RunFailed)
 
@@ -194,6 +245,52 @@ def _tupled(value: Any) -> Any:
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _all(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(check(v) for v in value)
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": _is_int,
+    "float": _is_number,
+    "float | None": lambda value: value is None or _is_number(value),
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "dict[str, Any]": lambda value: isinstance(value, dict),
+    "RunSummary": lambda value: isinstance(value, dict),
+    "tuple[str, ...]": _all(lambda value: isinstance(value, str)),
+    "tuple[float, ...]": _all(_is_number),
+    "tuple[tuple[int, ...], ...]": lambda value: _all(_all(_is_int))(value) and all(
+        len(row) == len(value) for row in value),  # a square matrix
+}
+"""What a JSON value must be for a field of each annotation: a garbled line whose fields
+have the wrong kinds is refused here, not met later by a screen that formats it."""
+
+
+def _sample(data: Any) -> DigitSample:
+    """A `DigitSample` from its JSON form; TypeError when it is not a whole 28x28 sample."""
+    if not isinstance(data, dict):
+        raise TypeError("a test digit must be an object")
+    sample = DigitSample(**data)
+    if not (all(_is_int(v) for v in (sample.index, sample.label, sample.predicted))
+            and _is_number(sample.confidence) and isinstance(sample.pixels, str)):
+        raise TypeError("a test digit has fields of the wrong kind")
+    try:
+        size = len(base64.b64decode(sample.pixels, validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size != 28 * 28:
+        raise TypeError("a test digit's pixels are not 784 base64 bytes")
+    return sample
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from its JSON form. Raises ValueError for an unknown or bad record."""
     if not isinstance(data, dict):
@@ -205,11 +302,16 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     try:
-        for key, value in data.items():
+        for key, value in restore_nonfinite(data).items():
             if key == "type" or key not in known:
                 continue
+            check = _FIELD_CHECKS.get(str(known[key].type))
+            if check is not None and not check(value):
+                raise TypeError(f"{key} is {value!r:.40}")
             if key == "samples":
-                value = tuple(DigitSample(**s) for s in value)
+                if not isinstance(value, list):
+                    raise TypeError("samples must be a list")
+                value = tuple(_sample(s) for s in value)
             elif key not in ("config", "summary"):
                 value = _tupled(value)
             kwargs[key] = value

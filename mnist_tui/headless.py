@@ -2,8 +2,9 @@
 
 On a terminal the progress is a rich progress bar; anywhere else (a log file, CI, `nohup`) it
 is plain lines, never a carriage return or backspace, at most one every few seconds plus one
-per epoch. Ctrl+C stops after the current batch and still evaluates; a second one quits at once
-with the run's log closed and readable.
+per epoch. Ctrl+C or SIGTERM stops after the current batch and still evaluates; a second one
+quits at once with the run's log closed and readable. A terminal that hangs up takes the
+progress with it, never the run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mnist_tui.config import TrainConfig
@@ -23,6 +23,7 @@ from mnist_tui.control import RunControl
 from mnist_tui.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
 from mnist_tui.events import (
     BatchEnd,
+    Emit,
     EpochEnd,
     Evaluated,
     Event,
@@ -31,10 +32,19 @@ from mnist_tui.events import (
     RunFinished,
     RunStarted,
     RunStopped,
+    StorageProblem,
 )
 from mnist_tui.formatting import format_duration, format_loss, format_percent
 from mnist_tui.jsonio import dumps_strict
-from mnist_tui.run_summary import HEADLINE_KEYS, RunSummary, as_summary, new_summary
+from mnist_tui.run_summary import HEADLINE_KEYS, RunSummary, as_summary
+from mnist_tui.signals import (
+    StopSignals,
+    failed_summary,
+    reader_gone,
+    signal_name,
+    stop_reason,
+    survive_hang_up,
+)
 
 if TYPE_CHECKING:
     from mnist_tui.runs import RunWriter
@@ -71,6 +81,7 @@ class HeadlessConsole:
         self._last_line = 0.0
         self._progress: Any = None
         self._task: Any = None
+        self.unsaved = False  # a part of the run folder could not be written
 
     def __call__(self, event: Event) -> None:
         """Report one event."""
@@ -96,6 +107,11 @@ class HeadlessConsole:
         elif isinstance(event, (RunFinished, RunStopped, RunFailed)):
             self.stop_bar()
             self.say(self._final_line(event))
+            for line in _after_words(event.summary):
+                self.say(line)
+        elif isinstance(event, StorageProblem):
+            self.unsaved = True
+            self.say(f"mnist-tui: {event.message}")
 
     def _final_line(self, event: RunFinished | RunStopped | RunFailed) -> str:
         """The last line of a run: how it ended, its accuracies and where it is saved."""
@@ -103,6 +119,8 @@ class HeadlessConsole:
             return f"failed: {event.error}"
         summary = event.summary
         where = f"; run saved in {summary['run_dir']}" if summary.get("run_dir") else ""
+        if where and self.unsaved:
+            where = f"; run partly saved in {summary['run_dir']} (see above)"
         head = "finished" if isinstance(event, RunFinished) else f"stopped ({event.reason})"
         return (f"{head}: validation accuracy {_pct(summary.get('val_accuracy'))}, test "
                 f"accuracy {_pct(summary.get('test_accuracy'))} in "
@@ -166,6 +184,14 @@ class HeadlessConsole:
             self.stream.flush()
 
 
+def _after_words(summary: Mapping[str, Any]) -> list[str]:
+    """The lines after a run's last line: a divergence warning, a model that was not saved."""
+    lines = [f"warning: {summary['warning']}"] if summary.get("warning") else []
+    if summary.get("model_error"):
+        lines.append(f"mnist-tui: {summary['model_error']}")
+    return lines
+
+
 def summary_json(summary: Mapping[str, Any]) -> str:
     """The JSON object printed on stdout: the documented keys first, then any others."""
     ordered = {key: summary.get(key) for key in HEADLINE_KEYS}
@@ -178,20 +204,27 @@ def exit_code(summary: Mapping[str, Any]) -> int:
     return EXIT_OK if summary.get("status") == "finished" else EXIT_FAILED
 
 
-def _failed(writer: RunWriter, config: TrainConfig, reason: str = "") -> RunSummary:
-    """The summary of a run that failed before the trainer could report one."""
-    return new_summary(writer.run_id, config.to_dict(), epochs=config.epochs,
-                       train_samples=config.train_samples, reason=reason)
+def _tolerant(report: Emit) -> Emit:
+    """`report`, for the training thread: progress whose reader has gone is lost, never the
+    run (`reader_gone`)."""
+
+    def emit(event: Event) -> None:
+        with reader_gone():
+            report(event)
+
+    return emit
 
 
 def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, stdout: TextIO | None = None,
                  stderr: TextIO | None = None, writer: RunWriter | None = None,
                  control: RunControl | None = None) -> int:
-    """Train without a UI and return the process exit code (0, 1 or 2).
+    """Train without a UI and return the process exit code (0, 1, 2, or 143 after a SIGTERM).
 
     `writer` trains into a run folder already made (a detached run's), where data that
     cannot be used is logged as a failed run; `control` lets another thread stop or pause.
+    SIGINT and SIGTERM stop the run cleanly, a second one quits at once (`StopSignals`); a
+    terminal that hangs up leaves it training (`survive_hang_up`).
     """
     from mnist_tui.data import load_mnist
     from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
@@ -209,46 +242,49 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     except MnistTuiError as exc:
         stderr.write(f"mnist-tui: {exc}\n")
         if writer is not None:
-            writer.write(RunFailed(error=str(exc), summary=_failed(writer, config, str(exc))))
+            writer.write(RunFailed(error=str(exc),
+                                   summary=failed_summary(writer, config, str(exc))))
         return exc.exit_code
     if writer is None:
-        writer = RunWriter(runs_dir or default_runs_dir(), new_run_id(), config)
+        writer = RunWriter(runs_dir or default_runs_dir(), new_run_id(), config,
+                           report=_tolerant(console))
     control = control or RunControl()
     outcome: dict[str, RunSummary] = {}
 
     def train() -> None:
-        outcome["summary"] = execute_run(config, console, control, writer=writer, data=data)[1]
+        outcome["summary"] = execute_run(config, _tolerant(console), control, writer=writer,
+                                         data=data)[1]
 
     thread = threading.Thread(target=train, name="mnist-tui-trainer", daemon=True)
-    interrupts = 0
 
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            control.stop("interrupted (Ctrl+C)")
-            console.say("stopping after this batch, then evaluating on the test set; "
-                           "press Ctrl+C again to quit at once")
-            return
-        reason = "quit at once by a second Ctrl+C"
-        writer.write(RunFailed(error=reason, summary=_failed(writer, config, reason)))
-        console.stop_bar()
-        stderr.write(f"quit; the log up to now is in {writer.run_dir}\n")
-        stderr.flush()
-        os._exit(EXIT_FAILED)
+    def on_stop(signum: int) -> None:
+        control.stop(stop_reason(signum))
+        again = "press Ctrl+C" if signum == signal.SIGINT else f"send {signal_name(signum)}"
+        with reader_gone():
+            console.say(f"stopping after this batch, then evaluating on the test set; "
+                        f"{again} again to quit at once")
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
+    def on_quit(code: int, folders: list[Path]) -> None:
+        with reader_gone():
+            console.stop_bar()
+            stderr.write(f"quit; the log up to now is in {writer.run_dir}\n")
+            stderr.flush()
+        os._exit(code)
+
+    stops = StopSignals(on_stop, on_quit)
+    with survive_hang_up(), stops:
         thread.start()
         while thread.is_alive():
             thread.join(0.2)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    summary = outcome.get("summary") or _failed(writer, config)
-    summary.setdefault("run_dir", str(writer.run_dir))
+            stops.rearm()
+    summary = outcome.get("summary") or failed_summary(writer, config)
+    if writer.has_folder:
+        summary.setdefault("run_dir", str(writer.run_dir))
+    if writer.storage.problem is not None:
+        summary["storage_error"] = writer.storage.problem.message
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
-    return exit_code(summary)
+    return stops.exit_code(exit_code(summary))
 
 
 def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,

@@ -7,7 +7,7 @@ versions and of Keras-callback runs lack some.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypedDict
 
 Status = Literal["running", "finished", "stopped", "failed"]
@@ -20,7 +20,7 @@ class RunSummary(TypedDict, total=False):
     run_dir: str
     status: str
     reason: str
-    warning: str
+    warning: str  # a finished run that looks diverged (see divergence.py)
     params: int | None
     epochs: int | None
     epochs_completed: int
@@ -44,6 +44,7 @@ class RunSummary(TypedDict, total=False):
     task: str
     model_path: str
     model_error: str
+    storage_error: str
 
 
 HEADLINE_KEYS = ("run_id", "run_dir", "status", "reason", "params", "epochs", "epochs_completed",
@@ -65,6 +66,31 @@ def new_summary(run_id: str, config: Mapping[str, Any], *, epochs: int | None,
     return summary
 
 
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "None": lambda value: value is None,
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "dict[str, Any]": lambda value: isinstance(value, dict),
+    "dict[str, float]": lambda value: isinstance(value, dict),
+    "list[str]": lambda value: isinstance(value, list),
+}
+
+
+def _fits(annotation: Any, value: Any) -> bool:
+    """Whether `value` is of a kind the annotation (a string, or a ForwardRef) allows."""
+    text = str(getattr(annotation, "__forward_arg__", annotation))
+    return any(_KINDS.get(kind, lambda _: True)(value) for kind in text.split(" | "))
+
+
 def as_summary(data: Mapping[str, Any] | None) -> RunSummary:
-    """A summary read from a file or an event, as the typed dict (a copy; {} for None)."""
-    return RunSummary(**dict(data or {}))  # type: ignore[typeddict-item]
+    """A summary read from a file or an event, as the typed dict (a copy; {} for None).
+
+    A known key whose value is of the wrong kind (a damaged or foreign `summary.json`) is
+    left out, as if missing, so that no screen meets a string where it formats a number.
+    """
+    hints = RunSummary.__annotations__
+    return RunSummary(**{  # type: ignore[typeddict-item]
+        key: value for key, value in dict(data or {}).items()
+        if key not in hints or _fits(hints[key], value)})

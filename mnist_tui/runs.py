@@ -2,20 +2,19 @@
 
 A run folder holds `config.json`, `events.jsonl` (one event per line), `summary.json` (written
 atomically when the run ends), `model.keras`, and `process.json` (which process writes the
-log, so a watcher can tell a live run from one that died). `events.jsonl` is flushed at every
-epoch end, at every phase, at the end, and at least once a second in between, so a killed run
-leaves a log that is readable up to its last flush and `watch` sees a live run.
-Readers never write into a run folder.
+log, so a watcher can tell a live run from one that died). `RunWriter` (in `run_writer`)
+writes it; `execute_run` trains into it. Readers never write into a run folder, and skip what
+they cannot read (see `run_listing` for the list of runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,18 +25,17 @@ from mnist_tui.data import MnistData
 from mnist_tui.errors import MnistTuiError
 from mnist_tui.events import (
     TERMINAL_TYPES,
-    BatchEnd,
     Emit,
     Event,
+    RunResumed,
     event_from_json,
 )
-from mnist_tui.jsonio import read_json_dict, write_json_atomic
-from mnist_tui.run_summary import RunSummary, as_summary
+from mnist_tui.jsonio import read_json_dict
+from mnist_tui.run_summary import RunSummary
+from mnist_tui.run_writer import PROCESS_FILE, RunWriter, start_ticks
+from mnist_tui.run_writer import write_process_file as write_process_file
 
 RUNS_ENV = "MNIST_TUI_RUNS_DIR"
-FLUSH_SECONDS = 1.0
-FLUSH_CHECK_SECONDS = 0.5  # how often a writer looks for batches left unflushed (a paused run)
-PROCESS_FILE = "process.json"
 LIVENESS_SECONDS = 1.0  # how often `follow_run` asks whether the writer is still alive
 
 
@@ -55,34 +53,18 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _start_ticks(pid: int) -> int | None:
-    """When process `pid` started, in clock ticks since boot (Linux); tells a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def write_process_file(run_dir: Path, pid: int | None = None) -> None:
-    """Record in the run folder which process writes its log (this one by default)."""
-    pid = os.getpid() if pid is None else pid
-    write_json_atomic(Path(run_dir) / PROCESS_FILE, {
-        "pid": pid, "host": socket.gethostname(), "start_ticks": _start_ticks(pid)})
-
-
 def process_alive(run_dir: Path) -> bool | None:
     """Whether the process that writes the run's log still runs; None when nobody can tell.
 
     None for a folder without `process.json`, or a run on another host. A zombie (exited,
     not yet reaped) counts as gone; so does a pid that now belongs to another process.
     """
-    info = read_json_dict(Path(run_dir) / PROCESS_FILE)
-    if info is None or not isinstance(info.get("pid"), int):
-        return None
+    info = read_json_dict(Path(run_dir) / PROCESS_FILE) or {}
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return None  # none, or garbage: a kill(0 or -1) would ask about other processes
     if info.get("host") != socket.gethostname():
         return None
-    pid = info["pid"]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,77 +78,7 @@ def process_alive(run_dir: Path) -> bool | None:
     except (OSError, IndexError):
         pass  # no /proc (not Linux): kill(0) is all we can know
     recorded = info.get("start_ticks")
-    return recorded is None or _start_ticks(pid) in (None, recorded)
-
-
-class RunWriter:
-    """Writes one run's folder; `write` is an `Emit` to put in the event fan-out.
-
-    `config` is a `TrainConfig`, or any JSON-ready dict (a run of another Keras model).
-    `exist_ok` lets a detached run take over the folder its launcher prepared. The folder
-    records this process in `process.json`. A side thread flushes batches that would
-    otherwise wait in the buffer while no new event comes (a paused or stalled run).
-    """
-
-    def __init__(self, runs_dir: Path, run_id: str, config: TrainConfig | Mapping[str, Any],
-                 *, exist_ok: bool = False) -> None:
-        self.run_id = run_id
-        self.run_dir = Path(runs_dir) / run_id
-        self.run_dir.mkdir(parents=True, exist_ok=exist_ok)
-        data = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-        write_json_atomic(self.run_dir / "config.json", data)
-        write_process_file(self.run_dir)
-        self._lock = threading.Lock()
-        self._file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        self._last_flush = time.monotonic()
-        self._dirty = False
-        self.closed = False
-        self._closing = threading.Event()
-        threading.Thread(target=self._flush_idle, name=f"mnist-tui-flush-{run_id}",
-                         daemon=True).start()
-
-    def write(self, event: Event) -> None:
-        """Append one event; flush unless it is a batch within a second of the last flush."""
-        line = event.to_json() + "\n"
-        with self._lock:
-            if self.closed:
-                return
-            self._file.write(line)
-            self._dirty = True
-            now = time.monotonic()
-            if not isinstance(event, BatchEnd) or now - self._last_flush >= FLUSH_SECONDS:
-                self._flush(now)
-            if isinstance(event, TERMINAL_TYPES):
-                summary = as_summary(getattr(event, "summary", None))
-                summary.setdefault("run_id", self.run_id)
-                summary["run_dir"] = str(self.run_dir)
-                write_json_atomic(self.run_dir / "summary.json", summary)
-                self._close()
-
-    def _flush(self, now: float) -> None:
-        self._file.flush()
-        self._last_flush = now
-        self._dirty = False
-
-    def _flush_idle(self) -> None:
-        while not self._closing.wait(FLUSH_CHECK_SECONDS):
-            with self._lock:
-                now = time.monotonic()
-                if not self.closed and self._dirty and now - self._last_flush >= FLUSH_SECONDS:
-                    self._flush(now)
-
-    def close(self) -> None:
-        """Flush and close the log (safe to call twice)."""
-        with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        self._closing.set()
-        if not self.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self.closed = True
+    return recorded is None or start_ticks(pid) in (None, recorded)
 
 
 class Runner(Protocol):
@@ -185,28 +97,44 @@ class Runner(Protocol):
 def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
                 runs_dir: Path | None = None, data_path: str | Path | None = None,
                 run_id: str | None = None, writer: RunWriter | None = None,
-                data: MnistData | None = None) -> tuple[Path, RunSummary]:
+                data: MnistData | None = None) -> tuple[Path | None, RunSummary]:
     """Train `config` into a run folder; every event goes to the log and to `emit`.
 
     The folder is `writer`'s when given, else a new one under `runs_dir`. `data` skips the
-    lookup of MNIST (see `load_mnist` for `data_path`). Returns the run folder and the summary
-    (which also names the folder as `run_dir`).
+    lookup of MNIST (see `load_mnist` for `data_path`). While it trains, the folder's control
+    channel feeds `control` (made if not given), so `mnist-tui watch` can pause and stop any
+    run, and a second SIGTERM or Ctrl+C can close its log (`signals.live_run`). Returns the
+    run folder (None when it could not be made: the run trains all the same, and `emit` is
+    told why as a `StorageProblem`) and the summary (which also names the folder, if any).
     """
+    from mnist_tui.channel import ControlChannel
+    from mnist_tui.signals import live_run
     from mnist_tui.training import Trainer
 
     if writer is None:
-        writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config)
+        writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config,
+                           report=emit)
+    else:
+        writer.storage.report = emit  # what it cannot write from now on, this front end says
+    control = control or RunControl()
+    run_dir = writer.run_dir if writer.has_folder else None
 
     def both(event: Event) -> None:
         writer.write(event)
         emit(event)
 
     try:
-        trainer = Trainer(data_path=data_path, run_dir=writer.run_dir, data=data)
-        summary = trainer.run(config, both, control, run_id=writer.run_id)
+        channel = ControlChannel(writer.run_dir, control).start()
+        try:
+            with live_run(writer, config):
+                trainer = Trainer(data_path=data_path, run_dir=run_dir, data=data,
+                                  resume=writer.resume)
+                summary = trainer.run(config, both, control, run_id=writer.run_id)
+        finally:
+            channel.close()
     finally:
         writer.close()
-    return writer.run_dir, summary
+    return run_dir, summary
 
 
 def read_events(run_dir: Path) -> list[Event]:
@@ -220,15 +148,20 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
 
     With `wait`, keeps polling for new lines until a terminal event arrives or `stop()` says
     so; without it, ends at the current end of the file. A half-written last line is held back
-    until its newline arrives; a garbled whole line is skipped.
+    until its newline arrives; a garbled whole line is skipped. A terminal event followed by
+    a `RunResumed` was superseded (the run went on): it is left out and following goes on; a
+    terminal event at the end of what is written ends it.
     """
     path = Path(run_dir) / "events.jsonl"
     pending = ""
     offset = 0
+    ended: Event | None = None  # a terminal event, unless a RunResumed comes right after it
     while True:
         chunk = ""
         if path.exists():
-            with open(path, encoding="utf-8", errors="replace") as fh:
+            # A log that cannot be read (a folder, no permission) reads as empty.
+            with contextlib.suppress(OSError), open(path, encoding="utf-8",
+                                                    errors="replace") as fh:
                 fh.seek(offset)
                 chunk = fh.read()
                 offset = fh.tell()
@@ -242,9 +175,18 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
                     event = event_from_json(line)
                 except ValueError:
                     continue
-                yield event
+                if ended is not None:
+                    if not isinstance(event, RunResumed):
+                        yield ended
+                        return
+                    ended = None
                 if isinstance(event, TERMINAL_TYPES):
-                    return
+                    ended = event
+                else:
+                    yield event
+        if ended is not None:
+            yield ended
+            return
         if not wait or (stop is not None and stop()):
             return
         time.sleep(poll)
@@ -341,17 +283,11 @@ class RunInfo:
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
-    """All runs under `runs_dir`, newest first; folders without a config are skipped."""
-    root = Path(runs_dir or default_runs_dir())
-    if not root.is_dir():
-        return []
-    runs = []
-    for folder in root.iterdir():
-        config = read_json_dict(folder / "config.json") if folder.is_dir() else None
-        if config is None:
-            continue
-        runs.append(RunInfo(folder.name, folder, config, read_json_dict(folder / "summary.json")))
-    return sorted(runs, key=lambda r: r.run_id, reverse=True)
+    """All readable runs under `runs_dir`, newest first; what is not a readable run is
+    skipped (`run_listing.scan_runs` also says what, and why)."""
+    from mnist_tui.run_listing import scan_runs  # which imports this module
+
+    return scan_runs(runs_dir).runs
 
 
 class RunNotFound(MnistTuiError, LookupError):

@@ -7,10 +7,14 @@ The fast path (measured in the README's speed section): the images go in as uint
 `pipeline.py` and are scaled in the graph; on the default strategy Keras runs
 STEPS_PER_EXECUTION batches per call into TensorFlow and `bridge.py` still reports every batch.
 `TrainConfig.strategy` picks where it trains (`strategy.py`).
+
+A run with a folder keeps a checkpoint there (`checkpoint.py`, written by the bridge); a
+`Trainer` made with `resume=True` goes on from it (`mnist-tui resume`, see `resume.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -21,9 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnist_tui.checkpoint import (
+    Checkpointer,
+    CheckpointInfo,
+    checkpoint_seconds,
+    fit_from,
+    restore_checkpoint,
+    resumable_checkpoint,
+    resuming_message,
+)
 from mnist_tui.config import ConfigError, TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.data import DataError, MnistData, load_mnist
+from mnist_tui.divergence import FirstLoss, warn_if_diverged
 from mnist_tui.errors import MnistTuiError
 from mnist_tui.events import (
     TERMINAL_TYPES,
@@ -129,13 +143,18 @@ class Trainer:
     saved as `model.keras` (None keeps it in memory only, as `self.model`).
     `steps_per_execution` overrides how many batches run per call into TensorFlow
     (STEPS_PER_EXECUTION on the default strategy, 1 under a distribution strategy).
+    `checkpoints` keeps a checkpoint in `run_dir` (off only to measure what it costs);
+    `resume` goes on from that checkpoint instead of starting afresh.
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
-                 data: MnistData | None = None, steps_per_execution: int | None = None) -> None:
+                 data: MnistData | None = None, steps_per_execution: int | None = None, *,
+                 checkpoints: bool = True, resume: bool = False) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
+        self.checkpoints = checkpoints
+        self.resume = resume
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
         self.model: Any = None
@@ -148,8 +167,9 @@ class Trainer:
                               train_samples=config.train_samples)
         if self.run_dir is not None:
             summary["run_dir"] = str(self.run_dir)
+        self._first_loss = FirstLoss(emit)  # for the divergence check at the end
         try:
-            return self._run(config, emit, control, summary)
+            return self._run(config, self._first_loss, control, summary)
         except MnistTuiError as exc:
             summary["reason"] = str(exc)
             emit(RunFailed(error=str(exc), detail="", summary=summary))
@@ -165,6 +185,10 @@ class Trainer:
         errors = config.validate()
         if errors:
             raise ConfigError(errors)
+        interval = checkpoint_seconds()
+        resume = resumable_checkpoint(self.run_dir, config) if self.resume else None
+        if resume is not None:
+            _add_position(summary, resume)
         emit(Phase(phase="loading_data", message="loading MNIST"))
         data = self.data or load_mnist(self.data_path)
         check_data_fits(config, data)
@@ -193,6 +217,11 @@ class Trainer:
         placement.adapt(model)
         recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
+        if resume is not None and self.run_dir is not None:
+            # After the model is built and before the datasets are made: the same random
+            # calls in the same order as the run it resumes (see pipeline.py).
+            with placement.scope():
+                restore_checkpoint(self.run_dir, model)
         params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
@@ -210,10 +239,17 @@ class Trainer:
             return summary
         where = "" if placement.is_chief else (
             f" as {placement.task} of a multi-worker run (the chief reports its progress)")
-        emit(Phase(phase="training", message=f"training on {split:,} images{where}"))
-        bridge = BridgeCallback(config, emit, control, recorder, placement)
-        model.fit(train_data, epochs=config.epochs, validation_data=val_data, shuffle=False,
-                  verbose=0, callbacks=[bridge])  # the dataset shuffles itself
+        emit(Phase(phase="training", message=resuming_message(config, resume) +
+                   f"training on {split:,} images{where}"))
+        checkpointer = None
+        if self.checkpoints and self.run_dir is not None and not placement.multi_worker:
+            checkpointer = Checkpointer(self.run_dir, emit, interval)
+        bridge = BridgeCallback(config, emit, control, recorder, placement,
+                                checkpointer=checkpointer,
+                                start=resume.position if resume is not None else None)
+        if resume is not None:
+            bridge.last_logs = dict(resume.last_logs)
+        fit_from(model, train_data, val_data, config, bridge, resume)
         _add_training(summary, bridge)
         if bridge.nan_message:
             summary["reason"] = bridge.nan_message
@@ -234,6 +270,8 @@ class Trainer:
                 summary["model_path"] = str(self.save_model_to)
             except OSError as exc:
                 summary["model_error"] = f"could not save the model: {exc}"
+                with contextlib.suppress(OSError):  # no half-written model left to load
+                    self.save_model_to.unlink(missing_ok=True)
         if control.stop_requested or bridge.stopped_by_cluster:
             reason = control.reason if control.stop_requested else "stopped by another worker"
             summary.update({"status": "stopped", "reason": reason,
@@ -241,8 +279,21 @@ class Trainer:
             emit(RunStopped(reason=reason, summary=summary))
         else:
             summary["status"] = "finished"
+            warn_if_diverged(summary, self._first_loss.loss, config.learning_rate)
             emit(RunFinished(summary=summary))
         return summary
+
+
+def _add_position(summary: RunSummary, resume: CheckpointInfo) -> None:
+    """What a resumed run had done at its checkpoint, in its summary until it does more."""
+    where = resume.position
+    logs = resume.last_logs
+    summary.update({
+        "epochs_completed": where.epochs_completed, "seconds": where.elapsed,
+        "samples_per_second": where.seen / where.elapsed if where.elapsed else 0.0,
+        "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
+        "batches": where.step, "seen": where.seen,
+    })
 
 
 def _add_training(summary: RunSummary, bridge: BridgeCallback) -> None:

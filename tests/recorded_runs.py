@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.events import (
@@ -101,3 +103,16 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def make_unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Listing `folder` fails with EACCES, as chmod 000 would do for anyone but root (who
+    runs these tests, and whom chmod does not stop)."""
+    listing = Path.iterdir
+
+    def iterdir(path: Path) -> Iterator[Path]:
+        if path == folder:
+            raise PermissionError(13, "Permission denied")
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mnist_tui.channel import read_state, send_command
 from mnist_tui.compare import format_runs_table
-from mnist_tui.detach import read_state, send_command
 from mnist_tui.events import (
     BatchEnd,
     EpochEnd,

@@ -14,37 +14,26 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_processes import WAIT_SECONDS, wait_until
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.detach import (
+from mnist_tui.channel import (
     CONTROL_FILE,
-    OUTPUT_FILE,
     ControlChannel,
     ControlError,
     RemoteControl,
     create_control_file,
     read_state,
     send_command,
-    start_detached,
 )
+from mnist_tui.config import TrainConfig
+from mnist_tui.control import RunControl
+from mnist_tui.detach import OUTPUT_FILE, start_detached
 from mnist_tui.events import BatchEnd, Evaluated, RunFinished, RunStopped
 from mnist_tui.runs import follow_run, process_alive, read_events
-
-WAIT_SECONDS = 120.0  # a safety net against a hang, never a measure of speed
-
-
-def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.05)
 
 
 def batches(run_dir: Path) -> list[BatchEnd]:
@@ -161,7 +150,8 @@ def test_a_detached_run_survives_a_hang_up(mnist_path: Path, tmp_path: Path,
         import sys, time
         from pathlib import Path
         from mnist_tui.config import TrainConfig
-        from mnist_tui.detach import send_command, start_detached
+        from mnist_tui.channel import send_command
+        from mnist_tui.detach import start_detached
         run = start_detached(TrainConfig(train_size=1000, seed=0), runs_dir=Path({str(runs_dir)!r}),
                              data_path={str(mnist_path)!r})
         send_command(run.run_dir, "pause")
@@ -207,3 +197,24 @@ def test_stop_and_pause_through_the_control_channel(mnist_path: Path, tmp_path: 
     assert any(isinstance(e, Evaluated) for e in events), "the test set is still evaluated"
     assert len([e for e in events if isinstance(e, BatchEnd)]) < config.total_batches
     assert watcher.stop_requested and not watcher.paused
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_detached_run_cleanly(mnist_path: Path, tmp_path: Path,
+                                              cleanup: list[int]) -> None:
+    """A scheduler's SIGTERM to the background process: the batch ends, the test set is
+    evaluated, the model saved, and the log says why it stopped."""
+    config = TrainConfig(train_size=6000, epochs=3, seed=0)
+    run = start_detached(config, runs_dir=tmp_path / "runs", data_path=mnist_path)
+    cleanup.append(run.pid)
+    RemoteControl(run.run_dir).pause()
+    wait_until(lambda: batches(run.run_dir) and read_state(run.run_dir).get("paused"),
+               "the run trained a batch and paused")
+    os.kill(run.pid, signal.SIGTERM)
+    events = follow_to_the_end(run.run_dir)
+    final = events[-1]
+    assert isinstance(final, RunStopped) and final.reason == "terminated by SIGTERM"
+    assert any(isinstance(e, Evaluated) for e in events)
+    assert (run.run_dir / "model.keras").is_file()
+    wait_until(lambda: "terminated by SIGTERM" in (run.run_dir / OUTPUT_FILE).read_text(),
+               "the run's output log has its final line")

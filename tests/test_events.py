@@ -13,6 +13,7 @@ from mnist_tui.events import (
     EVENT_TYPES,
     TERMINAL_TYPES,
     BatchEnd,
+    Checkpointed,
     DigitSample,
     EpochEnd,
     Evaluated,
@@ -20,8 +21,10 @@ from mnist_tui.events import (
     Phase,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     RunStopped,
+    StorageProblem,
     event_from_dict,
     event_from_json,
 )
@@ -75,6 +78,11 @@ EVENTS: list[Event] = [
     RunFailed(error="the loss became NaN at step 12", detail="Traceback ...\n  line 2",
               summary={"status": "failed"}),
     RunFailed(error="out of memory"),
+    StorageProblem(path="/runs/20250101-120000-abcd/events.jsonl",
+                   message="cannot write the run log: the disk is full", time=9.0),
+    Checkpointed(epoch=2, batch=13, step=810, seconds=0.004),
+    RunResumed(step=810, epoch=2, batch=13, seen=51_832, elapsed=16.5, epochs=3,
+               total_batches=2391, batches_per_epoch=797),
 ]
 
 
@@ -102,6 +110,9 @@ def test_type_names() -> None:
         RunFinished: "run_finished",
         RunStopped: "run_stopped",
         RunFailed: "run_failed",
+        StorageProblem: "storage_problem",
+        Checkpointed: "checkpointed",
+        RunResumed: "run_resumed",
     }
     for cls, name in expected.items():
         assert name == cls.TYPE
@@ -143,13 +154,25 @@ def test_digit_sample_from_float_image() -> None:
     assert sample.correct
 
 
-def test_nan_loss_survives_as_nan() -> None:
-    """A diverged run logs NaN losses; they must come back as NaN, not fail or turn into null."""
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def strict_loads(text: str) -> object:
+    """`json.loads` as JavaScript's JSON.parse would: NaN and Infinity are refused."""
+    return json.loads(text, parse_constant=_no_constants)
+
+
+def test_nan_loss_is_strict_json_and_survives_as_nan() -> None:
+    """A diverged run logs NaN losses: written as null and named, they come back as NaN."""
     event = BatchEnd(step=3, epoch=1, batch=3, loss=float("nan"), accuracy=0.1,
                      batch_loss=float("nan"), batch_accuracy=0.1, seen=192, elapsed=0.2,
                      time=5.0)
     line = event.to_json()
-    assert '"loss":NaN' in line
+    data = strict_loads(line)
+    assert isinstance(data, dict)
+    assert data["loss"] is None and data["batch_loss"] is None
+    assert data["nonfinite"] == {"loss": "NaN", "batch_loss": "NaN"}
     back = event_from_json(line)
     assert isinstance(back, BatchEnd)
     assert math.isnan(back.loss) and math.isnan(back.batch_loss)
@@ -159,8 +182,41 @@ def test_nan_loss_survives_as_nan() -> None:
 def test_infinite_loss_survives() -> None:
     event = EpochEnd(epoch=1, step=10, loss=float("inf"), accuracy=0.1, val_loss=float("-inf"),
                      val_accuracy=None, seconds=1.0)
-    back = event_from_json(event.to_json())
+    line = event.to_json()
+    assert strict_loads(line)["nonfinite"] == {  # type: ignore[index]
+        "loss": "Infinity", "val_loss": "-Infinity"}
+    back = event_from_json(line)
     assert back == event
+    assert back.val_accuracy is None  # missing stays missing: only named values are restored
+
+
+def test_a_nan_in_a_summary_is_named_there_and_restored() -> None:
+    event = RunFailed(error="the loss became nan", summary={
+        "status": "failed", "train_loss": float("nan"), "val_loss": None,
+        "metrics": {"loss": float("inf")}})
+    data = strict_loads(event.to_json())
+    assert isinstance(data, dict)
+    assert data["summary"]["nonfinite"] == {"train_loss": "NaN"}
+    assert data["summary"]["metrics"] == {"loss": None, "nonfinite": {"loss": "Infinity"}}
+    back = event_from_json(event.to_json())
+    assert isinstance(back, RunFailed)
+    assert math.isnan(back.summary["train_loss"]) and back.summary["val_loss"] is None
+    assert back.summary["metrics"] == {"loss": math.inf}
+    assert "nonfinite" not in back.summary
+
+
+def test_lines_written_before_strict_json_still_read() -> None:
+    """Logs of earlier versions hold NaN and Infinity literals, which Python's json reads."""
+    old = ('{"type":"batch_end","time":5.0,"step":3,"epoch":1,"batch":3,"loss":NaN,'
+           '"accuracy":0.1,"batch_loss":NaN,"batch_accuracy":0.1,"seen":192,"elapsed":0.2}')
+    back = event_from_json(old)
+    assert isinstance(back, BatchEnd)
+    assert math.isnan(back.loss) and math.isnan(back.batch_loss) and back.seen == 192
+    old_epoch = ('{"type":"epoch_end","time":6.0,"epoch":1,"step":3,"loss":Infinity,'
+                 '"accuracy":0.1,"val_loss":-Infinity,"val_accuracy":null,"seconds":1.0}')
+    assert event_from_json(old_epoch) == EpochEnd(
+        epoch=1, step=3, loss=math.inf, accuracy=0.1, val_loss=-math.inf, val_accuracy=None,
+        seconds=1.0, time=6.0)
 
 
 @pytest.mark.parametrize(("line", "phrase"), [
@@ -183,6 +239,18 @@ def test_infinite_loss_survives() -> None:
      "bad evaluated event"),
     ('{"type":"evaluated","test_loss":0.1,"test_accuracy":0.9,"test_samples":1,'
      '"confusion":[],"per_class_accuracy":[],"samples":5}', "bad evaluated event"),
+    # Whole JSON objects whose fields are of the wrong kind: garbage a screen would trip on.
+    ('{"type":"batch_end","step":"3","epoch":1,"batch":3,"loss":0.5,"accuracy":0.1,'
+     '"batch_loss":0.5,"batch_accuracy":0.1,"seen":192,"elapsed":0.2}', "bad batch_end event"),
+    ('{"type":"epoch_end","epoch":1,"step":3,"loss":"low","accuracy":0.1,"val_loss":null,'
+     '"val_accuracy":null,"seconds":1.0}', "bad epoch_end event"),
+    ('{"type":"phase","phase":"training","message":7}', "bad phase event"),
+    ('{"type":"evaluated","test_loss":0.1,"test_accuracy":0.9,"test_samples":1,'
+     '"confusion":[[1,2]],"per_class_accuracy":[]}', "bad evaluated event"),
+    ('{"type":"evaluated","test_loss":0.1,"test_accuracy":0.9,"test_samples":1,'
+     '"confusion":[],"per_class_accuracy":[],"samples":[{"index":0,"label":1,"predicted":1,'
+     '"confidence":0.5,"pixels":"AA=="}]}', "bad evaluated event"),
+    ('{"type":"run_finished","summary":[1,2]}', "bad run_finished event"),
 ])
 def test_bad_lines_are_value_errors(line: str, phrase: str) -> None:
     with pytest.raises(ValueError, match=phrase.replace("[", r"\[")):

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mnist_tui import runs
+from mnist_tui import run_writer, runs
 from mnist_tui.config import TrainConfig
 from mnist_tui.events import (
     BatchEnd,
@@ -133,7 +133,7 @@ def test_batches_are_buffered_and_an_epoch_end_flushes(writer: RunWriter,
     The log is read from another file handle while the writer is still open, as `watch` or a
     person would after the process died.
     """
-    monkeypatch.setattr(runs, "FLUSH_SECONDS", 1e9)
+    monkeypatch.setattr(run_writer, "FLUSH_SECONDS", 1e9)
     writer.write(started())  # not a batch: flushed at once
     assert read_events(writer.run_dir) == [started()]
     burst = [batch(step) for step in range(1, 6)]
@@ -152,7 +152,7 @@ def test_batches_are_buffered_and_an_epoch_end_flushes(writer: RunWriter,
 
 def test_batches_are_flushed_when_the_interval_has_passed(writer: RunWriter,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runs, "FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(run_writer, "FLUSH_SECONDS", 0.0)
     writer.write(batch(1))
     assert read_events(writer.run_dir) == [batch(1)]
     writer.write(batch(2))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fake_runs import wait_for
-from recorded_runs import record_run
+from recorded_runs import make_unreadable, record_run
 from textual.app import App
 from textual.widgets import DataTable, Digits, Input
 
@@ -88,6 +88,16 @@ async def listed(pilot: Any, app: Host) -> RunsScreen:
     return screen
 
 
+async def compared(pilot: Any, app: Host) -> CompareScreen:
+    """Press c on the selected runs; the Compare screen once it has read their logs."""
+    await pilot.press("c")
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    await wait_for(pilot, lambda: screen.histories is not None)
+    await pilot.pause()
+    return screen
+
+
 async def test_the_table_lists_runs_newest_first(runs_dir: Path) -> None:
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -118,11 +128,7 @@ async def test_compare_three_runs(runs_dir: Path) -> None:
         await pilot.press("space", "down", "space", "down", "space")
         assert cells(app, 0) == ["●", "●", "●"]
         assert "3 selected" in str(app.screen.query_one("#runs-title").render())
-        await pilot.press("c")
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
-        await wait_for(pilot, lambda: screen.histories is not None)
-        await pilot.pause()
+        screen = await compared(pilot, app)
         loss = screen.query_one("#compare-loss", CompareChart)
         accuracy = screen.query_one("#compare-accuracy", CompareChart)
         assert len(loss.curves) == len(accuracy.curves) == 3
@@ -258,16 +264,13 @@ async def test_a_diverged_run_puts_the_loss_on_a_log_axis(tmp_path: Path) -> Non
 
 async def test_a_runs_folder_that_cannot_be_read_says_so(
         runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def unreadable(root: Path | None = None) -> list[Any]:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(runs_screen, "list_runs", unreadable)
+    make_unreadable(monkeypatch, runs_dir)
     app = Host(runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await listed(pilot, app)
-        assert title(app).startswith(f"cannot read the runs in {runs_dir}: ")
-        assert "Permission denied" in title(app)
-        assert any("Permission denied" in note for note in notes(app))
+        assert title(app) == f"cannot read the runs in {runs_dir}: Permission denied"
+        assert any(note == f"Cannot read the runs in {runs_dir}: Permission denied"
+                   for note in notes(app))
         assert table(app).row_count == 0 and isinstance(app.screen, RunsScreen)
 
 

@@ -19,9 +19,9 @@ from recorded_runs import dead_pid, folder_state
 from textual.widgets import Checkbox
 
 from mnist_tui import detach
+from mnist_tui.channel import ControlChannel
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.detach import ControlChannel
 from mnist_tui.events import BatchEnd, Event, RunFinished, RunStarted
 from mnist_tui.runs import RunWriter, read_events, resolve_run, write_process_file
 from mnist_tui.tui.app import MnistApp

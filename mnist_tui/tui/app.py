@@ -9,7 +9,7 @@ and show an error screen, never a traceback.
 
 A run of another process (`mnist-tui watch`, or one started detached) is followed instead: a
 thread worker reads its log with `runs.follow_run` and emits the same events, and pause and
-stop go through the run's control channel (`detach.RemoteControl`). Quitting then leaves the
+stop go through the run's control channel (`channel.RemoteControl`). Quitting then leaves the
 run going. Everything about the run on screen is one `RunSession`, replaced per run.
 """
 
@@ -18,36 +18,39 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from mnist_tui.channel import RemoteControl, has_control_channel
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
-from mnist_tui.detach import RemoteControl, has_control_channel
 from mnist_tui.errors import MnistTuiError
-from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped
+from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped, StorageProblem
+from mnist_tui.resume import ResumePlan, resume_run
 from mnist_tui.run_summary import RunSummary, as_summary
 from mnist_tui.runs import FollowEnd, Runner, execute_run
 from mnist_tui.tui.commands import app_commands
-from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.dialogs import ErrorScreen
 from mnist_tui.tui.form import FormScreen
 from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.tui.leaving import LeavingApp
 from mnist_tui.tui.messages import EventsPending
 from mnist_tui.tui.monitor import MonitorScreen
 from mnist_tui.tui.runs_screen import RunsScreen
 from mnist_tui.tui.session import RunSession
 from mnist_tui.tui.summary import SummaryScreen
 from mnist_tui.tui.themes import load_themes, remember_theme, start_theme
-from mnist_tui.tui.watching import follow_events, left_running_note, watched_config
+from mnist_tui.tui.watching import follow_events, watched_config
 
 
-class MnistApp(App[RunSummary | None]):
+class MnistApp(LeavingApp):
     """Train the MNIST network from a form and watch it learn.
 
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
@@ -70,7 +73,8 @@ class MnistApp(App[RunSummary | None]):
     def __init__(self, config: TrainConfig | None = None, *, start: bool = False,
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
-                 watch: Path | None = None, detach: bool = False) -> None:
+                 watch: Path | None = None, detach: bool = False,
+                 resume: ResumePlan | None = None) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.start_immediately = start
@@ -80,9 +84,7 @@ class MnistApp(App[RunSummary | None]):
         self.requested_theme = theme
         self.watch_dir = watch
         self.detach = detach
-        self.session = RunSession()  # the run on screen; an empty one until the first
-        self.left_running: str | None = None
-        self._exit_when_idle = False
+        self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
         self._theme_ready = False
         themes, self.theme_errors = load_themes()
         for theme_ in themes:
@@ -117,19 +119,12 @@ class MnistApp(App[RunSummary | None]):
         self._theme_ready = True
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
+        elif self.resume_plan is not None:
+            self.call_after_refresh(self.start_resume, self.resume_plan)
         elif self.start_immediately:
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
-
-    def on_unmount(self) -> None:
-        """However the app ends, ask a running training to stop.
-
-        The process cannot exit before the worker thread does; without this an app closed
-        some other way than `quit` would wait for the whole run to finish. A watched run is
-        another process's: it goes on, only the following ends.
-        """
-        self.session.close("the app was closed")
 
     def watch_theme(self, name: str) -> None:
         """Remember a theme chosen while the app runs, for the next start."""
@@ -172,6 +167,17 @@ class MnistApp(App[RunSummary | None]):
         self._begin(RunSession(control=control),
                     lambda emit: self._train(config, control, emit))
 
+    def start_resume(self, plan: ResumePlan) -> None:
+        """Resume a run from its checkpoint in the training worker; the monitor shows its
+        whole history (replayed first), then the run going on."""
+        if self.run_active:
+            self.notify("A run is already going.", severity="warning")
+            return
+        self.config, control = plan.config, RunControl()
+        self._begin(RunSession(control=control, run_dir=plan.run_dir), lambda emit: self.run_worker(
+            partial(resume_run, plan, emit, control, data_path=self.data_path, replay=True),
+            thread=True, exclusive=True, exit_on_error=False, group="training"))
+
     def follow_run_folder(self, run_dir: Path) -> None:
         """Show the monitor on a run that another process writes, following its log."""
         if self.run_active:
@@ -190,7 +196,7 @@ class MnistApp(App[RunSummary | None]):
 
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it."""
-        session.worker = start(session.pending.emitter(self.post_message))
+        session.worker = start(session.emitter(self.post_message))
         self.session = session
         self._show_monitor(MonitorScreen(session.history, session.control))
 
@@ -235,6 +241,9 @@ class MnistApp(App[RunSummary | None]):
             session.history.fold(event)
             if isinstance(event, (RunFinished, RunStopped, RunFailed)):
                 self._run_ended(event)
+            elif isinstance(event, StorageProblem):  # said once by the run's writer
+                self.notify(event.message, title="Run not saved", severity="warning",
+                            timeout=20)
 
     def _run_ended(self, event: RunFinished | RunStopped | RunFailed) -> None:
         session = self.session
@@ -301,14 +310,6 @@ class MnistApp(App[RunSummary | None]):
         if not self._exit_when_idle and not self._shutting_down:
             self._show_error("Training failed", message, detail)
 
-    @property
-    def _shutting_down(self) -> bool:
-        return not self.is_running or not self.screen_stack
-
-    def _exit_if_idle(self) -> None:
-        if self._exit_when_idle and self.session.worker_done:
-            self.exit(self.session.summary)
-
     def _pop_modals(self) -> None:
         while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
@@ -321,46 +322,6 @@ class MnistApp(App[RunSummary | None]):
         self._show_form()
         self.push_screen(ErrorScreen(title, message, detail))
 
-    async def action_quit(self) -> None:
-        """Quit; while a run is going, ask first, then stop it cleanly before exiting.
-
-        A watched run is left going, without asking.
-        """
-        session = self.session
-        if session.watching and session.active:
-            self.left_running = left_running_note(session.run_dir.name if session.run_dir
-                                                  else "")
-            session.stop_following.set()
-            self._exit_when_idle = True
-            self._exit_if_idle()
-            return
-        if not session.active:
-            self._exit_when_idle = True
-            if not session.worker_done:
-                self.notify("Finishing the run's files before quitting…", timeout=30)
-            self._exit_if_idle()
-            return
-        if isinstance(self.screen, ConfirmScreen):
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.stop_and_exit()
-
-        self.push_screen(ConfirmScreen(
-            "Stop the run and quit? The test set is still evaluated and the run's log "
-            "completed before the app exits."), answered)
-
-    def stop_and_exit(self) -> None:
-        """Stop the run after its current batch, let it finish its log, then exit."""
-        self._exit_when_idle = True
-        if self.session.control is not None:
-            self.session.control.stop("quit by user")
-        if not self.session.worker_done:
-            self.notify("Stopping: evaluating on the test set and completing the run log…",
-                        timeout=30)
-        self._exit_if_idle()
-
     def action_train_again(self) -> None:
         """Start a new run with the same settings as the last one."""
         if not self.run_active:
@@ -369,7 +330,8 @@ class MnistApp(App[RunSummary | None]):
     def action_runs(self) -> None:
         """Show the runs: compare, open, delete, export; a running one opens in the monitor."""
         if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(self.runs_dir, on_watch=self.follow_run_folder))
+            self.push_screen(RunsScreen(self.runs_dir, on_watch=self.follow_run_folder,
+                                        on_resume=self.start_resume))
 
     def action_edit_settings(self) -> None:
         """Back to the form, which still holds the last run's settings."""

@@ -15,12 +15,14 @@ from typing import Any
 
 from mnist_tui.events import (
     BatchEnd,
+    Checkpointed,
     EpochEnd,
     Evaluated,
     Event,
     Phase,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     RunStopped,
 )
@@ -69,6 +71,7 @@ class BucketSeries:
         self._x: list[float] = []
         self._y: list[float] = []
         self._n: list[int] = []
+        self._first: list[float] = []  # each bucket's first x
 
     def __len__(self) -> int:
         return len(self._n)
@@ -86,16 +89,29 @@ class BucketSeries:
         self._x.append(x)
         self._y.append(y)
         self._n.append(1)
+        self._first.append(x)
+
+    def drop_after(self, x: float) -> None:
+        """Drop the points after `x` (a resumed run's); a bucket that holds points on both
+        sides of it stays whole."""
+        while self._first and self._first[-1] > x:
+            self.count -= self._n.pop()
+            self._x.pop()
+            self._y.pop()
+            self._first.pop()
 
     def _merge_pairs(self) -> None:
         x, y, n = self._x, self._y, self._n
         self._x = [x[i] + x[i + 1] for i in range(0, len(x) - 1, 2)]
         self._y = [y[i] + y[i + 1] for i in range(0, len(y) - 1, 2)]
         self._n = [n[i] + n[i + 1] for i in range(0, len(n) - 1, 2)]
+        first = self._first
+        self._first = first[0:len(first) - 1:2]
         if len(n) % 2:
             self._x.append(x[-1])
             self._y.append(y[-1])
             self._n.append(n[-1])
+            self._first.append(first[-1])
         self.per_bucket *= 2
 
     def points(self, max_points: int) -> tuple[list[float], list[float]]:
@@ -129,7 +145,8 @@ class TrainingHistory:
 
     Counters (`step`, `epoch`, `seen`, ...) follow the latest events; per-batch values are
     kept only as the charts' bounded series; validation points sit on the same step axis
-    (`val_steps`). `version` changes with every event, `chart_version` only when a plotted
+    (`val_steps`). A `RunResumed` takes the run back to its checkpoint, so a resumed run is
+    one history. `version` changes with every event, `chart_version` only when a plotted
     series changes.
     """
 
@@ -159,6 +176,7 @@ class TrainingHistory:
         self.val_accuracy: list[float] = []
         self.evaluated: Evaluated | None = None
         self.outcome: RunFinished | RunStopped | RunFailed | None = None
+        self.checkpointed: Checkpointed | None = None  # the latest checkpoint written
         self.log_lines: list[str] = []
         self._ema = {"loss": Ema(smoothing), "accuracy": Ema(smoothing)}
         self._raw = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
@@ -192,6 +210,10 @@ class TrainingHistory:
             self.log_lines.append(event.message)
         elif isinstance(event, RunStarted):
             self._fold_started(event)
+        elif isinstance(event, Checkpointed):
+            self.checkpointed = event
+        elif isinstance(event, RunResumed):
+            self._fold_resumed(event)
         elif isinstance(event, Evaluated):
             self.evaluated = event
             self.log_lines.append(
@@ -222,6 +244,28 @@ class TrainingHistory:
             f"batches" + (f", then {event.test_samples:,} test images" if event.test_samples
                           else ""))
 
+    def _fold_resumed(self, event: RunResumed) -> None:
+        """Back to the checkpoint: what was logged after it (a killed run's last batches, a
+        stopped epoch's validation) no longer counts, and the run is going again."""
+        for series in (*self._raw.values(), *self._smooth.values()):
+            series.drop_after(event.step)
+        whole = event.batch >= event.batches_per_epoch
+        kept = [e for e in self.epoch_ends
+                if e.step <= event.step and (whole or e.epoch < event.epoch)]
+        self.epoch_ends, self.val_steps, self.val_loss, self.val_accuracy = [], [], [], []
+        for epoch_end in kept:
+            self._add_epoch(epoch_end)
+        self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
+        self.seen, self.elapsed = event.seen, event.elapsed
+        self.epochs, self.total_batches = event.epochs, event.total_batches
+        self.batches_per_epoch = event.batches_per_epoch
+        self.loss = self.accuracy = None
+        self.evaluated = self.outcome = None
+        self._rate.clear()
+        self.log_lines.append(f"resumed at epoch {event.epoch}, batch {event.batch:,} "
+                              f"(step {event.step:,}), to {event.epochs} epochs")
+        self.chart_version += 1
+
     def _fold_batch(self, event: BatchEnd) -> None:
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
         self.seen, self.elapsed = event.seen, event.elapsed
@@ -241,14 +285,17 @@ class TrainingHistory:
         self._raw[metric].append(step, value)
         self._smooth[metric].append(step, self._ema[metric].update(value))
 
-    def _fold_epoch(self, event: EpochEnd) -> None:
+    def _add_epoch(self, event: EpochEnd) -> None:
         self.epoch_ends.append(event)
-        self.epoch = event.epoch
         if event.val_loss is not None or event.val_accuracy is not None:
             self.val_steps.append(event.step)
             self.val_loss.append(math.nan if event.val_loss is None else event.val_loss)
             self.val_accuracy.append(
                 math.nan if event.val_accuracy is None else event.val_accuracy)
+
+    def _fold_epoch(self, event: EpochEnd) -> None:
+        self._add_epoch(event)
+        self.epoch = event.epoch
         of = f"/{self.epochs}" if self.epochs else ""
         self.log_lines.append(
             f"epoch {event.epoch}{of}  loss {format_loss(event.loss)}  "

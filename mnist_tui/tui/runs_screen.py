@@ -2,7 +2,8 @@
 
 `RunsScreen` lists the run folders (newest first, the same rows as `mnist-tui runs`). Space
 marks runs; `c` opens `CompareScreen` on the marked ones (see `compare_screen`). Enter opens
-a run's summary, `d` deletes one (after asking), `x` writes the marked runs' metrics as CSV.
+a run's summary, `u` resumes one from its checkpoint (refused as `mnist-tui resume` refuses),
+`d` deletes one (after asking), `x` writes the marked runs' metrics as CSV.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from mnist_tui.compare import COLUMNS, run_row
-from mnist_tui.runs import RunInfo, default_runs_dir, list_runs
+from mnist_tui.errors import MnistTuiError
+from mnist_tui.resume import ResumePlan, plan_resume
+from mnist_tui.run_listing import RunListing, scan_runs
+from mnist_tui.runs import RunInfo, default_runs_dir
 from mnist_tui.tui.compare_screen import CompareScreen, export_metrics, load_history, summary_of
 from mnist_tui.tui.dialogs import ConfirmScreen
 from mnist_tui.tui.history import TrainingHistory
@@ -59,6 +63,7 @@ class RunsScreen(Screen[None]):
         Binding("space", "toggle_mark", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("o", "open", "Open"),
+        Binding("u", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         EXPORT,
         Binding("r", "refresh", "Refresh"),
@@ -66,10 +71,12 @@ class RunsScreen(Screen[None]):
     ]
 
     def __init__(self, runs_dir: Path | None = None,
-                 on_watch: Callable[[Path], None] | None = None) -> None:
+                 on_watch: Callable[[Path], None] | None = None,
+                 on_resume: Callable[[ResumePlan], None] | None = None) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir or default_runs_dir())
         self.on_watch = on_watch  # opens the live monitor on a run that is still going
+        self.on_resume = on_resume  # resumes a run from its checkpoint, on the monitor
         self.runs: list[RunInfo] = []
         self.marked: list[str] = []  # run ids, in the order they were marked
 
@@ -97,8 +104,8 @@ class RunsScreen(Screen[None]):
         self._list_runs()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list")
-    def _list_runs(self) -> list[RunInfo]:
-        return list_runs(self.runs_dir)
+    def _list_runs(self) -> RunListing:
+        return scan_runs(self.runs_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _read_run(self, run: RunInfo) -> tuple[RunInfo, TrainingHistory]:
@@ -107,8 +114,13 @@ class RunsScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Show what a worker read (the list, or a run's summary), or why it could not."""
         result = event.worker.result
-        if event.state == WorkerState.SUCCESS and isinstance(result, list):
-            self._show_runs(result)
+        if event.state == WorkerState.SUCCESS and isinstance(result, RunListing):
+            self._show_runs(result.runs)
+            if result.problem:
+                self.query_one("#runs-title", Static).update(result.problem)
+            for note in result.notes():  # what could not be read: listed without it
+                self.notify(note[0].upper() + note[1:], title="Runs", timeout=10,
+                            severity="error" if note == result.problem else "warning")
         elif event.state == WorkerState.SUCCESS and isinstance(result, tuple):
             run, history = result
             self.app.push_screen(RunSummaryScreen(summary_of(run, history), history.evaluated,
@@ -195,6 +207,18 @@ class RunsScreen(Screen[None]):
             self.on_watch(run.run_dir)
             return
         self._read_run(run)
+
+    def action_resume(self) -> None:
+        """Resume the run under the cursor from its checkpoint, to its configured epochs."""
+        run = self.current_run()
+        if run is None or self.on_resume is None:
+            return
+        try:
+            plan = plan_resume(run.run_dir)
+        except MnistTuiError as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error", timeout=10)
+            return
+        self.on_resume(plan)
 
     def action_delete(self) -> None:
         """Delete the run under the cursor and its files, after asking."""

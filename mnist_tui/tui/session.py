@@ -8,15 +8,17 @@ the next one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textual.message import Message
 from textual.worker import Worker
 
 from mnist_tui.control import Controller
-from mnist_tui.run_summary import RunSummary, new_summary
+from mnist_tui.events import TERMINAL_TYPES, Emit
+from mnist_tui.run_summary import RunSummary, as_summary, new_summary
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.messages import PendingEvents
 
@@ -47,6 +49,22 @@ class RunSession:
         return (self.worker is not None and not self.worker.is_finished
                 and not self.history.finished)
 
+    def emitter(self, post: Callable[[Message], bool]) -> Emit:
+        """The worker's `emit`: each event waits in `pending` and `post` tells the app.
+
+        Once `post` says no (the app has closed: the terminal hung up and the run goes on),
+        nobody folds the events any more, so none are kept but how the run ended (`summary`).
+        """
+
+        def post_or_drop(message: Message) -> None:
+            if post(message):
+                return
+            for event in self.pending.drain():
+                if isinstance(event, TERMINAL_TYPES):
+                    self.summary = as_summary(getattr(event, "summary", None))
+
+        return self.pending.emitter(post_or_drop)
+
     @property
     def worker_done(self) -> bool:
         """Whether no worker of this session is still going (saving files, following)."""
@@ -63,11 +81,12 @@ class RunSession:
                                    epochs=history.epochs or None, train_samples=None,
                                    reason=message, epochs_completed=len(history.epoch_ends))
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, keep_run: bool = False) -> None:
         """The app is going: stop following, and stop a run of this process (with `reason`).
 
-        A watched run is another process's and goes on.
+        With `keep_run` (the terminal hung up) the run goes on to its end without its UI. A
+        watched run is another process's and goes on in any case.
         """
         self.stop_following.set()
-        if self.control is not None and not self.watching:
+        if self.control is not None and not self.watching and not keep_run:
             self.control.stop(reason)

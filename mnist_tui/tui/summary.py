@@ -34,6 +34,7 @@ from mnist_tui.tui.summary_text import (
     is_callback_run,
     reported_metrics,
     status_line,
+    warning_lines,
 )
 
 __all__ = ["SummaryScreen", "format_summary_text"]
@@ -176,6 +177,10 @@ class SummaryScreen(Screen[None]):
         line = status_line(self.summary) + (f" · run {run_id}" if run_id else "")
         yield Static(Text(line, no_wrap=True, overflow="ellipsis"), id="summary-status",
                      classes=f"title-bar -{status}")
+        warnings = warning_lines(self.summary)
+        if warnings:
+            yield Static(Text("\n".join(f"⚠ {line}" for line in warnings)),
+                         id="summary-warning")
         with Horizontal(id="summary-numbers"):
             if self.callback_run:
                 yield from self._compose_losses()

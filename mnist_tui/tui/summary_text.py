@@ -149,6 +149,13 @@ def _figures_line(summary: Mapping[str, Any]) -> str:
             f"test loss {format_loss(summary.get('test_loss'))}")
 
 
+def warning_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What a person should not miss about a run that ended: a divergence warning (see
+    `divergence.py`), a model or run folder that could not be saved."""
+    return [str(summary[key]) for key in ("warning", "model_error", "storage_error")
+            if summary.get(key)]
+
+
 def format_summary_text(summary: Mapping[str, Any]) -> str:
     """A short plain-text summary for the terminal's scrollback once the app has exited."""
     run_id = summary.get("run_id") or "?"
@@ -159,6 +166,7 @@ def format_summary_text(summary: Mapping[str, Any]) -> str:
     unit = "samples/s" if is_callback_run(summary) else "images/s"
     lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
                  "training" + (f", {rate:,.0f} {unit}" if rate else ""))
+    lines += [f"  warning: {line}" for line in warning_lines(summary)]
     if summary.get("run_dir"):
         lines.append(f"  run folder: {summary['run_dir']}")
     return "\n".join(lines)
