@@ -10,7 +10,9 @@ alike. Throughput is measured the same way for all: training images over the sec
 execution, so headless/pipeline and tui/pipeline are the cost of monitoring alone.
 
     python benchmarks/overhead.py --pairs 3                 # bare fits vs headless trainer
-    python benchmarks/overhead.py --pairs 3 --tui           # ... and the TUI in tmux
+    python benchmarks/overhead.py --pairs 3 --tui           # ... and the TUI in tmux, at
+                                                            # 120x40 and 200x60
+    python benchmarks/overhead.py --tui --sizes 80x24       # the TUI at other sizes
     python benchmarks/overhead.py --pairs 3 --checkpoints   # ... and the trainer without
                                                             # checkpoints: what they cost
 
@@ -19,8 +21,12 @@ and without its checkpoints (`--checkpoint-seconds` sets their interval within a
 by default as in a real run; 1 s makes several per epoch). It prints their throughput ratio
 and how long one checkpoint took to write (the median of every `Checkpointed` event).
 
-The TUI trial runs `mnist-tui --start` in a tmux session (tmux must be installed) and also
-reports the CPU seconds of the UI (main) thread and of the whole process.
+The TUI trial runs `mnist-tui --start` in a tmux session (tmux must be installed), once per
+terminal size (`--sizes`), each size a kind of its own in the alternation. It also reports the
+UI (main) thread's CPU time while the run trains, which the app measures itself from its first
+batch to its last epoch's end when $MNIST_TUI_UI_CPU_FILE names a file: as CPU seconds per
+5 seconds of training and as a share of one core. (`ui_thread_cpu_s` and `process_cpu_s` are
+the whole process's life, start-up and summary included.)
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -145,17 +152,20 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def one_tui(args: argparse.Namespace) -> dict:
-    """`mnist-tui --start` in a real tmux terminal; throughput from its run summary."""
+def one_tui(args: argparse.Namespace, size: str) -> dict:
+    """`mnist-tui --start` in a real tmux terminal of `size` (WIDTHxHEIGHT); throughput from
+    its run summary, the UI thread's CPU while training from the app's own probe."""
     if shutil.which("tmux") is None:
         raise SystemExit("the --tui trial needs tmux (apt-get install tmux)")
+    width, height = size.split("x")
     session = f"mnist-bench-{os.getpid()}"
     with tempfile.TemporaryDirectory() as runs:
-        command = (f"exec {sys.executable} -m mnist_tui --start --data {args.data} "
-                   f"--runs-dir {runs} --train-size {args.train_size} --epochs {args.epochs} "
-                   f"--seed {args.seed}")
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(args.width),
-                        "-y", str(args.height), command], check=True)
+        probe = Path(runs) / "ui-cpu.json"
+        command = (f"exec env MNIST_TUI_UI_CPU_FILE={probe} {sys.executable} -m mnist_tui "
+                   f"--start --data {args.data} --runs-dir {runs} --train-size "
+                   f"{args.train_size} --epochs {args.epochs} --seed {args.seed}")
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", width, "-y", height,
+                        command], check=True)
         try:
             pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"],
                                      capture_output=True, text=True, check=True).stdout)
@@ -170,20 +180,23 @@ def one_tui(args: argparse.Namespace) -> dict:
             time.sleep(0.5)
             ui_cpu, all_cpu = _thread_cpu(pid, pid), _process_cpu(pid)
             summary = json.loads(summary_path.read_text())
+            training = json.loads(probe.read_text())
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], check=False)
-    return {"images_per_s": summary["samples_per_second"], "ui_thread_cpu_s": ui_cpu,
-            "process_cpu_s": all_cpu, "train_seconds": summary["seconds"]}
+    return {"images_per_s": summary["samples_per_second"],
+            "ui_cpu_per_5s": 5 * training["ui_cpu_s"] / training["wall_s"],
+            "ui_thread_cpu_s": ui_cpu, "process_cpu_s": all_cpu,
+            "train_seconds": summary["seconds"]}
 
 
 TRIALS = {"bare": one_bare, "pipeline": one_pipeline, "headless": one_headless,
-          "tui": one_tui, "trainer": one_trainer, "trainer-nockpt": one_trainer_nockpt}
+          "trainer": one_trainer, "trainer-nockpt": one_trainer_nockpt}
 
 
 def run_trial(kind: str, args: argparse.Namespace) -> dict:
     """Run one trial in a fresh process (the TUI one drives its own process in tmux)."""
-    if kind == "tui":
-        return one_tui(args)
+    if kind.startswith("tui@"):
+        return one_tui(args, kind.removeprefix("tui@"))
     command = [sys.executable, __file__, "--one", kind, "--data", str(args.data),
                "--train-size", str(args.train_size), "--epochs", str(args.epochs),
                "--seed", str(args.seed)]
@@ -206,14 +219,17 @@ def main() -> None:
                         help="also time the trainer with and without its checkpoints")
     parser.add_argument("--checkpoint-seconds", type=float, default=30.0,
                         help="interval between checkpoints within an epoch (default 30)")
-    parser.add_argument("--width", type=int, default=120)
-    parser.add_argument("--height", type=int, default=40)
+    parser.add_argument("--sizes", default="120x40,200x60",
+                        help="terminal sizes of the TUI trials, WIDTHxHEIGHT, comma-separated")
     parser.add_argument("--one", choices=sorted(TRIALS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(TRIALS[args.one](args)))
         return
-    kinds = ["bare", "pipeline", "headless"] + (["tui"] if args.tui else [])
+    sizes = [size.strip().lower() for size in args.sizes.split(",") if size.strip()]
+    if any(not re.fullmatch(r"\d+x\d+", size) for size in sizes):
+        parser.error(f"--sizes takes WIDTHxHEIGHT, comma-separated, not {args.sizes!r}")
+    kinds = ["bare", "pipeline", "headless"] + ([f"tui@{s}" for s in sizes] if args.tui else [])
     if args.checkpoints:
         kinds += ["trainer", "trainer-nockpt"]
     results: dict[str, list[dict]] = {kind: [] for kind in kinds}
@@ -223,7 +239,7 @@ def main() -> None:
             result = run_trial(kind, args)
             results[kind].append(result)
             extra = "".join(f"  {k} {v:.2f}" for k, v in result.items() if k != "images_per_s")
-            print(f"round {round_no} {kind:9s} {result['images_per_s']:8.0f} images/s{extra}",
+            print(f"round {round_no} {kind:14s} {result['images_per_s']:8.0f} images/s{extra}",
                   flush=True)
     bare = statistics.median(r["images_per_s"] for r in results["bare"])
     print(f"\nmedian images/s ({args.pairs} runs each, {args.train_size} images, "
@@ -231,8 +247,15 @@ def main() -> None:
     pipeline = statistics.median(r["images_per_s"] for r in results["pipeline"])
     for kind in kinds:
         med = statistics.median(r["images_per_s"] for r in results[kind])
-        print(f"  {kind:9s} {med:8.0f}   ratio to bare fit {med / bare:.3f}   "
-              f"to bare fit on the same pipeline {med / pipeline:.3f}")
+        ui = ""
+        if kind.startswith("tui@"):
+            per_5s = statistics.median(r["ui_cpu_per_5s"] for r in results[kind])
+            paired = statistics.median(t["images_per_s"] / p["images_per_s"] for t, p in
+                                       zip(results[kind], results["pipeline"], strict=True))
+            ui = (f" (paired {paired:.3f})   UI thread CPU s per 5 s of training "
+                  f"{per_5s:.3f} ({per_5s / 5:.1%} of a core)")
+        print(f"  {kind:14s} {med:8.0f}   ratio to bare fit {med / bare:.3f}   "
+              f"to bare fit on the same pipeline {med / pipeline:.3f}{ui}")
     if args.checkpoints:
         ratio = [a["images_per_s"] / b["images_per_s"]
                  for a, b in zip(results["trainer"], results["trainer-nockpt"], strict=True)]
@@ -240,10 +263,6 @@ def main() -> None:
         count = statistics.median(r["checkpoints"] for r in results["trainer"])
         print(f"  checkpoints: with / without {statistics.median(ratio):.3f} (median of the "
               f"{len(ratio)} pairs' ratios), {count:.0f} per run, {saves:.1f} ms each")
-    if args.tui:
-        ui = statistics.median(r["ui_thread_cpu_s"] for r in results["tui"])
-        train = statistics.median(r["train_seconds"] for r in results["tui"])
-        print(f"  tui: UI thread CPU {ui:.1f} s (median) over ~{train:.0f} s of training")
 
 
 if __name__ == "__main__":

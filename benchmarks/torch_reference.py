@@ -3,9 +3,12 @@
 The same layers as `mnist_tui.model.build_model` for the default config (valid 3x3
 convolutions 16/32/32 with ReLU, 2x2 max pools, dense 64 ReLU, dense 10; 33,194 weights),
 initialised as Keras does (Glorot-uniform kernels, zero biases), trained with RMSprop as Keras
-computes it, on the same slice and validation split, shuffled every epoch. PyTorch is an
-optional extra (`pip install 'mnist-tui[bench]'`, i.e. torch==2.13.0); this module imports it
-only inside its functions.
+computes it, on the same slice and validation split, shuffled every epoch. A config with
+precision "bfloat16" runs forward passes and the loss under `torch.autocast("cpu",
+dtype=torch.bfloat16)`, PyTorch's own mixed precision: weights, gradients and the optimizer
+stay float32, convolutions and matrix products run in bfloat16, the loss in float32 (autocast's
+rule for cross-entropy). PyTorch is an optional extra (`pip install 'mnist-tui[bench]'`, i.e.
+torch==2.13.0); this module imports it only inside its functions.
 """
 
 from __future__ import annotations
@@ -90,9 +93,18 @@ def train_torch(config: TrainConfig, data: MnistData, threads: int = 2) -> dict[
 
     Images/s counts training images over the seconds from the first batch to the end of the
     last epoch's validation pass, as the trainer's `samples_per_second` does.
+    `config.precision` "bfloat16" trains under autocast (see the module); "auto" is refused.
     """
     import torch
     import torch.nn.functional as F
+
+    if config.precision not in ("float32", "bfloat16"):
+        raise ValueError(f"the PyTorch loop trains in float32 or bfloat16, not "
+                         f"{config.precision!r}")
+    bf16 = config.precision == "bfloat16"
+
+    def autocast() -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     torch.set_num_threads(threads)
     if config.seed is not None:
@@ -107,7 +119,7 @@ def train_torch(config: TrainConfig, data: MnistData, threads: int = 2) -> dict[
     def evaluate(images: Any, labels: Any) -> tuple[float, float]:
         model.eval()
         loss_sum, correct = 0.0, 0
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             for i in range(0, len(labels), EVAL_BATCH_SIZE):
                 out = model(images[i:i + EVAL_BATCH_SIZE])
                 target = labels[i:i + EVAL_BATCH_SIZE]
@@ -125,8 +137,9 @@ def train_torch(config: TrainConfig, data: MnistData, threads: int = 2) -> dict[
         for i in range(0, split, config.batch_size):
             idx = order[i:i + config.batch_size]
             xb, yb = x_train[idx], y_train[idx]
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            with autocast():
+                out = model(xb)
+                loss = F.cross_entropy(out, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -140,4 +153,4 @@ def train_torch(config: TrainConfig, data: MnistData, threads: int = 2) -> dict[
     return {"images_per_s": split * config.epochs / seconds, "seconds": seconds,
             "train_loss": loss_sum / split, "train_accuracy": correct / split,
             "val_accuracy": val_acc, "val_loss": val_loss, "test_accuracy": test_acc,
-            "test_loss": test_loss}
+            "test_loss": test_loss, "bf16": bf16}

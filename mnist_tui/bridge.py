@@ -20,6 +20,10 @@ execution, at every epoch end, and when `fit` ends (a stop). A resumed run (`sta
 steps, images, epochs and time going on from its checkpoint; its first `fit` runs the rest of
 the checkpoint's epoch without the batches already trained, whose numbers it continues.
 
+At an epoch end the bridge reports the epoch (with the learning rate it began with), then
+applies the epoch rules (`epoch_rules.py`: a plateau, early stopping), then checkpoints,
+their state included.
+
 This module imports Keras: `training.py` imports it inside `Trainer._run`, after
 `import_keras()` has imported TensorFlow quietly.
 """
@@ -40,6 +44,7 @@ from mnist_tui.control import RunControl
 from mnist_tui.events import Emit, EpochEnd
 
 if TYPE_CHECKING:
+    from mnist_tui.epoch_rules import EpochRules
     from mnist_tui.strategy import Placement
 
 RECORDED = ("loss", "accuracy")
@@ -48,6 +53,14 @@ RECORDED = ("loss", "accuracy")
 def _float_or_none(value: Any) -> float | None:
     """`value` as a float; None stays None (a metric the model does not compute)."""
     return None if value is None else float(value)
+
+
+def _learning_rate(model: Any) -> float | None:
+    """The optimizer's learning rate now (a schedule's, at its step); None without one."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 class BatchRecorder:
@@ -118,8 +131,8 @@ class BridgeCallback(keras.callbacks.Callback):
     end the fit. `recorder` (from `record_batch_metrics`) gives every batch of an execution;
     `placement` makes every worker of a cluster agree on stopping; `checkpointer` keeps the
     run's checkpoint; `start` is the checkpoint a resumed run goes on from (its fits may be
-    two: the rest of that epoch, then the others). After `fit` the trainer reads the
-    attributes below.
+    two: the rest of that epoch, then the others); `rules` are applied at every epoch end.
+    After `fit` the trainer reads the attributes below.
     """
 
     last_logs: dict[str, float]
@@ -135,7 +148,7 @@ class BridgeCallback(keras.callbacks.Callback):
                  recorder: BatchRecorder | None = None,
                  placement: Placement | None = None, *,
                  checkpointer: Checkpointer | None = None,
-                 start: Position | None = None) -> None:
+                 start: Position | None = None, rules: EpochRules | None = None) -> None:
         super().__init__()
         self.config = config
         self.emit = emit
@@ -144,6 +157,8 @@ class BridgeCallback(keras.callbacks.Callback):
         self.placement = placement
         self.checkpointer = checkpointer
         self.start = start
+        self.rules = rules if rules is not None and rules.active else None
+        self._epoch_rate: float | None = None  # the learning rate the epoch began with
         self.last_logs = {}
         self.nan_message = ""
         self.train_seconds = start.elapsed if start is not None else 0.0
@@ -189,6 +204,7 @@ class BridgeCallback(keras.callbacks.Callback):
         self.progress.begin_epoch(epoch)
         self._skipped, self._skip_pending = self._skip_pending, 0
         self.progress.epoch_batches = self._skipped
+        self._epoch_rate = _learning_rate(self.model)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Report the execution's batches, then stop or wait as asked."""
@@ -242,7 +258,7 @@ class BridgeCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Report the epoch's means and validation metrics."""
+        """Report the epoch's means and validation metrics, apply the rules, checkpoint."""
         logs = logs or {}
         self.last_logs = {k: float(v) for k, v in logs.items()}
         seconds = self.progress.end_epoch(self.config.batches_per_epoch)
@@ -251,8 +267,10 @@ class BridgeCallback(keras.callbacks.Callback):
                            accuracy=_float_or_none(logs.get("accuracy")),
                            val_loss=_float_or_none(logs.get("val_loss")),
                            val_accuracy=_float_or_none(logs.get("val_accuracy")),
-                           seconds=seconds))
+                           seconds=seconds, learning_rate=self._epoch_rate))
         if self.progress.epoch_batches >= self.config.batches_per_epoch:
+            if self.rules is not None and not self.nan_message:
+                self.rules.epoch_end(epoch, self.last_logs)  # whole epochs only
             self._checkpoint()  # a stopped epoch's is written by on_train_end
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -274,5 +292,7 @@ class BridgeCallback(keras.callbacks.Callback):
             return
         if self.start is not None and self.progress.step == self.start.step:
             return  # nothing trained since the checkpoint it resumed from
+        rules = self.rules
         self.checkpointer.save(self.model, self.position(), self.config.batches_per_epoch,
-                               self.last_logs)
+                               self.last_logs, rules.state() if rules is not None else None,
+                               rules.best_weights() if rules is not None else None)

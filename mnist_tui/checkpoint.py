@@ -2,9 +2,11 @@
 
 One file, `checkpoint.npz` in the run folder: the model's weights (`weight0`, `weight1`, ...),
 the optimizer's variables (`optimizer0`, ...: its iteration count, learning rate and, for
-RMSprop, the velocities) and `meta`, a JSON string: the position (the epoch of the last trained
-batch, batches done in it, step, images seen, training seconds), the epochs completed, the last
-epoch's logs and the batches per epoch. It is written atomically (a temp file, fsync,
+RMSprop, the velocities), the state of the dropout layers' random generators (`rng0`, ...),
+the weights early stopping keeps (`best0`, ...), and `meta`, a JSON string: the position (the
+epoch of the last trained batch, batches done in it, step, images seen, training seconds), the
+epochs completed, the last epoch's logs, the batches per epoch and the epoch rules' state
+(`epoch_rules.py`: plateau and early-stopping counts). It is written atomically (a temp file, fsync,
 `os.replace`): a reader sees the old checkpoint or the new one, never half of one; it is read
 with `allow_pickle=False`.
 
@@ -73,6 +75,7 @@ class CheckpointInfo:
     batches_per_epoch: int
     last_logs: dict[str, float] = field(default_factory=dict)
     time: float = 0.0
+    rules: dict[str, Any] = field(default_factory=dict)  # `EpochRules.state()`
 
     @property
     def epochs_needed(self) -> int:
@@ -90,7 +93,8 @@ class CheckpointInfo:
         """The strict JSON stored as the checkpoint's `meta`."""
         return dumps_strict({"format": FORMAT, "position": asdict(self.position),
                              "batches_per_epoch": self.batches_per_epoch,
-                             "last_logs": self.last_logs, "time": self.time})
+                             "last_logs": self.last_logs, "time": self.time,
+                             "rules": self.rules})
 
     @classmethod
     def from_json(cls, text: str) -> CheckpointInfo:
@@ -102,8 +106,9 @@ class CheckpointInfo:
             position = Position(**data["position"])
             logs = {str(k): float(v) for k, v in (data.get("last_logs") or {}).items()
                     if isinstance(v, (int, float))}
+            rules = data.get("rules")
             return cls(position, int(data["batches_per_epoch"]), logs,
-                       float(data.get("time") or 0.0))
+                       float(data.get("time") or 0.0), rules if isinstance(rules, dict) else {})
         except (KeyError, TypeError) as exc:
             raise ValueError(f"bad checkpoint metadata: {exc}") from None
 
@@ -146,13 +151,22 @@ def _variables_numpy(variables: Any) -> list[np.ndarray]:
     return [np.asarray(v.numpy()) for v in variables]
 
 
-def save_checkpoint(run_dir: Path, model: Any, info: CheckpointInfo) -> None:
+def _rng_variables(model: Any) -> list[Any]:
+    """The dropout layers' random generator states: not weights, but where the masks are."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def save_checkpoint(run_dir: Path, model: Any, info: CheckpointInfo,
+                    best_weights: list[np.ndarray] | None = None) -> None:
     """Write the model's weights and optimizer state with `info` as the run's checkpoint,
-    atomically. Raises OSError when it cannot be written (a full disk)."""
+    atomically, with the weights early stopping keeps, if any. Raises OSError when it cannot
+    be written (a full disk)."""
     arrays: dict[str, Any] = {"meta": np.array(info.to_json())}
     arrays.update({f"weight{i}": w for i, w in enumerate(model.get_weights())})
     arrays.update({f"optimizer{i}": v
                    for i, v in enumerate(_variables_numpy(model.optimizer.variables))})
+    arrays.update({f"rng{i}": v for i, v in enumerate(_variables_numpy(_rng_variables(model)))})
+    arrays.update({f"best{i}": w for i, w in enumerate(best_weights or [])})
     path = checkpoint_path(run_dir)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -177,6 +191,7 @@ def restore_checkpoint(run_dir: Path, model: Any) -> CheckpointInfo:
     with np.load(path, allow_pickle=False) as npz:
         weights = _numbered(npz, "weight")
         slots = _numbered(npz, "optimizer")
+        rngs = _numbered(npz, "rng")
     expected = [tuple(w.shape) for w in model.get_weights()]
     if [w.shape for w in weights] != expected:
         raise CheckpointError(f"the checkpoint {path} holds weights of other shapes than the "
@@ -191,7 +206,17 @@ def restore_checkpoint(run_dir: Path, model: Any) -> CheckpointInfo:
                               "the run's")
     for variable, value in zip(variables, slots, strict=True):
         variable.assign(value)
+    generators = _rng_variables(model)
+    if [tuple(v.shape) for v in generators] == [r.shape for r in rngs]:
+        for variable, value in zip(generators, rngs, strict=True):
+            variable.assign(value)  # else (an older checkpoint) the masks just differ
     return info
+
+
+def read_best_weights(run_dir: Path) -> list[np.ndarray]:
+    """The weights early stopping kept at the checkpoint; [] when it kept none."""
+    with np.load(checkpoint_path(run_dir), allow_pickle=False) as npz:
+        return _numbered(npz, "best")
 
 
 def resumable_checkpoint(run_dir: Path | None, config: TrainConfig) -> CheckpointInfo:
@@ -266,12 +291,15 @@ class Checkpointer:
         return time.monotonic() - self._last >= self.interval
 
     def save(self, model: Any, position: Position, batches_per_epoch: int,
-             last_logs: Mapping[str, float]) -> bool:
-        """Checkpoint `model` at `position`; False (said once) when it could not be written."""
+             last_logs: Mapping[str, float], rules: Mapping[str, Any] | None = None,
+             best_weights: list[np.ndarray] | None = None) -> bool:
+        """Checkpoint `model` at `position` with the epoch rules' `rules` state and kept
+        `best_weights`; False (said once) when it could not be written."""
         start = time.perf_counter()
-        info = CheckpointInfo(position, batches_per_epoch, dict(last_logs), time.time())
+        info = CheckpointInfo(position, batches_per_epoch, dict(last_logs), time.time(),
+                              dict(rules or {}))
         try:
-            save_checkpoint(self.run_dir, model, info)
+            save_checkpoint(self.run_dir, model, info, best_weights)
         except OSError as exc:
             self._last = time.monotonic()
             self.storage.fault(checkpoint_path(self.run_dir), exc, "the checkpoint",

@@ -1,24 +1,25 @@
 """The `mnist-tui` command: parses flags into a `TrainConfig` and picks a front end.
 
 `mnist-tui [flags]` trains; `mnist-tui runs` lists the runs, `mnist-tui watch [RUN]` follows
-one that another process writes and `mnist-tui resume RUN` goes on with a stopped or killed
-one (subcommands are recognised as the first argument only).
+one that another process writes, `mnist-tui resume RUN` goes on with a stopped or killed
+one and `mnist-tui draw [RUN]` reads digits drawn by hand (subcommands are recognised as the
+first argument only).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from mnist_tui import __version__
 from mnist_tui.config import (
     FIELD_NAMES,
     FIELD_SPECS,
+    PRESETS,
     ConfigError,
     TrainConfig,
     load_toml,
@@ -26,12 +27,13 @@ from mnist_tui.config import (
 )
 from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
 from mnist_tui.jsonio import dumps_strict
+from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
 
 if TYPE_CHECKING:
     from mnist_tui.detach import DetachedRun
     from mnist_tui.resume import ResumePlan
 
-SUBCOMMANDS = ("runs", "watch", "resume")
+SUBCOMMANDS = ("runs", "watch", "resume", "draw")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
@@ -40,7 +42,8 @@ ctrl+p opens the command palette.
 
 other commands: `mnist-tui runs` lists past runs; `mnist-tui watch [RUN]` follows a run that
 another process writes (one started with --detach, or by `nohup mnist-tui --headless`);
-`mnist-tui resume RUN` goes on with a stopped, died or killed run from its checkpoint.
+`mnist-tui resume RUN` goes on with a stopped, died or killed run from its checkpoint;
+`mnist-tui draw [RUN]` lets you draw digits for a trained model to read.
 
 exit codes with --headless: 0 finished, 1 failed, diverged or stopped early, 2 bad input or data,
 143 stopped by SIGTERM. SIGTERM (in the app too) stops like s: the batch ends, the test set is
@@ -66,11 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
         default = getattr(defaults, name)
         extra = f" (one of {', '.join(spec.choices)})" if spec.choices else ""
         shown = "random" if default is None else default
-        hyper.add_argument(flag, dest=name, metavar=name.upper().replace("_", "-") if not
-                           spec.choices else "NAME", default=None,
-                           help=f"{spec.help}{extra}; default {shown}")
+        metavar = "NAME" if spec.choices else name.upper().replace("_", "-")
+        switch: dict[str, Any] = {}
+        if spec.kind == "bool":  # `--tensorboard` alone says yes
+            metavar, switch = "yes|no", {"nargs": "?", "const": "true"}
+        hyper.add_argument(flag, dest=name, metavar=metavar, default=None,
+                           help=f"{spec.help}{extra}; default {shown}", **switch)
     hyper.add_argument("--config", metavar="FILE", type=Path,
                        help="TOML file with any of the settings above (flags win)")
+    hyper.add_argument("--preset", choices=tuple(PRESETS), help="start from these settings "
+                       "(accurate: 99%%+ in 3 epochs); --config and flags win over it")
     mode = parser.add_argument_group("how to run")
     mode.add_argument("--headless", action="store_true",
                       help="train without the terminal UI: progress on stderr, JSON summary "
@@ -97,61 +105,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values.update({k.replace("-", "_"): v for k, v in load_toml(args.config).items()})
     values.update({name: getattr(args, name) for name in FIELD_NAMES
                    if getattr(args, name) is not None})
-    config, errors = parse_values(values)
+    config, errors = parse_values(values, base=PRESETS[getattr(args, "preset", None) or "seed"])
     if errors:
         raise ConfigError({"--" + k.replace("_", "-"): v for k, v in errors.items()})
     return config
-
-
-@contextlib.contextmanager
-def stray_output_to(log_path: Path) -> Iterator[None]:
-    """Send what C++ libraries write to file descriptor 2 into `log_path` while the UI runs.
-
-    Textual draws on `sys.__stderr__`; it gets a private duplicate of the terminal, so
-    TensorFlow's log lines can never land on the screen.
-    """
-    from mnist_tui.signals import TerminalWriter
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
-    ui_stream = TerminalWriter.on(os.dup(2), encoding)  # survives a hang-up (see signals)
-    old_dunder, old_stderr = sys.__stderr__, sys.stderr
-    with open(log_path, "a", encoding="utf-8") as log:
-        os.dup2(log.fileno(), 2)
-        # typeshed makes sys.__stderr__ Final; Textual draws on it, so it must move too.
-        sys.__stderr__ = sys.stderr = ui_stream  # type: ignore[misc]
-        try:
-            yield
-        finally:
-            ui_stream.flush()
-            sys.__stderr__, sys.stderr = old_dunder, old_stderr  # type: ignore[misc]
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-            ui_stream.close()
-
-
-@contextlib.contextmanager
-def terminal_on_stdout() -> Iterator[None]:
-    """Point file descriptor 1 at the terminal while the UI runs, if stdout is redirected.
-
-    Textual reads the terminal's size from stdout; `mnist-tui > file` would otherwise draw an
-    80x24 screen on any terminal. Afterwards stdout goes back to the file, which then gets the
-    plain-text summary.
-    """
-    if _is_terminal(sys.__stdout__):
-        yield
-        return
-    sys.stdout.flush()
-    saved_fd = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_fd, 1)
-        os.close(saved_fd)
 
 
 def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
@@ -165,7 +122,6 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
 
     from mnist_tui.tui.app import MnistApp
     from mnist_tui.tui.leaving import run_app
-    from mnist_tui.tui.summary import format_summary_text
 
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
@@ -177,6 +133,8 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
         return code  # nobody is there to read a summary
     summary = getattr(app, "final_summary", None)
     if summary:
+        from mnist_tui.tui.summary_text import format_summary_text  # not before the form
+
         print(format_summary_text(summary))
     if getattr(app, "left_running", None):
         print(app.left_running)
@@ -251,19 +209,6 @@ def runs_command(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _is_terminal(stream: TextIO | None) -> bool:
-    """Whether `stream` is open on a terminal (None: Python started without that stream)."""
-    return stream is not None and stream.isatty()
-
-
-def has_terminal() -> bool:
-    """Whether the app can run: keys come from stdin and Textual draws on stderr.
-
-    Standard output may be redirected: the plain-text summary printed at exit goes there.
-    """
-    return _is_terminal(sys.stdin) and _is_terminal(sys.__stderr__)
-
-
 def watch_command(argv: Sequence[str]) -> int:
     """`mnist-tui watch [RUN]`: follow a run in the app, or headless without a terminal."""
     from mnist_tui.runs import RunNotFound, resolve_run
@@ -329,6 +274,42 @@ def resume_command(argv: Sequence[str]) -> int:
     return run_tui(plan.config, args, resume=plan)
 
 
+def build_draw_parser() -> argparse.ArgumentParser:
+    """The parser of `mnist-tui draw`."""
+    parser = argparse.ArgumentParser(prog="mnist-tui draw", description="Draw digits with "
+                                     "the mouse or the keys; a trained model reads them.")
+    parser.add_argument("run", metavar="RUN", nargs="?", help="run id, a unique prefix of "
+                        "one, or a run folder (default: the latest run with a saved model)")
+    parser.add_argument("--runs-dir", metavar="DIR", type=Path,
+                        help="where the run folders are (default: the user data dir)")
+    parser.add_argument("--data", metavar="PATH", help="MNIST, for its test digits")
+    parser.add_argument("--theme", metavar="NAME", help="colour theme of the app")
+    return parser
+
+
+def draw_command(argv: Sequence[str]) -> int:
+    """`mnist-tui draw [RUN]`: the draw screen on a run's model; exit 2 without one."""
+    import platformdirs
+
+    from mnist_tui.digit_reader import find_model_run
+
+    args = build_draw_parser().parse_args(argv)
+    try:
+        run_dir = find_model_run(args.run, args.runs_dir)
+    except MnistTuiError as exc:
+        sys.stderr.write(f"mnist-tui draw: {exc}\n")
+        return EXIT_BAD_INPUT
+    if not has_terminal():
+        sys.stderr.write("mnist-tui draw: drawing needs a terminal\n")
+        return EXIT_BAD_INPUT
+    from mnist_tui.tui.draw_screen import DrawApp
+
+    with terminal_on_stdout(), stray_output_to(
+            Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"):
+        DrawApp(run_dir, data_path=args.data, theme=args.theme).run()
+    return EXIT_OK
+
+
 def detach_headless(config: TrainConfig, args: argparse.Namespace,
                     start: Callable[[], DetachedRun] | None = None) -> int:
     """`--detach` without the app: start the run in the background, say where, return at once.
@@ -365,8 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mnist-tui` and `python -m mnist_tui`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        return {"runs": runs_command, "watch": watch_command,
-                "resume": resume_command}[argv[0]](argv[1:])
+        return {"runs": runs_command, "watch": watch_command, "resume": resume_command,
+                "draw": draw_command}[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

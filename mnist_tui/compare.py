@@ -18,7 +18,7 @@ from mnist_tui.formatting import MISSING, format_duration, format_percent
 from mnist_tui.runs import RunInfo, read_events
 
 COLUMNS = ("id", "started", "status", "model", "epochs", "learning rate", "optimizer",
-           "batch size", "val accuracy", "test accuracy", "time")
+           "batch size", "precision", "val accuracy", "test accuracy", "time")
 """The columns of the runs table, in order."""
 
 METRIC_FIELDS = ("run_id", "kind", "epoch", "step", "loss", "accuracy", "val_loss",
@@ -64,6 +64,8 @@ def run_record(run: RunInfo) -> dict[str, Any]:
         "learning rate": config.get("learning_rate"),
         "optimizer": config.get("optimizer"),
         "batch size": config.get("batch_size"),
+        # As trained (an "auto" config resolved); a run still going has only its config's.
+        "precision": summary.get("precision") or config.get("precision"),
         "val accuracy": summary.get("val_accuracy"),
         "test accuracy": summary.get("test_accuracy"),
         "time": summary.get("seconds"),
@@ -81,7 +83,8 @@ def run_row(run: RunInfo) -> tuple[str, ...]:
     started = record["started"][:16] if record["started"] else MISSING
     return (run.run_id, started, record["status"], _plain(record["model"]), epochs,
             _plain(record["learning rate"]), _plain(record["optimizer"]),
-            _plain(record["batch size"]), format_percent(record["val accuracy"]),
+            _plain(record["batch size"]), _plain(record["precision"]),
+            format_percent(record["val accuracy"]),
             format_percent(record["test accuracy"]), format_duration(record["time"], MISSING))
 
 

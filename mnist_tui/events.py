@@ -17,12 +17,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mnist_tui.jsonio import json_safe, restore_nonfinite
 from mnist_tui.run_summary import RunSummary
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: the app's form must not wait for it
 
 
 def _now() -> float:
@@ -76,6 +77,7 @@ class RunStarted(Event):
     data_source: str = ""
     strategy: str = "default"
     devices: tuple[str, ...] = ()
+    precision: str = ""  # "float32" or "bfloat16" as resolved; "" when not recorded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +112,7 @@ class EpochEnd(Event):
     val_loss: float | None
     val_accuracy: float | None
     seconds: float  # wall time of this epoch, pauses excluded
+    learning_rate: float | None = None  # the rate the epoch began with (None: not logged)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,12 +132,16 @@ class DigitSample:
 
     def image(self) -> np.ndarray:
         """The 28x28 uint8 image."""
+        import numpy as np
+
         return np.frombuffer(base64.b64decode(self.pixels), dtype=np.uint8).reshape(28, 28)
 
     @classmethod
     def from_image(cls, index: int, label: int, predicted: int, confidence: float,
                    image: np.ndarray) -> DigitSample:
         """Make a sample from a 28x28 image (uint8, or floats in 0..1)."""
+        import numpy as np
+
         arr = np.asarray(image)
         if arr.dtype != np.uint8:
             arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)

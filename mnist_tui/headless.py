@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
+from mnist_tui.epoch_rules import outcome_text
 from mnist_tui.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
 from mnist_tui.events import (
     BatchEnd,
@@ -78,6 +79,7 @@ class HeadlessConsole:
         self.interval = interval
         self.total = 0
         self.epochs = 0
+        self.scheduled = False  # the learning rate moves: each epoch's line says it
         self._last_line = 0.0
         self._progress: Any = None
         self._task: Any = None
@@ -89,6 +91,7 @@ class HeadlessConsole:
             self._batch(event)
         elif isinstance(event, RunStarted):
             self.total, self.epochs = event.total_batches, event.epochs
+            self.scheduled = event.config.get("lr_schedule", "constant") != "constant"
             self._last_line = time.monotonic()
             self.say(f"run {event.run_id}: {event.config['model']} model, {event.params:,} "
                      f"parameters, {event.train_samples:,} training / {event.val_samples:,} "
@@ -97,9 +100,11 @@ class HeadlessConsole:
         elif isinstance(event, Phase):
             self.say(f"{event.message}...")
         elif isinstance(event, EpochEnd):
+            rate = (f"  lr {event.learning_rate:.3g}"
+                    if self.scheduled and event.learning_rate is not None else "")
             self.say(f"epoch {event.epoch}/{self.epochs}: loss {_num(event.loss)} "
                      f"accuracy {_pct(event.accuracy)}  val loss {_num(event.val_loss)} "
-                     f"val accuracy {_pct(event.val_accuracy)}  ({event.seconds:.1f} s)")
+                     f"val accuracy {_pct(event.val_accuracy)}{rate}  ({event.seconds:.1f} s)")
         elif isinstance(event, Evaluated):
             self.stop_bar()
             self.say(f"test: loss {_num(event.test_loss)} accuracy "
@@ -185,8 +190,10 @@ class HeadlessConsole:
 
 
 def _after_words(summary: Mapping[str, Any]) -> list[str]:
-    """The lines after a run's last line: a divergence warning, a model that was not saved."""
-    lines = [f"warning: {summary['warning']}"] if summary.get("warning") else []
+    """The lines after a run's last line: what early stopping did, a divergence warning, a
+    model that was not saved."""
+    lines = [outcome_text(summary)] if outcome_text(summary) else []
+    lines += [f"warning: {summary['warning']}"] if summary.get("warning") else []
     if summary.get("model_error"):
         lines.append(f"mnist-tui: {summary['model_error']}")
     return lines

@@ -25,6 +25,8 @@ class RunSummary(TypedDict, total=False):
     epochs: int | None
     epochs_completed: int
     stopped_early: bool
+    early_stopped_epoch: int  # the epoch after which early stopping ended the run (from 1)
+    best_epoch: int  # whose weights early stopping kept (from 1; see epoch_rules.py)
     val_loss: float | None
     val_accuracy: float | None
     test_loss: float | None
@@ -41,6 +43,7 @@ class RunSummary(TypedDict, total=False):
     strategy: str
     replicas: int
     devices: list[str]
+    precision: str  # the arithmetic it trained in: "float32" or "bfloat16"
     task: str
     model_path: str
     model_error: str

@@ -30,6 +30,7 @@ from mnist_tui.checkpoint import (
     CheckpointInfo,
     checkpoint_seconds,
     fit_from,
+    read_best_weights,
     restore_checkpoint,
     resumable_checkpoint,
     resuming_message,
@@ -52,12 +53,14 @@ from mnist_tui.events import (
     RunStopped,
 )
 from mnist_tui.pipeline import eval_dataset, make_datasets
+from mnist_tui.precision import resolve_precision
 from mnist_tui.run_summary import RunSummary, new_summary
 from mnist_tui.strategy import MULTI_WORKER_SEED, make_placement
 
 if TYPE_CHECKING:
     from mnist_tui.bridge import BridgeCallback
     from mnist_tui.strategy import Placement
+    from mnist_tui.tensorboard_log import TensorBoardLog
 
 STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
 FIRST_SAMPLES = 16  # test images shown in the gallery from the front of the test set
@@ -114,6 +117,7 @@ def check_data_fits(config: TrainConfig, data: MnistData) -> None:
 def evaluate_predictions(probs: np.ndarray, y_true: np.ndarray, x_test: np.ndarray,
                          seconds: float = 0.0) -> Evaluated:
     """Build the `Evaluated` event from predicted probabilities on the test set."""
+    probs = np.asarray(probs, dtype=np.float32)  # float32 whatever the model computed in
     y_true = y_true.astype(np.int64)
     predicted = probs.argmax(axis=1)
     picked = np.clip(probs[np.arange(len(y_true)), y_true], CROSSENTROPY_EPSILON,
@@ -158,6 +162,7 @@ class Trainer:
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
         self.model: Any = None
+        self._tensorboard: TensorBoardLog | None = None  # with `config.tensorboard`
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -177,6 +182,10 @@ class Trainer:
             message = f"{type(exc).__name__}: {exc}"
             summary["reason"] = message
             emit(RunFailed(error=message, detail=traceback.format_exc(), summary=summary))
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
         return summary
 
     def _run(self, config: TrainConfig, emit: Emit, control: RunControl,
@@ -195,13 +204,20 @@ class Trainer:
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
         keras = import_keras()
         from mnist_tui.bridge import BridgeCallback, record_batch_metrics  # imports Keras
+        from mnist_tui.epoch_rules import EpochRules
         from mnist_tui.model import build_model
 
         placement = make_placement(config.strategy)  # first: multi-worker needs a fresh TF
         if not placement.is_chief:
             emit = _quiet(emit)
+        elif config.tensorboard and self.run_dir is not None:
+            from mnist_tui.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
+
+            self._tensorboard = TensorBoardLog(self.run_dir / TENSORBOARD_DIR, emit)
+            emit = self._tensorboard.tee(emit)
+        precision = resolve_precision(config.precision)
         summary.update({"strategy": placement.name, "replicas": placement.replicas,
-                        "devices": list(placement.devices)})
+                        "devices": list(placement.devices), "precision": precision})
         if placement.task:
             summary["task"] = placement.task
         seed = config.seed
@@ -213,15 +229,18 @@ class Trainer:
         if steps is None:
             steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
         with placement.scope():
-            model = build_model(config, steps_per_execution=steps)
+            model = build_model(config, steps_per_execution=steps, precision=precision)
         placement.adapt(model)
         recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
+        rules = EpochRules(config)
+        rules.attach(model)
         if resume is not None and self.run_dir is not None:
             # After the model is built and before the datasets are made: the same random
             # calls in the same order as the run it resumes (see pipeline.py).
             with placement.scope():
                 restore_checkpoint(self.run_dir, model)
+            rules.restore(resume.rules, read_best_weights(self.run_dir))
         params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
@@ -231,7 +250,7 @@ class Trainer:
                         train_samples=split, val_samples=config.val_samples,
                         test_samples=len(data.y_test), params=params,
                         data_source=data.source, strategy=placement.name,
-                        devices=placement.devices))
+                        devices=placement.devices, precision=precision))
         if control.stop_requested and not placement.multi_worker:
             summary.update({"status": "stopped", "reason": control.reason,
                             "stopped_early": True})
@@ -246,7 +265,8 @@ class Trainer:
             checkpointer = Checkpointer(self.run_dir, emit, interval)
         bridge = BridgeCallback(config, emit, control, recorder, placement,
                                 checkpointer=checkpointer,
-                                start=resume.position if resume is not None else None)
+                                start=resume.position if resume is not None else None,
+                                rules=rules)
         if resume is not None:
             bridge.last_logs = dict(resume.last_logs)
         fit_from(model, train_data, val_data, config, bridge, resume)
@@ -255,6 +275,8 @@ class Trainer:
             summary["reason"] = bridge.nan_message
             emit(RunFailed(error=bridge.nan_message, summary=summary))
             return summary
+        rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
+        summary.update(rules.outcome())
         emit(Phase(phase="evaluating", message=f"evaluating on {len(data.y_test):,} test images"))
         start = time.perf_counter()
         probs = _predict(model, placement, eval_dataset(data.x_test))

@@ -5,13 +5,14 @@ No training runs here: every `main` call stops at the settings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mnist_tui import cli, headless
 from mnist_tui.cli import build_parser, config_from_args, main
-from mnist_tui.config import FIELD_NAMES, ConfigError, TrainConfig
+from mnist_tui.config import FIELD_NAMES, PRESETS, ConfigError, TrainConfig
 from mnist_tui.errors import EXIT_BAD_INPUT
 
 
@@ -46,6 +47,7 @@ def test_every_field_has_a_flag() -> None:
         assert "--" + name.replace("_", "-") in help_text, name
     assert "default 0.01" in help_text
     assert "default rmsprop" in help_text
+    assert "default float32" in help_text
 
 
 def test_flags_set_the_config() -> None:
@@ -54,11 +56,36 @@ def test_flags_set_the_config() -> None:
                          "--train-size", "3000", "--seed", "7", "--model", "dense",
                          "--conv1-filters", "8", "--conv2-filters", "16",
                          "--conv3-filters", "16", "--kernel-size", "4",
-                         "--dense-units", "32"])
+                         "--dense-units", "32", "--precision", "bfloat16"])
     assert config == TrainConfig(epochs=3, batch_size=128, learning_rate=0.001,
                                  optimizer="adam", validation_split=0.2, train_size=3000,
                                  seed=7, model="dense", conv1_filters=8, conv2_filters=16,
-                                 conv3_filters=16, kernel_size=4, dense_units=32)
+                                 conv3_filters=16, kernel_size=4, dense_units=32,
+                                 precision="bfloat16")
+
+
+def test_flags_for_dropout_schedules_early_stopping_and_tensorboard() -> None:
+    config = config_for(["--dropout", "0.3", "--lr-schedule", "step", "--lr-factor", "0.2",
+                         "--lr-patience", "2", "--early-stopping", "4", "--tensorboard"])
+    assert config == TrainConfig(dropout=0.3, lr_schedule="step", lr_factor=0.2,
+                                 lr_patience=2, early_stopping=4, tensorboard=True)
+    assert config_for(["--tensorboard", "no"]).tensorboard is False
+
+
+def test_preset_flag_and_what_wins_over_it(tmp_path: Path) -> None:
+    assert config_for(["--preset", "accurate"]) == PRESETS["accurate"]
+    assert config_for(["--preset", "quick"]) == PRESETS["quick"]
+    settings = write_toml(tmp_path, 'epochs = 2\noptimizer = "sgd"\n')
+    config = config_for(["--preset", "accurate", "--config", str(settings), "--epochs", "4"])
+    assert config == replace(PRESETS["accurate"], epochs=4, optimizer="sgd"), (
+        "the file wins over the preset, a flag over both")
+
+
+def test_an_unknown_preset_exits_with_code_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--preset", "fast", "--headless"])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert "--preset: invalid choice: 'fast' (choose from " in capsys.readouterr().err
 
 
 def test_blank_seed_means_random() -> None:
@@ -114,6 +141,11 @@ def test_config_from_args_names_the_flags() -> None:
     (["--seed", "-1"], "--seed: seed must be between 0 and 4294967295, got -1"),
     (["--kernel-size", "5"], "--kernel-size: kernel size must be between 1 and 4, got 5"),
     (["--model", "rnn"], "--model: model must be one of cnn, dense"),
+    (["--dropout", "1"], "--dropout: dropout must be a number from 0 to 0.9, got 1"),
+    (["--lr-schedule", "plateau", "--lr-factor", "2"],
+     "--lr-factor: lr drop factor must be a number between 0 and 1 (both excluded), got 2"),
+    (["--precision", "fp16"], "--precision: precision must be one of float32, bfloat16, auto, "
+                              "got 'fp16'"),
 ])
 def test_main_rejects_bad_flags(argv: list[str], expected: str,
                                 capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,6 +81,19 @@ GOOD_TYPED = [
     # the batch may be as large as the training images left after the split, not larger
     ({"train_size": "100", "validation_split": "0.5", "batch_size": "50"},
      {"train_size": 100, "validation_split": 0.5, "batch_size": 50}),
+    ({"dropout": "0.5"}, {"dropout": 0.5}),
+    ({"dropout": "0"}, {"dropout": 0.0}),
+    ({"dropout": "0.9"}, {"dropout": 0.9}),
+    ({"lr_schedule": " Cosine "}, {"lr_schedule": "cosine"}),
+    ({"lr_schedule": "step", "lr_factor": "0.1", "lr_patience": "3"},
+     {"lr_factor": 0.1, "lr_patience": 3}),
+    ({"lr_schedule": "cosine", "lr_floor": "1"}, {"lr_floor": 1.0}),
+    ({"early_stopping": "3"}, {"early_stopping": 3}),
+    ({"tensorboard": "yes"}, {"tensorboard": True}),
+    ({"tensorboard": "OFF"}, {"tensorboard": False}),
+    # a setting the schedule does not use is not checked (the form hides it)
+    ({"lr_schedule": "constant", "lr_factor": "7", "lr_floor": "-1"}, {"lr_factor": 7.0}),
+    ({"lr_schedule": "cosine", "lr_patience": "0"}, {"lr_patience": 0}),
 ]
 
 
@@ -126,6 +139,8 @@ BAD_TYPED = [
      ["one of rmsprop, adam, sgd, adagrad, adamax, nadam", "'lbfgs'"]),
     ({"optimizer": ""}, "optimizer", ["one of rmsprop"]),
     ({"model": "rnn"}, "model", ["one of cnn, dense", "'rnn'"]),
+    ({"precision": "fp16"}, "precision", ["one of float32, bfloat16, auto", "'fp16'"]),
+    ({"precision": ""}, "precision", ["precision must be one of float32"]),
     ({"train_size": "99"}, "train_size", ["between 100 and 60000", "got 99"]),
     ({"train_size": "60001"}, "train_size", ["between 100 and 60000", "got 60001"]),
     ({"seed": "-1"}, "seed", ["between 0 and 4294967295", "got -1"]),
@@ -138,6 +153,27 @@ BAD_TYPED = [
     ({"kernel_size": "0"}, "kernel_size", ["between 1 and 4", "got 0"]),
     ({"dense_units": "0"}, "dense_units", ["between 1 and 4096", "got 0"]),
     ({"colour": "red"}, "colour", ["unknown setting 'colour'", "known: model, epochs"]),
+    ({"dropout": "0.95"}, "dropout", ["dropout must be a number from 0 to 0.9, got 0.95"]),
+    ({"dropout": "-0.1"}, "dropout", ["dropout must be a number from 0 to 0.9, got -0.1"]),
+    ({"dropout": "half"}, "dropout", ["dropout must be a number, got 'half'"]),
+    ({"lr_schedule": "linear"}, "lr_schedule",
+     ["lr schedule must be one of constant, cosine, step, plateau, got 'linear'"]),
+    ({"lr_schedule": "step", "lr_factor": "1"}, "lr_factor",
+     ["lr drop factor must be a number between 0 and 1 (both excluded), got 1"]),
+    ({"lr_schedule": "plateau", "lr_factor": "0"}, "lr_factor",
+     ["lr drop factor must be a number between 0 and 1 (both excluded), got 0"]),
+    ({"lr_schedule": "step", "lr_patience": "0"}, "lr_patience",
+     ["lr patience must be between 1 and 1000, got 0"]),
+    ({"lr_schedule": "plateau", "lr_patience": "1.5"}, "lr_patience",
+     ["lr patience must be a whole number, got '1.5'"]),
+    ({"lr_schedule": "cosine", "lr_floor": "1.5"}, "lr_floor",
+     ["lr floor must be a number from 0 to 1, got 1.5"]),
+    ({"early_stopping": "-1"}, "early_stopping",
+     ["early stopping must be between 0 and 1000, got -1"]),
+    ({"early_stopping": "two"}, "early_stopping",
+     ["early stopping must be a whole number, got 'two'"]),
+    ({"tensorboard": "maybe"}, "tensorboard",
+     ["tensorboard must be true or false (or yes/no, on/off, 1/0), got 'maybe'"]),
 ]
 
 
@@ -194,11 +230,17 @@ BAD_DIRECT = [
     ({"learning_rate": "abc"}, "learning_rate", ["> 0 and ≤ 10", "'abc'"]),
     ({"optimizer": "Adam"}, "optimizer", ["one of rmsprop", "'Adam'"]),
     ({"model": "rnn"}, "model", ["one of cnn, dense"]),
+    ({"precision": "half"}, "precision", ["precision must be one of float32, bfloat16, auto",
+                                          "'half'"]),
     ({"seed": -1}, "seed", ["between 0 and 4294967295", "got -1"]),
     ({"seed": True}, "seed", ["whole number", "True"]),
     ({"conv1_filters": 0}, "conv1_filters", ["between 1 and 512", "got 0"]),
     ({"kernel_size": 5}, "kernel_size", ["between 1 and 4", "got 5", "28x28"]),
     ({"dense_units": 4097}, "dense_units", ["between 1 and 4096"]),
+    ({"dropout": True}, "dropout", ["dropout must be a number from 0 to 0.9, got True"]),
+    ({"tensorboard": "yes"}, "tensorboard", ["tensorboard must be true or false, got 'yes'"]),
+    ({"early_stopping": 1001}, "early_stopping",
+     ["early stopping must be between 0 and 1000, got 1001"]),
 ]
 
 
@@ -230,6 +272,9 @@ def test_validate_good_values(values: dict[str, object]) -> None:
     ("learning_rate", 1, 1.0),
     ("seed", None, None),
     ("optimizer", "Adam", "adam"),
+    ("precision", " BFloat16 ", "bfloat16"),
+    ("tensorboard", True, True),  # a TOML boolean
+    ("tensorboard", False, False),
 ])
 def test_parse_field_typed_values(name: str, raw: object, expected: object) -> None:
     got = parse_field(name, raw)
@@ -244,6 +289,8 @@ def test_parse_field_typed_values(name: str, raw: object, expected: object) -> N
     ("learning_rate", float("nan"), "finite number"),
     ("learning_rate", [0.1], "must be a number"),
     ("optimizer", 3, "one of"),
+    ("precision", 16, "precision must be one of float32, bfloat16, auto"),
+    ("tensorboard", 1, "tensorboard must be true or false, got 1"),
     ("nonsense", "1", "unknown setting"),
 ])
 def test_parse_field_rejects(name: str, raw: object, phrase: str) -> None:

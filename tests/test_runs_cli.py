@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from recorded_runs import record_run
 
-from mnist_tui import cli, headless
+from mnist_tui import cli, headless, terminal
 from mnist_tui.cli import main
 from mnist_tui.compare import (
     COLUMNS,
@@ -29,12 +29,13 @@ OLD, MID, NEW = "20250101-090000-aaaaaa", "20250102-090000-bbbbbb", "20250103-09
 
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
-    """Three runs with different learning rates (and one also a different optimizer)."""
+    """Three runs with different learning rates (one also a different optimizer and precision)."""
     root = tmp_path / "runs"
     record_run(root, OLD, TrainConfig(train_size=1000, learning_rate=0.001, seed=1),
                test_accuracy=0.912)
     record_run(root, MID, TrainConfig(train_size=1000, learning_rate=0.01, seed=1,
-                                      optimizer="adam"), status="stopped", test_accuracy=0.964)
+                                      optimizer="adam", precision="bfloat16"),
+               status="stopped", test_accuracy=0.964)
     record_run(root, NEW, TrainConfig(train_size=1000, learning_rate=0.1, seed=1),
                status="failed")
     return root
@@ -58,14 +59,15 @@ def test_runs_prints_a_table_newest_first(runs_dir: Path,
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "started", "status", "model", "epochs", "learning",
-                                "rate", "optimizer", "batch", "size", "val", "accuracy", "test",
-                                "accuracy", "time"]
+                                "rate", "optimizer", "batch", "size", "precision", "val",
+                                "accuracy", "test", "accuracy", "time"]
     assert [line.split()[0] for line in lines[1:]] == [NEW, MID, OLD]
     new, mid, old = (line.split() for line in lines[1:])
     assert new[1:4] == ["2025-01-03", "09:00", "failed"]
     assert new[-2] == "—", "a failed run has no test accuracy"
-    assert mid[3:10] == ["stopped", "cnn", "1", "0.01", "adam", "64", "95.4%"]
-    assert mid[10:] == ["96.4%", "0:12"]
+    assert mid[3:11] == ["stopped", "cnn", "1", "0.01", "adam", "64", "bfloat16", "95.4%"]
+    assert mid[11:] == ["96.4%", "0:12"]
+    assert old[9] == "float32"
     assert old[6:8] == ["0.001", "rmsprop"] and old[-2] == "91.2%"
 
 
@@ -131,8 +133,8 @@ def test_metrics_csv_of_compared_runs(runs_dir: Path) -> None:
 
 def test_the_settings_that_differ(runs_dir: Path) -> None:
     runs = list_runs(runs_dir)
-    assert differing_settings(runs) == ["learning_rate", "optimizer"]
-    assert differing_settings(runs[1:]) == ["learning_rate", "optimizer"]
+    assert differing_settings(runs) == ["learning_rate", "optimizer", "precision"]
+    assert differing_settings(runs[1:]) == ["learning_rate", "optimizer", "precision"]
     assert differing_settings([runs[0], runs[2]]) == ["learning_rate"]
 
 
@@ -205,6 +207,6 @@ def test_the_app_needs_keys_and_a_screen_but_stdout_may_be_a_file(
     monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(cli.sys.__stdout__, "isatty", lambda: False, raising=False)
     monkeypatch.setattr(cli.sys.__stderr__, "isatty", lambda: True, raising=False)
-    assert cli.has_terminal(), "mnist-tui > file still runs the app (Textual draws on stderr)"
+    assert terminal.has_terminal(), "mnist-tui > file still runs the app (Textual draws on stderr)"
     monkeypatch.setattr(cli.sys.__stderr__, "isatty", lambda: False, raising=False)
-    assert not cli.has_terminal()
+    assert not terminal.has_terminal()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 
 import pytest
 from fake_runs import FakeRunner
+from textual.message import Message
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.events import (
@@ -19,7 +22,8 @@ from mnist_tui.events import (
 )
 from mnist_tui.formatting import format_duration, format_percent
 from mnist_tui.tui.history import BucketSeries, Ema, TrainingHistory
-from mnist_tui.tui.messages import EventsPending, PendingEvents
+from mnist_tui.tui.messages import REMIND_EVERY, EventsPending, PendingEvents
+from mnist_tui.tui.session import RunSession
 
 
 def started(total: int = 100, per_epoch: int = 50, epochs: int = 2) -> RunStarted:
@@ -189,20 +193,88 @@ def test_formatting_helpers() -> None:
     assert format_percent(None) == "—"
 
 
-def test_pending_events_merge_messages_of_one_run_and_keep_every_event_in_order() -> None:
+def test_a_burst_of_events_wakes_the_ui_once_and_keeps_every_event_in_order() -> None:
     posted: list[EventsPending] = []
     pending = PendingEvents()
     emit = pending.emitter(posted.append)
     events: list[Event] = [batch(1), batch(2), EpochEnd(epoch=1, step=2, loss=1.0, accuracy=0.5,
                                                         val_loss=1.0, val_accuracy=0.5,
                                                         seconds=1.0), RunFinished(summary={})]
-    for event in events:
+    for event in events[:3]:
         emit(event)
-    assert len(posted) == 4 and all(m.pending is pending for m in posted)
-    first, later = posted[0], posted[-1]
-    assert first.can_replace(later) and later.can_replace(first)  # any message drains them all
+    assert len(posted) == 1 and posted[0].pending is pending  # one message for the burst
+    emit(events[3])
+    assert len(posted) == 2  # the run's last event always posts (see the next test)
     assert pending.drain() == events
     assert pending.drain() == []
+    emit(batch(3))  # after a drain, the next event posts again
+    emit(batch(4))
+    assert len(posted) == 3
+    first, later = posted[0], posted[-1]
+    assert first.can_replace(later) and later.can_replace(first)  # any message drains them all
+    assert [e.step for e in pending.drain() if isinstance(e, BatchEnd)] == [3, 4]
     other = PendingEvents()
-    other.emitter(posted.append)(batch(3))
+    other.emitter(posted.append)(batch(5))
     assert not first.can_replace(posted[-1])  # another run's message stands on its own
+
+
+def test_a_run_going_on_after_its_app_closed_keeps_only_how_it_ended() -> None:
+    """The terminal hung up: a message the closing app took is never handled, and every post
+    after it is refused. The worker's events are not kept for nobody, and its summary is."""
+    session = RunSession()
+    posts: list[bool] = []
+
+    def post(message: Message) -> bool:
+        posts.append(not posts)  # the first reached the app as it closed; the rest refused
+        return posts[-1]
+
+    emit = session.emitter(post)
+    for step in range(1, 3 * REMIND_EVERY):
+        emit(batch(step))
+    # The 1,024 events after the lost message waited for it; the next one's post was
+    # refused, and from then on every event is dropped as it comes.
+    assert posts[0] and not any(posts[1:]) and len(posts) == 2 * REMIND_EVERY
+    assert session.pending.drain() == []
+    emit(RunFinished(summary={"run_id": "r1", "status": "finished"}))
+    assert session.pending.drain() == []
+    assert session.summary is not None and session.summary["status"] == "finished"
+
+
+def test_events_from_threads_are_all_delivered_with_one_message_per_burst() -> None:
+    posted: list[EventsPending] = []
+    pending = PendingEvents()
+    emit = pending.emitter(posted.append)
+    drained: list[Event] = []
+
+    def worker(first: int) -> None:
+        for step in range(first, first + 500):
+            emit(batch(step))
+
+    threads = [threading.Thread(target=worker, args=(1 + 500 * n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        drained += pending.drain()  # the UI thread, draining as messages come
+    for thread in threads:
+        thread.join()
+    drained += pending.drain()
+    assert sorted(e.step for e in drained if isinstance(e, BatchEnd)) == list(range(1, 2001))
+    # Every message stood for a burst that began on an empty buffer: never more messages
+    # than drains that found events, and never one per event.
+    assert 1 <= len(posted) < 2000
+    assert pending.drain() == []
+
+
+def test_while_a_run_trains_the_collector_leaves_what_existed_when_it_began() -> None:
+    session = RunSession()
+    session.fold(started())
+    assert not session.frozen
+    session.fold(batch(1))
+    assert session.frozen and gc.get_freeze_count() > 0
+    session.fold(batch(2))
+    session.fold(RunFinished(summary={}))
+    assert not session.frozen and gc.get_freeze_count() == 0  # all of it collectable again
+    failing = RunSession()
+    failing.fold(batch(1))
+    failing.failed("the worker died", {})  # no final event: the failure thaws too
+    assert not failing.frozen and gc.get_freeze_count() == 0

@@ -29,3 +29,34 @@ def test_importing_every_tui_module_leaves_tensorflow_and_keras_out(tmp_path: Pa
     count, heavy = result.stdout.strip().split(" ", 1)
     assert int(count) >= 6, "expected the app, form, monitor, history, charts, messages..."
     assert heavy == "[]", f"TUI imports pulled in {heavy}"
+
+
+def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Path) -> None:
+    """`mnist-tui` shows the form first: numpy, plotext, the other screens and the run
+    machinery are imported when a run or a screen needs them (benchmarks/first_frame.py)."""
+    code = textwrap.dedent("""
+        import asyncio, sys
+        import mnist_tui.cli
+        from mnist_tui.tui.app import MnistApp
+        from mnist_tui.tui.form import FormScreen
+
+        async def main():
+            app = MnistApp()
+            async with app.run_test(size=(120, 40)) as pilot:
+                await pilot.pause()
+                assert isinstance(app.screen, FormScreen)
+                await pilot.press("down")  # the form answers keys; the footer is drawn
+                await pilot.pause()
+
+        asyncio.run(main())
+        later = ("numpy", "plotext", "textual_plotext", "mnist_tui.tui.monitor",
+                 "mnist_tui.tui.summary", "mnist_tui.tui.runs_screen", "mnist_tui.tui.commands",
+                 "mnist_tui.tui.compare_screen", "mnist_tui.runs", "mnist_tui.resume",
+                 "mnist_tui.data")
+        print(sorted(name for name in later if name in sys.modules))
+    """)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"imported before they were needed: {result.stdout}"

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import SystemCommand
@@ -28,26 +28,25 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from mnist_tui.channel import RemoteControl, has_control_channel
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.errors import MnistTuiError
 from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped, StorageProblem
-from mnist_tui.resume import ResumePlan, resume_run
 from mnist_tui.run_summary import RunSummary, as_summary
-from mnist_tui.runs import FollowEnd, Runner, execute_run
-from mnist_tui.tui.commands import app_commands
 from mnist_tui.tui.dialogs import ErrorScreen
 from mnist_tui.tui.form import FormScreen
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.leaving import LeavingApp
 from mnist_tui.tui.messages import EventsPending
-from mnist_tui.tui.monitor import MonitorScreen
-from mnist_tui.tui.runs_screen import RunsScreen
 from mnist_tui.tui.session import RunSession
-from mnist_tui.tui.summary import SummaryScreen
-from mnist_tui.tui.themes import load_themes, remember_theme, start_theme
-from mnist_tui.tui.watching import follow_events, watched_config
+from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
+
+# The form comes first and alone: the other screens, the run machinery and the palette are
+# imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
+if TYPE_CHECKING:
+    from mnist_tui.resume import ResumePlan
+    from mnist_tui.runs import FollowEnd, Runner
+    from mnist_tui.tui.monitor import MonitorScreen
 
 
 class MnistApp(LeavingApp):
@@ -86,9 +85,7 @@ class MnistApp(LeavingApp):
         self.detach = detach
         self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
         self._theme_ready = False
-        themes, self.theme_errors = load_themes()
-        for theme_ in themes:
-            self.register_theme(theme_)
+        self.theme_errors = register_themes(self)
 
     @property
     def final_summary(self) -> RunSummary | None:
@@ -111,11 +108,7 @@ class MnistApp(LeavingApp):
 
     def on_mount(self) -> None:
         """Pick the theme, report broken theme files, and start at once if asked to."""
-        for message in self.theme_errors:
-            self.notify(message, title="Theme file ignored", severity="warning", timeout=10)
-        self.theme, problem = start_theme(self.available_themes, self.requested_theme)
-        if problem:
-            self.notify(problem, severity="warning", timeout=10)
+        use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
@@ -173,6 +166,8 @@ class MnistApp(LeavingApp):
         if self.run_active:
             self.notify("A run is already going.", severity="warning")
             return
+        from mnist_tui.resume import resume_run
+
         self.config, control = plan.config, RunControl()
         self._begin(RunSession(control=control, run_dir=plan.run_dir), lambda emit: self.run_worker(
             partial(resume_run, plan, emit, control, data_path=self.data_path, replay=True),
@@ -184,6 +179,9 @@ class MnistApp(LeavingApp):
             self.notify("A run is already going here; its monitor is one escape away.",
                         severity="warning")
             return
+        from mnist_tui.channel import RemoteControl, has_control_channel
+        from mnist_tui.tui.watching import watched_config
+
         run_dir = Path(run_dir)
         control = (RemoteControl(run_dir, on_error=self._steering_failed)
                    if has_control_channel(run_dir) else None)
@@ -196,11 +194,15 @@ class MnistApp(LeavingApp):
 
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it."""
+        from mnist_tui.tui.monitor import MonitorScreen
+
         session.worker = start(session.emitter(self.post_message))
         self.session = session
         self._show_monitor(MonitorScreen(session.history, session.control))
 
     def _show_monitor(self, monitor: MonitorScreen) -> None:
+        from mnist_tui.tui.runs_screen import RunsScreen
+
         if isinstance(self.screen, FormScreen):
             self.push_screen(monitor)
         else:
@@ -215,6 +217,8 @@ class MnistApp(LeavingApp):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
         """The watching worker: emit the run's logged events as a training worker would."""
+        from mnist_tui.tui.watching import follow_events
+
         worker = get_current_worker()
         return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled)
 
@@ -222,6 +226,8 @@ class MnistApp(LeavingApp):
     def _train(self, config: TrainConfig, control: RunControl, emit: Emit
                ) -> tuple[Path | None, RunSummary]:
         """The training worker: call the runner, which reports its events to `emit`."""
+        from mnist_tui.runs import execute_run
+
         runner = self.runner or execute_run  # which imports TensorFlow, in this thread only
         return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
 
@@ -238,7 +244,7 @@ class MnistApp(LeavingApp):
         if message.pending is not session.pending:
             return
         for event in session.pending.drain():
-            session.history.fold(event)
+            session.fold(event)
             if isinstance(event, (RunFinished, RunStopped, RunFailed)):
                 self._run_ended(event)
             elif isinstance(event, StorageProblem):  # said once by the run's writer
@@ -266,6 +272,8 @@ class MnistApp(LeavingApp):
             else:
                 self._show_error("Training failed", event.error, event.detail)
             return
+        from mnist_tui.tui.summary import SummaryScreen
+
         self._pop_modals()
         self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
 
@@ -282,6 +290,9 @@ class MnistApp(LeavingApp):
             self._exit_if_idle()
 
     def _worker_returned(self, result: object) -> None:
+        from mnist_tui.runs import FollowEnd
+        from mnist_tui.tui.summary import SummaryScreen
+
         if isinstance(result, FollowEnd):
             return  # a watched run: how it ended came as events; "left" is the user's choice
         session = self.session
@@ -329,6 +340,8 @@ class MnistApp(LeavingApp):
 
     def action_runs(self) -> None:
         """Show the runs: compare, open, delete, export; a running one opens in the monitor."""
+        from mnist_tui.tui.runs_screen import RunsScreen
+
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self.runs_dir, on_watch=self.follow_run_folder,
                                         on_resume=self.start_resume))
@@ -343,11 +356,13 @@ class MnistApp(LeavingApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide "train again" and "edit settings" on the summary of a Keras-callback run:
         they would start an MNIST training, which is not what that run was."""
-        if action in ("train_again", "edit_settings") and isinstance(self.screen, SummaryScreen):
-            return not self.screen.callback_run
+        if action in ("train_again", "edit_settings"):  # only a SummaryScreen has callback_run
+            return not getattr(self.screen, "callback_run", False)
         return True
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette: the app's actions for the current screen, then Textual's."""
+        from mnist_tui.tui.commands import app_commands
+
         yield from app_commands(self, screen)
         yield from super().get_system_commands(screen)

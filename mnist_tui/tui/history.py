@@ -147,13 +147,15 @@ class TrainingHistory:
     kept only as the charts' bounded series; validation points sit on the same step axis
     (`val_steps`). A `RunResumed` takes the run back to its checkpoint, so a resumed run is
     one history. `version` changes with every event, `chart_version` only when a plotted
-    series changes.
+    series changes, `chart_marks_version` only when something besides a training batch does
+    (the axis, a validation point, a resume).
     """
 
     def __init__(self, smoothing: float = DEFAULT_SMOOTHING,
                  capacity: int = DEFAULT_CAPACITY) -> None:
         self.version = 0
         self.chart_version = 0
+        self.chart_marks_version = 0
         self.started: RunStarted | None = None
         self.run_id = ""
         self.config: dict[str, Any] = {}
@@ -238,6 +240,7 @@ class TrainingHistory:
         self.batches_per_epoch = event.batches_per_epoch
         self.epochs = event.epochs
         self.params = event.params
+        self.chart_marks_version += 1
         epochs = "epoch" if event.epochs == 1 else "epochs"
         self.log_lines.append(
             f"run {event.run_id}: {event.epochs} {epochs} of {event.batches_per_epoch:,} "
@@ -265,6 +268,7 @@ class TrainingHistory:
         self.log_lines.append(f"resumed at epoch {event.epoch}, batch {event.batch:,} "
                               f"(step {event.step:,}), to {event.epochs} epochs")
         self.chart_version += 1
+        self.chart_marks_version += 1
 
     def _fold_batch(self, event: BatchEnd) -> None:
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
@@ -302,6 +306,7 @@ class TrainingHistory:
             f"acc {format_percent(event.accuracy)}  val loss {format_loss(event.val_loss)}  "
             f"val acc {format_percent(event.val_accuracy)}  {event.seconds:.1f} s")
         self.chart_version += 1
+        self.chart_marks_version += 1
 
     def samples_per_second(self) -> float | None:
         """Training images per second over the last few seconds (pauses excluded)."""

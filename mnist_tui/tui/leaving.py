@@ -20,7 +20,6 @@ from mnist_tui.run_summary import RunSummary
 from mnist_tui.signals import StopSignals, stop_reason, survive_hang_up
 from mnist_tui.tui.dialogs import ConfirmScreen
 from mnist_tui.tui.session import RunSession
-from mnist_tui.tui.watching import left_running_note
 
 REARM_SECONDS = 0.5  # how often SIGTERM is taken back from TensorFlow (see StopSignals.rearm)
 
@@ -90,6 +89,8 @@ class LeavingApp(App[RunSummary | None]):
         self._exit_when_idle = True
         self._exit_code = code
         if session.watching and session.active:
+            from mnist_tui.tui.watching import left_running_note  # not needed before
+
             self.left_running = left_running_note(session.run_dir.name if session.run_dir
                                                   else "")
             session.stop_following.set()

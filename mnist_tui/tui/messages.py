@@ -1,10 +1,15 @@
 """How a worker thread's events reach the UI thread: a buffer per run, and a message saying so.
 
 A run's worker calls `emit(event)` for every event, up to thousands a second on a GPU. Each
-event goes into its run's `PendingEvents` (a list under a lock) and an `EventsPending` message
-is posted. Under a flood the queued messages of one run merge (`can_replace`), and the app's
-handler drains the buffer and folds every event in order: nothing is lost or reordered,
-however many messages were merged, because the events never travel in the messages.
+event goes into its run's `PendingEvents` (a list under a lock); only the event that finds the
+buffer empty posts an `EventsPending` message, so a burst of events (the trainer reports 16
+batches at once) wakes the UI thread once. The app's handler drains the buffer and folds every
+event in order: nothing is lost or reordered, because the events never travel in the messages.
+Queued messages of one run still merge (`can_replace`), should several be waiting.
+
+A run's last event, and every `REMIND_EVERY`th event a buffer holds, posts too: a message that
+reached an app as it closed is never handled, and the next post is how the worker learns that
+the app is gone (`post` says so), so that the events left are not kept for nobody.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from mnist_tui.events import Emit, Event
+from mnist_tui.events import TERMINAL_TYPES, Emit, Event
+
+REMIND_EVERY = 1024  # events waiting in a buffer between two posts, at most
 
 
 class PendingEvents:
@@ -30,14 +37,24 @@ class PendingEvents:
         self._events: list[Event] = []
 
     def emitter(self, post: Callable[[Message], object]) -> Emit:
-        """An `emit` for the run's worker: keep the event here, and `post` the news."""
+        """An `emit` for the run's worker: keep the event here, and `post` the news if the
+        buffer was empty (otherwise a message is already on its way, and its drain takes this
+        event too), or the run ended, or `REMIND_EVERY` events are waiting."""
 
         def emit(event: Event) -> None:
             with self._lock:
                 self._events.append(event)
-            post(EventsPending(self))
+                waiting = len(self._events)
+            if waiting % REMIND_EVERY == 1 or isinstance(event, TERMINAL_TYPES):
+                post(EventsPending(self))
 
         return emit
+
+    @property
+    def waiting(self) -> int:
+        """How many events have arrived and not been drained yet."""
+        with self._lock:
+            return len(self._events)
 
     def drain(self) -> list[Event]:
         """Take every event that has arrived so far, oldest first."""

@@ -1,15 +1,20 @@
 """MonitorScreen: a run as it trains: progress, loss and accuracy charts, a per-epoch log.
 
 The screen never redraws per event. The app folds events into a `TrainingHistory`; two timers
-here redraw from it, only what changed: the progress line up to 10 times a second, the charts
-up to twice a second, less often when their plotext builds are slow (a rebuild is tens of
-milliseconds of Python holding the GIL that the training thread needs; the charts are kept
-under `CHART_BUDGET` of the UI thread's time).
+here redraw from it, only what changed: the progress line up to 4 times a second (each frame
+costs Textual a millisecond or two, whatever changed), the charts up to twice a second.
+Watching must cost the run next to nothing, because every millisecond here is taken from
+TensorFlow's threads (and holds the GIL the training thread needs): a chart whose curves have
+not moved by a pixel column is not rebuilt, and the charts are kept under `CHART_BUDGET` of
+one core, so big charts on a busy machine redraw every second or two (never less often than
+every `CHART_MAX_INTERVAL` while they change).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -18,17 +23,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Log, ProgressBar, Static
+from textual.widgets import Footer, Log, Static
 
 from mnist_tui.control import Controller
 from mnist_tui.formatting import format_duration
 from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart, legend_markup
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.keys import QUIT, SMOOTHING
+from mnist_tui.tui.progress import RunProgress
 
-PROGRESS_INTERVAL = 0.1  # seconds between progress redraws (at most)
+PROGRESS_INTERVAL = 0.25  # seconds between progress redraws (at most)
 CHART_INTERVAL = 0.5  # seconds between chart redraws (at most)
-CHART_BUDGET = 0.05  # share of the UI thread's time the charts may take; big charts redraw less
+CHART_BUDGET = 0.01  # share of a core the charts may take; big charts redraw less often
+CHART_MAX_INTERVAL = 2.5  # seconds: however slow, charts that change redraw this often
 
 
 class MonitorScreen(Screen[None]):
@@ -55,15 +62,17 @@ class MonitorScreen(Screen[None]):
         self.history = history
         self.control = control
         self._progress_key: tuple[int, bool, bool] | None = None
-        self._chart_key: tuple[int, bool] | None = None
+        self._chart_key: tuple[int, bool, int, int] | None = None
+        self._chart_step = self._chart_version = 0  # the history the charts last drew
         self._log_index = 0
         self._charts: list[MetricChart] = []
         self._chart_time = 0.0
+        self._chart_costs: deque[float] = deque(maxlen=5)  # CPU seconds of recent redraws
 
     def compose(self) -> ComposeResult:
         """Header line, progress bar and stats, the two charts side by side, the log."""
         yield Static("", id="run-info", classes="title-bar", markup=False)
-        yield ProgressBar(total=1, show_eta=False, id="progress")
+        yield RunProgress(id="progress")
         yield Static("", id="stats", markup=False)
         yield Static(legend_markup(self.smoothing), id="legend")
         with Horizontal(id="charts"):
@@ -75,7 +84,7 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         """Draw what is known now and start the redraw timers."""
         self._info = self.query_one("#run-info", Static)
-        self._bar = self.query_one("#progress", ProgressBar)
+        self._bar = self.query_one("#progress", RunProgress)
         self._stats = self.query_one("#stats", Static)
         self._log = self.query_one("#log", Log)
         self._charts = list(self.query(MetricChart).results(MetricChart))
@@ -122,22 +131,55 @@ class MonitorScreen(Screen[None]):
             widget.update(text, layout=False)
 
     def _refresh_charts(self, force: bool = False) -> None:
-        key = (self.history.chart_version, self.smoothing)
-        if key == self._chart_key and not force:
+        if not self._charts or (not force and not self._charts_moved()):
             return
         now = time.monotonic()
-        cost = sum(chart.build_seconds for chart in self._charts)
-        if not force and now - self._chart_time < cost / CHART_BUDGET:
+        if not force and now - self._chart_time < self._chart_pause():
             return
-        self._chart_key, self._chart_time = key, now
+        history = self.history
+        self._chart_key, self._chart_time = self._chart_state(), now
+        self._chart_step, self._chart_version = history.step, history.chart_version
         with self.app.batch_update():
             for chart in self._charts:
-                data = self.history.chart(chart.METRIC, smooth=self.smoothing,
-                                          max_points=chart.max_points)
+                data = history.chart(chart.METRIC, smooth=self.smoothing,
+                                     max_points=chart.max_points)
                 # A Keras run without an accuracy metric (MonitorCallback) says so.
-                chart.note = ("not reported by this run" if self.history.step
+                chart.note = ("not reported by this run" if history.step
                               and not data.train[0] and not data.val[0] else "")
                 chart.show(data)
+
+    def _chart_pause(self) -> float:
+        """Seconds to leave between chart redraws: their recent cost over `CHART_BUDGET`
+        (the median, so that one slow redraw, say a garbage collection in it, counts little),
+        within `CHART_INTERVAL` and `CHART_MAX_INTERVAL`."""
+        cost = sum(chart.draw_seconds for chart in self._charts)
+        if not self._chart_costs or cost != self._chart_costs[-1]:
+            self._chart_costs.append(cost)  # the redraw before this one is done and measured
+        pause = statistics.median(self._chart_costs) / CHART_BUDGET
+        return min(CHART_MAX_INTERVAL, max(CHART_INTERVAL, pause))
+
+    def _chart_state(self) -> tuple[int, bool, int, int]:
+        history = self.history
+        return (history.chart_marks_version, self.smoothing, self._charts[0].size.width,
+                history.total_batches)
+
+    def _charts_moved(self) -> bool:
+        """Whether the charts would draw anything new: something besides training batches
+        changed, or the curves went on by a braille pixel column (half a cell) at least.
+
+        Within a column, a long run's new batches would only move the curves' last point a
+        little; they are drawn once the curves reach the next column, or the run ends.
+        """
+        history = self.history
+        if self._chart_state() != self._chart_key:
+            return True
+        if history.chart_version == self._chart_version:
+            return False
+        new_steps = abs(history.step - self._chart_step)
+        if history.finished:
+            return new_steps > 0
+        x_max = max(history.total_batches, history.step, 1)
+        return new_steps * 2 * max(1, self._charts[0].size.width) >= x_max
 
     def info_text(self) -> str:
         """The header line: run id, model and size, data."""
@@ -155,6 +197,8 @@ class MonitorScreen(Screen[None]):
             where = f" · {started.strategy} on {', '.join(devices) or '?'}"
         elif devices:
             where = f" · {devices[0]}"
+        if started.precision:
+            where += f" · {started.precision}"
         return (f"run {history.run_id} · {model}, {history.params:,} params{where}{images}"
                 f"{data}")
 

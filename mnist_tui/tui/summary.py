@@ -10,6 +10,7 @@ key numbers are its final training and validation losses, and it has no matrix o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -19,11 +20,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Static
 
+from mnist_tui.digit_reader import model_file
 from mnist_tui.events import Evaluated
 from mnist_tui.formatting import format_loss, format_percent
 from mnist_tui.run_summary import RunSummary, as_summary
 from mnist_tui.tui.confusion import ConfusionMatrix
 from mnist_tui.tui.digits import DigitGallery, gallery_title
+from mnist_tui.tui.draw_screen import DrawScreen
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
 from mnist_tui.tui.summary_text import (
@@ -59,6 +62,7 @@ class SummaryScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "app.train_again", "Train again"),
         EDIT_SETTINGS,
+        Binding("d", "draw", "Draw"),
         QUIT,
     ]
 
@@ -121,8 +125,11 @@ class SummaryScreen(Screen[None]):
 
         split = config.get("validation_split")
         rows = [
-            ("Model", value("model") + (f", {params:,} parameters" if params else "")),
-            ("Optimizer", f"{value('optimizer')}, lr {value('learning_rate')}"),
+            ("Model", value("model") + (f", {params:,} parameters" if params else "")
+             + (f", {self.summary['precision']}" if self.summary.get("precision") else "")),
+            ("Optimizer", f"{value('optimizer')}, lr {value('learning_rate')}"
+             + (f" {config['lr_schedule']}" if config.get("lr_schedule", "constant") !=
+                "constant" else "")),
             ("Batch", f"{value('batch_size')} images, seed "
                       + ("random" if config.get("seed") is None else str(config["seed"]))),
             ("Images", (f"{train:,} train" if train else "?")
@@ -168,6 +175,8 @@ class SummaryScreen(Screen[None]):
         done = self.summary.get("epochs_completed")
         total = self.summary.get("epochs")
         text = f"{'?' if done is None else done}/{'?' if total is None else total}"
+        if self.summary.get("early_stopped_epoch"):
+            return text + ", early stop"
         return text + (", stopped early" if self.summary.get("stopped_early") else "")
 
     def compose(self) -> ComposeResult:
@@ -247,6 +256,19 @@ class SummaryScreen(Screen[None]):
             epochs = history.epochs or self.summary.get("epochs")
             return [epoch_line(end, epochs) for end in history.epoch_ends]
         return [line for line in history.log_lines if line.startswith("epoch ")]
+
+    def action_draw(self) -> None:
+        """Draw a digit and see what this run's model reads."""
+        run_dir = self.summary.get("run_dir")
+        if not run_dir or not model_file(Path(run_dir)).is_file():
+            self.notify("This run has no saved model to draw with.", severity="warning")
+            return
+        self.app.push_screen(DrawScreen(Path(run_dir),
+                                        data_path=getattr(self.app, "data_path", None)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No "draw" for a Keras-callback run: its model is not an MNIST reader."""
+        return not (action == "draw" and self.callback_run)
 
     def on_mount(self) -> None:
         """Focus the scrolling body so the arrow keys and page keys scroll it."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mnist_tui.epoch_rules import outcome_text
 from mnist_tui.events import EpochEnd
 from mnist_tui.formatting import finite, format_loss, format_percent
 from mnist_tui.tui.history import TrainingHistory
@@ -35,10 +36,13 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def format_epochs(summary: Mapping[str, Any]) -> str:
-    """"1 of 3 epochs", plus " (stopped early)" when the run stopped before its last epoch."""
+    """"1 of 3 epochs", plus " (stopped early)" when the run stopped before its last epoch
+    (" (early stopping)" when early stopping ended it)."""
     done, total = summary.get("epochs_completed"), summary.get("epochs")
     text = f"{'?' if done is None else done} of {'?' if total is None else total}"
     text += " epoch" if total == 1 else " epochs"
+    if summary.get("early_stopped_epoch"):
+        return text + " (early stopping)"
     return text + (" (stopped early)" if summary.get("stopped_early") else "")
 
 
@@ -63,7 +67,7 @@ def digits_loss(value: float | None) -> str:
 def status_line(summary: Mapping[str, Any]) -> str:
     """One line saying how the run ended, with the reason when there is one."""
     status = summary.get("status") or "unknown"
-    reason = str(summary.get("reason") or "")
+    reason = str(summary.get("reason") or "") or outcome_text(summary, short=True)
     if status == "finished":
         text = "✓ Training finished"
     elif status == "stopped":
@@ -166,6 +170,8 @@ def format_summary_text(summary: Mapping[str, Any]) -> str:
     unit = "samples/s" if is_callback_run(summary) else "images/s"
     lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
                  "training" + (f", {rate:,.0f} {unit}" if rate else ""))
+    if outcome_text(summary):
+        lines.append(f"  {outcome_text(summary)}")
     lines += [f"  warning: {line}" for line in warning_lines(summary)]
     if summary.get("run_dir"):
         lines.append(f"  run folder: {summary['run_dir']}")

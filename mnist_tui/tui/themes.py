@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
@@ -237,3 +238,22 @@ def start_theme(available: Iterable[str], requested: str | None) -> tuple[str, s
         return fallback, None
     known = ", ".join(sorted(name for name in names if name.startswith("mnist")))
     return fallback, f"No theme named {requested!r}; using {fallback}. Built-in: {known}."
+
+
+def register_themes(app: App[Any]) -> list[str]:
+    """Register the built-in and the user's themes with `app`; return what was wrong with
+    broken theme files (for `use_start_theme` to say once the app runs)."""
+    themes, errors = load_themes()
+    for theme in themes:
+        app.register_theme(theme)
+    return errors
+
+
+def use_start_theme(app: App[Any], requested: str | None, errors: Iterable[str] = ()) -> None:
+    """Give the running `app` its first theme (see `start_theme`); notify broken theme files
+    (`errors`) and a `requested` theme that does not exist."""
+    for message in errors:
+        app.notify(message, title="Theme file ignored", severity="warning", timeout=10)
+    app.theme, problem = start_theme(app.available_themes, requested)
+    if problem:
+        app.notify(problem, severity="warning", timeout=10)

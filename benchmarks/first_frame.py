@@ -1,0 +1,117 @@
+"""How soon does `mnist-tui` show its form? Seconds from launch to the form on the terminal.
+
+Each launch starts `mnist-tui` (the same Python, `-m mnist_tui`) on a fresh pseudo-terminal
+of the given size, reads what it draws, and stops the clock when the form's title, a field
+label and the Start button have all been drawn (escape sequences stripped). The app is then
+killed. Launches run one after another in a temporary home, so no remembered theme or state
+of the user's is read; the first launch of each tree (cold caches) is shown but left out of
+the median.
+
+`--tree DIR` (repeatable) launches the `mnist_tui` package found in DIR instead of this
+checkout's (e.g. an export of the last commit, `git archive HEAD | tar -x -C /tmp/before`);
+with several trees the launches alternate between them, so the machine's drift hits all.
+
+    python benchmarks/first_frame.py                    # 10 launches at 120x40
+    python benchmarks/first_frame.py --launches 20 --size 80x24
+    python benchmarks/first_frame.py --tree /tmp/before --tree .
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MARKERS = ("train the TensorFlow.js MNIST network", "Learning rate", "Start")
+ESCAPES = re.compile(rb"\x1b(\[[0-9;?<>=$ ]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|.)")
+
+
+def process_cpu(pid: int) -> float:
+    """The CPU seconds (user + system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def launch(width: int, height: int, home: str, tree: Path,
+           timeout: float = 20.0) -> tuple[float, float]:
+    """Start the app of `tree` on a new pty; the seconds until every marker has been drawn,
+    and the CPU seconds the app had used by then (less sensitive to a busy machine)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+    env = {**os.environ, "HOME": home, "TERM": "xterm-256color", "COLUMNS": str(width),
+           "LINES": str(height), "PYTHONPATH": str(tree.resolve())}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env.pop(name, None)
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "mnist_tui"], stdin=follower,
+                               stdout=follower, stderr=follower, env=env, cwd=tree,
+                               start_new_session=True, close_fds=True)
+    os.close(follower)
+    seen = b""
+    try:
+        while True:
+            left = start + timeout - time.perf_counter()
+            if left <= 0:
+                raise SystemExit(f"no form within {timeout} s; the app drew: {seen[-500:]!r}")
+            ready, _, _ = select.select([leader], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the app exited
+                raise SystemExit(f"the app exited: {seen[-500:]!r}") from None
+            seen += chunk
+            text = ESCAPES.sub(b"", seen).decode("utf-8", "replace")
+            if all(marker in text for marker in MARKERS):
+                return time.perf_counter() - start, process_cpu(process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        os.close(leader)
+
+
+def main() -> None:
+    """Launch the app `--launches` times (per tree, alternating); print each time and the
+    median per tree."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--launches", type=int, default=10)
+    parser.add_argument("--size", default="120x40", help="terminal WIDTHxHEIGHT")
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="a folder holding the mnist_tui package to launch (repeatable; "
+                             "default: this checkout)")
+    args = parser.parse_args()
+    width, height = (int(n) for n in args.size.lower().split("x"))
+    trees = args.tree or [ROOT]
+    times: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in trees}
+    with tempfile.TemporaryDirectory() as home:
+        for n in range(args.launches + 1):
+            for tree in trees if n % 2 else trees[::-1]:
+                seconds, cpu = launch(width, height, home, tree)
+                print(f"launch {n} {tree}{' (warm-up, not counted)' if n == 0 else ''}: "
+                      f"{seconds:.3f} s, {cpu:.2f} s CPU", flush=True)
+                if n:
+                    times[tree].append((seconds, cpu))
+    for tree, results in times.items():
+        seconds = [wall for wall, _ in results]
+        print(f"first frame of {tree}: median {statistics.median(seconds):.3f} s (min "
+              f"{min(seconds):.3f}, max {max(seconds):.3f}) over {len(seconds)} launches at "
+              f"{width}x{height}; CPU used by then, median "
+              f"{statistics.median(cpu for _, cpu in results):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
