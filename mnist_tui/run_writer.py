@@ -111,11 +111,24 @@ class RunWriter:
         self._close_quietly()
 
     def write(self, event: Event) -> None:
-        """Append one event; flush unless it is a batch within a second of the last flush."""
+        """Append one event; flush unless it is a batch within a second of the last flush.
+
+        A terminal event's `summary.json` is written before the event's line, so a reader
+        who sees the run's end in the log always finds its summary.
+        """
         line = event.to_json() + "\n"
         with self._lock:
             if self.closed or self._file is None:
                 return
+            summary_error: OSError | None = None
+            if isinstance(event, TERMINAL_TYPES):
+                summary = as_summary(getattr(event, "summary", None))
+                summary.setdefault("run_id", self.run_id)
+                summary["run_dir"] = str(self.run_dir)
+                try:
+                    write_json_atomic(self.run_dir / "summary.json", summary)
+                except OSError as exc:
+                    summary_error = exc
             try:
                 self._file.write(line)
                 self._dirty = True
@@ -125,15 +138,10 @@ class RunWriter:
             except OSError as exc:
                 self._fault(self.run_dir / "events.jsonl", exc, "the run log")
                 return
-            if isinstance(event, TERMINAL_TYPES):
-                summary = as_summary(getattr(event, "summary", None))
-                summary.setdefault("run_id", self.run_id)
-                summary["run_dir"] = str(self.run_dir)
-                try:
-                    write_json_atomic(self.run_dir / "summary.json", summary)
-                    self._close()
-                except OSError as exc:
-                    self._fault(self.run_dir / "summary.json", exc, "the run summary")
+            if summary_error is not None:
+                self._fault(self.run_dir / "summary.json", summary_error, "the run summary")
+            elif isinstance(event, TERMINAL_TYPES):
+                self._close()
 
     def _flush(self, now: float) -> None:
         if self._file is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,3 +154,54 @@ def test_auto_resolves_before_the_run_starts(small_mnist: MnistData,
     started = next(e for e in events if isinstance(e, RunStarted))
     assert started.precision == summary["precision"] == "float32"
     assert started.config["precision"] == "auto", "the config keeps what was asked"
+
+
+def test_the_monitor_header_names_the_precision() -> None:
+    from mnist_tui.tui.history import TrainingHistory
+    from mnist_tui.tui.monitor import MonitorScreen
+
+    def header(precision: str) -> str:
+        history = TrainingHistory()
+        history.fold(RunStarted(run_id="r1", config={"model": "cnn"}, total_batches=10,
+                                batches_per_epoch=10, epochs=1, train_samples=640,
+                                val_samples=100, test_samples=10, params=33_194,
+                                devices=("/device:CPU:0",), precision=precision))
+        return MonitorScreen(history).info_text()
+
+    assert "· CPU:0 · bfloat16 ·" in header("bfloat16")
+    assert "float32" not in header("") and "· CPU:0 ·" in header("")
+
+
+def _benchmark(module: str) -> Any:
+    """A module of benchmarks/ (not a package), imported by name."""
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(folder)
+
+
+def test_speed_kinds_take_a_precision_and_steps() -> None:
+    parse_kind = _benchmark("speed").parse_kind
+    assert parse_kind("trainer") == ("trainer", None, "float32")
+    assert parse_kind("trainer@1") == ("trainer", 1, "float32")
+    assert parse_kind("trainer@bf16") == ("trainer", None, "bfloat16")
+    assert parse_kind("trainer@bf16@4") == ("trainer", 4, "bfloat16")
+    assert parse_kind("torch@bf16") == ("torch", None, "bfloat16")
+    assert parse_kind("keras@auto") == ("keras", None, "auto")
+    for bad, phrase in (("torch@4", "unknown suffix '4'"), ("torch@auto", "'auto'"),
+                        ("trainer@0", "unknown suffix '0'"), ("trainer@fp16", "'fp16'"),
+                        ("jax@bf16", "unknown kind 'jax'")):
+        with pytest.raises(ValueError, match=phrase):
+            parse_kind(bad)
+
+
+def test_the_pytorch_loop_trains_under_bfloat16_autocast(small_mnist: MnistData) -> None:
+    pytest.importorskip("torch")
+    train_torch = _benchmark("torch_reference").train_torch
+    config = TrainConfig(train_size=3000, seed=0, precision="bfloat16")
+    result = train_torch(config, small_mnist, threads=1)
+    assert result["bf16"] is True and result["test_accuracy"] > 0.6
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        train_torch(TrainConfig(precision="auto"), small_mnist)
