@@ -16,8 +16,11 @@ process's `ru_maxrss`.
     python benchmarks/speed.py --kinds trainer,trainer@bf16,torch,torch@bf16   # each precision
 
 A kind's suffixes, after "@": a number sets the trainer's steps_per_execution; a precision
-(bf16 or bfloat16, fp32 or float32, auto for the trainer and keras) trains in it: Keras's
-`mixed_bfloat16` policy (the output layer float32) or PyTorch's `torch.autocast` to bfloat16.
+(bf16 or bfloat16, fp32 or float32, auto for the trainer and keras) trains in it: the
+trainer's `--precision` (see mnist_tui/model.py) or PyTorch's `torch.autocast` to bfloat16.
+
+On a shared machine a trial during which other work kept more than `--busy` cores busy is run
+again, up to `--retries` times (see `run_trial`); each trial prints that load as `others_cores`.
 
 PyTorch is an optional extra (`pip install 'mnist-tui[bench]'`, which pins torch==2.13.0);
 without it the PyTorch side is skipped with a note and the other kinds still run.
