@@ -31,8 +31,8 @@ This module imports Keras: `training.py` imports it inside `Trainer._run`, after
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 import numpy as np
@@ -110,6 +110,22 @@ def record_batch_metrics(model: Any) -> BatchRecorder | None:
     return recorder
 
 
+class BridgeHook(Protocol):
+    """Work the bridge does in the training thread between two calls into TensorFlow.
+
+    `after_execution` runs after each execution's batches are reported and the control
+    obeyed (a paused run has been let go), unless the fit is stopping; `epoch_end` after
+    the epoch's `EpochEnd` and its rules, before its checkpoint. Both must be quick: they
+    hold up training (live predictions, learning-rate requests, system load samples).
+    """
+
+    def after_execution(self, bridge: BridgeCallback) -> None:
+        """Between two executions: the next batch has not started."""
+
+    def epoch_end(self, bridge: BridgeCallback) -> None:
+        """At an epoch end, after `EpochEnd` and the epoch rules."""
+
+
 class ContinuedProgress(FitProgress):
     """A `FitProgress` whose counts and training time go on from a checkpoint's `start`."""
 
@@ -131,7 +147,8 @@ class BridgeCallback(keras.callbacks.Callback):
     end the fit. `recorder` (from `record_batch_metrics`) gives every batch of an execution;
     `placement` makes every worker of a cluster agree on stopping; `checkpointer` keeps the
     run's checkpoint; `start` is the checkpoint a resumed run goes on from (its fits may be
-    two: the rest of that epoch, then the others); `rules` are applied at every epoch end.
+    two: the rest of that epoch, then the others); `rules` are applied at every epoch end;
+    `hooks` run between executions and at epoch ends (see `BridgeHook`).
     After `fit` the trainer reads the attributes below.
     """
 
@@ -148,7 +165,8 @@ class BridgeCallback(keras.callbacks.Callback):
                  recorder: BatchRecorder | None = None,
                  placement: Placement | None = None, *,
                  checkpointer: Checkpointer | None = None,
-                 start: Position | None = None, rules: EpochRules | None = None) -> None:
+                 start: Position | None = None, rules: EpochRules | None = None,
+                 hooks: Sequence[BridgeHook] = ()) -> None:
         super().__init__()
         self.config = config
         self.emit = emit
@@ -158,6 +176,7 @@ class BridgeCallback(keras.callbacks.Callback):
         self.checkpointer = checkpointer
         self.start = start
         self.rules = rules if rules is not None and rules.active else None
+        self.hooks = tuple(hooks)
         self._epoch_rate: float | None = None  # the learning rate the epoch began with
         self.last_logs = {}
         self.nan_message = ""
@@ -227,6 +246,9 @@ class BridgeCallback(keras.callbacks.Callback):
             self._report(done, float(logs.get("loss", math.nan)),
                          _float_or_none(logs.get("accuracy")))
         self._obey()
+        if not self.model.stop_training:
+            for hook in self.hooks:
+                hook.after_execution(self)
         checkpointer = self.checkpointer
         if checkpointer is not None and not self.model.stop_training and checkpointer.due():
             self._checkpoint()
@@ -271,6 +293,9 @@ class BridgeCallback(keras.callbacks.Callback):
         if self.progress.epoch_batches >= self.config.batches_per_epoch:
             if self.rules is not None and not self.nan_message:
                 self.rules.epoch_end(epoch, self.last_logs)  # whole epochs only
+            if not self.nan_message:
+                for hook in self.hooks:
+                    hook.epoch_end(self)
             self._checkpoint()  # a stopped epoch's is written by on_train_end
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mnist_tui.config import check_learning_rate
 from mnist_tui.control import RunControl
 from mnist_tui.errors import MnistTuiError
 from mnist_tui.jsonio import dumps_strict, read_json_dict, write_json_atomic
 
 CONTROL_FILE = "control"
 STATE_FILE = "control-state.json"
-COMMANDS = ("pause", "resume", "stop")
+COMMANDS = ("pause", "resume", "stop", "learning_rate")
 POLL_SECONDS = 0.2  # how often the run reads its control file
 STATE_CACHE_SECONDS = 0.2  # how long a watcher trusts what it last read of the state
 
@@ -56,15 +57,23 @@ def has_control_channel(run_dir: Path) -> bool:
     return (Path(run_dir) / CONTROL_FILE).is_file()
 
 
-def send_command(run_dir: Path, command: str, reason: str = "") -> None:
-    """Ask the run in `run_dir` to pause, resume or stop (stop: after the current batch).
+def send_command(run_dir: Path, command: str, reason: str = "",
+                 value: float | None = None) -> None:
+    """Ask the run in `run_dir` to pause, resume or stop (stop: after the current batch), or
+    to train at learning rate `value` from its next batch (`learning_rate`).
 
     Appends one line to its control file; raises ControlError when there is none to write
     or it is not safe (not ours, or writable by others).
     """
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}; use one of {', '.join(COMMANDS)}")
-    line = dumps_strict({"command": command, "reason": reason, "time": time.time()}) + "\n"
+    message: dict[str, Any] = {"command": command, "reason": reason, "time": time.time()}
+    if command == "learning_rate":
+        problem = check_learning_rate(value)
+        if problem:
+            raise ValueError(problem)
+        message["value"] = value
+    line = dumps_strict(message) + "\n"
     try:
         fd = os.open(Path(run_dir) / CONTROL_FILE, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     except OSError as exc:
@@ -165,6 +174,8 @@ class ControlChannel:
             self.control.resume()
         elif command == "stop":
             self.control.stop(reason or "stopped from a watcher")
+        elif command == "learning_rate" and not check_learning_rate(data.get("value")):
+            self.control.set_learning_rate(float(data["value"]))
         else:
             return False
         return True
@@ -221,6 +232,15 @@ class RemoteControl:
     def resume(self) -> None:
         """Ask a paused run to go on."""
         self._send("resume", {"paused": False})
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Ask the run to train at `rate` from its next batch (it logs the change)."""
+        try:
+            send_command(self.run_dir, "learning_rate", value=rate)
+        except ControlError as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(str(exc))
 
     def stop(self, reason: str = "stopped by user") -> None:
         """Ask the run to stop after its current batch; it still evaluates on the test set."""

@@ -231,6 +231,13 @@ def _check_training_rules(config: TrainConfig, errors: dict[str, str]) -> None:
     _check_int("early_stopping", config.early_stopping, 0, MAX_EPOCHS, errors)
 
 
+def check_learning_rate(rate: Any) -> str:
+    """What is wrong with a learning rate ("" when nothing): the form's and the monitor's."""
+    if not _is_number(rate) or not math.isfinite(rate) or not 0 < rate <= MAX_LEARNING_RATE:
+        return f"learning rate must be > 0 and ≤ 10, got {_show(rate)}"
+    return ""
+
+
 def validate(config: TrainConfig) -> dict[str, str]:
     """Check every field of `config`; return field → message for each problem found."""
     errors: dict[str, str] = {}
@@ -242,9 +249,9 @@ def validate(config: TrainConfig) -> dict[str, str]:
         if spec.kind == "bool" and not isinstance(value, bool):
             errors[name] = f"{spec.label.lower()} must be true or false, got {_show(value)}"
     _check_int("epochs", config.epochs, 1, MAX_EPOCHS, errors)
-    lr = config.learning_rate
-    if not _is_number(lr) or not math.isfinite(lr) or not 0 < lr <= MAX_LEARNING_RATE:
-        errors["learning_rate"] = f"learning rate must be > 0 and ≤ 10, got {_show(lr)}"
+    lr_error = check_learning_rate(config.learning_rate)
+    if lr_error:
+        errors["learning_rate"] = lr_error
     size_ok = _check_int("train_size", config.train_size, MIN_TRAIN_SIZE, MNIST_TRAIN_IMAGES,
                          errors)
     vs = config.validation_split

@@ -24,6 +24,9 @@ class Controller(Protocol):
     def resume(self) -> None:
         """Let a paused run go on."""
 
+    def set_learning_rate(self, rate: float) -> None:
+        """Ask the run to train from its next batch at learning rate `rate` (validated)."""
+
     @property
     def paused(self) -> bool:
         """Whether a pause is requested."""
@@ -52,6 +55,7 @@ class RunControl:
         self._stop = threading.Event()
         self._reason = ""
         self._paused_seconds = 0.0
+        self._rate: float | None = None  # a learning rate asked for and not yet taken
 
     def stop(self, reason: str = "stopped by user") -> None:
         """Ask the run to stop after the current batch; the test evaluation still runs."""
@@ -72,6 +76,21 @@ class RunControl:
     def resume(self) -> None:
         """Let a paused run go on."""
         self._running.set()
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Ask the training thread to use learning rate `rate` from its next batch on.
+
+        The caller validates `rate` (see `config.check_learning_rate`); the latest request
+        wins when several come before the trainer takes one.
+        """
+        with self._lock:
+            self._rate = float(rate)
+
+    def take_learning_rate(self) -> float | None:
+        """The training thread's side: the rate asked for since the last call, if any."""
+        with self._lock:
+            rate, self._rate = self._rate, None
+        return rate
 
     @property
     def paused(self) -> bool:

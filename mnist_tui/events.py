@@ -78,6 +78,7 @@ class RunStarted(Event):
     strategy: str = "default"
     devices: tuple[str, ...] = ()
     precision: str = ""  # "float32" or "bfloat16" as resolved; "" when not recorded
+    rate_locked: str = ""  # why the learning rate cannot be set while it trains ("" if it can)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,10 +236,82 @@ class StorageProblem(Event):
     message: str  # one sentence for people: what, where, why, and what happens now
 
 
+@dataclass(frozen=True, kw_only=True)
+class ShownDigits(Event):
+    """The fixed test digits whose predictions the monitor shows all run long.
+
+    Sent once, after `RunStarted` and before the first `Predictions`, whose tuples follow
+    this order. `pixels` are 28x28 uint8 images, 784 bytes each, base64.
+    """
+
+    TYPE: ClassVar[str] = "shown_digits"
+    indices: tuple[int, ...]  # positions in the test set
+    labels: tuple[int, ...]
+    pixels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.indices) == len(self.labels) == len(self.pixels):
+            raise TypeError("shown digits need as many indices, labels and images")
+
+    def image(self, k: int) -> np.ndarray:
+        """The k-th digit as a 28x28 uint8 image."""
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.pixels[k]), dtype=np.uint8).reshape(28, 28)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictions(Event):
+    """The model's current guesses for the `ShownDigits`, in their order (every ~2 s of
+    training and at each epoch end)."""
+
+    TYPE: ClassVar[str] = "predictions"
+    step: int  # batches done in the whole run when they were made
+    epoch: int  # 1-based
+    predicted: tuple[int, ...]
+    confidence: tuple[float, ...]  # the probability of the predicted class
+
+    def __post_init__(self) -> None:
+        if len(self.predicted) != len(self.confidence):
+            raise TypeError("predictions need one confidence per predicted digit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearningRateChanged(Event):
+    """The optimizer's learning rate was changed while the run trained.
+
+    Batch `step + 1` is the first trained at `rate`. `by` says who changed it: "user" (the
+    monitor's `l`, or a watcher through the control channel) or "plateau" (the schedule).
+    """
+
+    TYPE: ClassVar[str] = "learning_rate_changed"
+    step: int  # batches done in the whole run when it took effect
+    epoch: int  # 1-based, the epoch of the batch `step`
+    previous: float
+    rate: float
+    by: str = "user"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemLoad(Event):
+    """What the run's process and its machine are doing (at most one a second)."""
+
+    TYPE: ClassVar[str] = "system_load"
+    process_cpu: float  # percent of one core (a busy process on 2 cores reads up to 200)
+    machine_cpu: float  # percent of all the machine's cores
+    cpus: int  # logical cores
+    memory: int  # the process's resident memory, bytes
+    peak_memory: int  # the most it has held so far, bytes
+    gpu_utilization: float | None = None  # percent, when a GPU is used and it can be read
+    gpu_memory: int | None = None  # bytes in use on the GPU
+    gpu_memory_total: int | None = None  # bytes
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (Phase, RunStarted, BatchEnd, EpochEnd, Evaluated, RunFinished, RunStopped,
-                RunFailed, Checkpointed, RunResumed, StorageProblem)
+                RunFailed, Checkpointed, RunResumed, StorageProblem, ShownDigits, Predictions,
+                LearningRateChanged, SystemLoad)
 }
 TERMINAL_TYPES: tuple[type[Event], ...] = (RunFinished, RunStopped, RunFailed)
 
@@ -268,6 +341,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "int": _is_int,
     "float": _is_number,
     "float | None": lambda value: value is None or _is_number(value),
+    "int | None": lambda value: value is None or _is_int(value),
+    "tuple[int, ...]": _all(_is_int),
     "str": lambda value: isinstance(value, str),
     "bool": lambda value: isinstance(value, bool),
     "dict[str, Any]": lambda value: isinstance(value, dict),

@@ -48,6 +48,9 @@ class RunSummary(TypedDict, total=False):
     model_path: str
     model_error: str
     storage_error: str
+    peak_memory: int  # the most resident memory the run's process held, bytes
+    learning_rate: float  # the rate it ended at, when changed on the way (see next)
+    learning_rate_changes: list[dict[str, Any]]  # {"step", "epoch", "previous", "rate", "by"}
 
 
 HEADLINE_KEYS = ("run_id", "run_dir", "status", "reason", "params", "epochs", "epochs_completed",
@@ -78,6 +81,8 @@ _KINDS: dict[str, Callable[[Any], bool]] = {
     "dict[str, Any]": lambda value: isinstance(value, dict),
     "dict[str, float]": lambda value: isinstance(value, dict),
     "list[str]": lambda value: isinstance(value, list),
+    "list[dict[str, Any]]": lambda value: isinstance(value, list) and all(
+        isinstance(v, dict) for v in value),
 }
 
 

@@ -19,12 +19,16 @@ from mnist_tui.events import (
     EpochEnd,
     Evaluated,
     Event,
+    LearningRateChanged,
     Phase,
+    Predictions,
     RunFailed,
     RunFinished,
     RunResumed,
     RunStarted,
     RunStopped,
+    ShownDigits,
+    SystemLoad,
 )
 from mnist_tui.formatting import format_loss, format_percent
 from mnist_tui.run_summary import RunSummary, as_summary
@@ -179,6 +183,12 @@ class TrainingHistory:
         self.evaluated: Evaluated | None = None
         self.outcome: RunFinished | RunStopped | RunFailed | None = None
         self.checkpointed: Checkpointed | None = None  # the latest checkpoint written
+        self.shown_digits: ShownDigits | None = None  # the strip's fixed test digits
+        self.predictions: Predictions | None = None  # their latest guesses
+        self.rate_changes: list[LearningRateChanged] = []  # in order of step
+        self.load: SystemLoad | None = None  # the latest system load sample
+        self.peak_memory = 0  # the most memory the run's process held, bytes
+        self._schedule: tuple[dict[str, Any], Any] | None = None  # config → its TrainConfig
         self.log_lines: list[str] = []
         self._ema = {"loss": Ema(smoothing), "accuracy": Ema(smoothing)}
         self._raw = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
@@ -212,8 +222,24 @@ class TrainingHistory:
             self.log_lines.append(event.message)
         elif isinstance(event, RunStarted):
             self._fold_started(event)
+        elif isinstance(event, Predictions):
+            shown = self.shown_digits
+            if shown is not None and len(event.predicted) == len(shown.labels):
+                self.predictions = event
+        elif isinstance(event, SystemLoad):
+            self.load = event
+            self.peak_memory = max(self.peak_memory, event.peak_memory, event.memory)
         elif isinstance(event, Checkpointed):
             self.checkpointed = event
+        elif isinstance(event, ShownDigits):
+            self.shown_digits, self.predictions = event, None
+        elif isinstance(event, LearningRateChanged):
+            self.rate_changes.append(event)
+            self.chart_marks_version += 1
+            who = "set by you" if event.by == "user" else f"lowered on a {event.by}"
+            self.log_lines.append(
+                f"learning rate {event.previous:.3g} → {event.rate:.3g} ({who}) from batch "
+                f"{event.step + 1:,}")
         elif isinstance(event, RunResumed):
             self._fold_resumed(event)
         elif isinstance(event, Evaluated):
@@ -258,6 +284,7 @@ class TrainingHistory:
         self.epoch_ends, self.val_steps, self.val_loss, self.val_accuracy = [], [], [], []
         for epoch_end in kept:
             self._add_epoch(epoch_end)
+        self.rate_changes = [c for c in self.rate_changes if c.step <= event.step]
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
         self.seen, self.elapsed = event.seen, event.elapsed
         self.epochs, self.total_batches = event.epochs, event.total_batches
@@ -307,6 +334,38 @@ class TrainingHistory:
             f"val acc {format_percent(event.val_accuracy)}  {event.seconds:.1f} s")
         self.chart_version += 1
         self.chart_marks_version += 1
+
+    @property
+    def right_predictions(self) -> int | None:
+        """How many of the shown digits the latest predictions get right (None: none yet)."""
+        shown, predictions = self.shown_digits, self.predictions
+        if shown is None or predictions is None:
+            return None
+        return sum(p == label for p, label in zip(predictions.predicted, shown.labels,
+                                                  strict=True))
+
+    @property
+    def learning_rate(self) -> float | None:
+        """The rate the run trains at now: the latest change, else its schedule's rate at
+        this step (None before it starts, or when the run did not say its rate)."""
+        if self.rate_changes:
+            return self.rate_changes[-1].rate
+        rate = self.config.get("learning_rate")
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+            return None
+        if self.config.get("lr_schedule") in ("cosine", "step"):
+            from mnist_tui.config import TrainConfig
+            from mnist_tui.schedules import rate_at
+
+            try:
+                if self._schedule is None or self._schedule[0] is not self.config:
+                    self._schedule = (self.config, TrainConfig.from_dict(self.config))
+                return rate_at(self._schedule[1], self.step)
+            except (TypeError, ValueError, ZeroDivisionError):
+                return float(rate)
+        if self.epoch_ends and self.epoch_ends[-1].learning_rate is not None:
+            return self.epoch_ends[-1].learning_rate
+        return float(rate)
 
     def samples_per_second(self) -> float | None:
         """Training images per second over the last few seconds (pauses excluded)."""
