@@ -18,13 +18,17 @@ from mnist_tui.events import (
     EpochEnd,
     Evaluated,
     Event,
+    LearningRateChanged,
     Phase,
+    Predictions,
     RunFailed,
     RunFinished,
     RunResumed,
     RunStarted,
     RunStopped,
+    ShownDigits,
     StorageProblem,
+    SystemLoad,
     event_from_dict,
     event_from_json,
 )
@@ -83,7 +87,32 @@ EVENTS: list[Event] = [
     Checkpointed(epoch=2, batch=13, step=810, seconds=0.004),
     RunResumed(step=810, epoch=2, batch=13, seen=51_832, elapsed=16.5, epochs=3,
                total_batches=2391, batches_per_epoch=797),
+    ShownDigits(indices=(0, 42), labels=(7, 4),
+                pixels=tuple(sample.pixels for sample in SAMPLES)),
+    Predictions(step=160, epoch=1, predicted=(7, 9), confidence=(0.99, 0.51)),
+    LearningRateChanged(step=320, epoch=1, previous=0.01, rate=0.002),
+    LearningRateChanged(step=797, epoch=1, previous=0.002, rate=0.001, by="plateau"),
+    SystemLoad(process_cpu=187.5, machine_cpu=96.0, cpus=2, memory=812_000_000,
+               peak_memory=901_000_000),
+    SystemLoad(process_cpu=12.0, machine_cpu=9.5, cpus=16, memory=2_000_000_000,
+               peak_memory=2_100_000_000, gpu_utilization=88.0, gpu_memory=3_000_000_000,
+               gpu_memory_total=80_000_000_000),
 ]
+
+
+def test_shown_digits_give_back_their_images() -> None:
+    shown = next(e for e in EVENTS if isinstance(e, ShownDigits))
+    assert np.array_equal(shown.image(1), SAMPLES[1].image())
+
+
+@pytest.mark.parametrize("line", [
+    '{"type":"predictions","step":1,"epoch":1,"predicted":[1,2],"confidence":[0.5]}',
+    '{"type":"predictions","step":1,"epoch":1,"predicted":["7"],"confidence":[0.5]}',
+    '{"type":"shown_digits","indices":[1],"labels":[1,2],"pixels":["AA=="]}',
+])
+def test_garbled_live_events_are_refused(line: str) -> None:
+    with pytest.raises(ValueError, match="bad"):
+        event_from_json(line)
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
@@ -113,6 +142,10 @@ def test_type_names() -> None:
         StorageProblem: "storage_problem",
         Checkpointed: "checkpointed",
         RunResumed: "run_resumed",
+        ShownDigits: "shown_digits",
+        Predictions: "predictions",
+        LearningRateChanged: "learning_rate_changed",
+        SystemLoad: "system_load",
     }
     for cls, name in expected.items():
         assert name == cls.TYPE
