@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from mnist_tui.events import BatchEnd
 
@@ -127,3 +128,27 @@ class FitProgress:
     def train_seconds(self) -> float:
         """Seconds since training began, pauses excluded."""
         return self._train_clock.seconds()
+
+
+class FitState(Protocol):
+    """What a `FitHook` may read of the callback that runs it: the model and the counts."""
+
+    model: Any
+    progress: FitProgress
+
+
+class FitHook(Protocol):
+    """Work a callback does in the training thread between two calls into TensorFlow.
+
+    `after_execution` runs after an execution's batches are reported and the control obeyed
+    (a paused run has been let go), unless the fit is stopping; `epoch_end` after the epoch's
+    `EpochEnd` (and its rules), before its checkpoint. Both must be quick: they hold up
+    training. Live predictions, learning-rate requests and system load samples are hooks;
+    `bridge.BridgeCallback` and `callback.MonitorCallback` run them.
+    """
+
+    def after_execution(self, fit: FitState) -> None:
+        """Between two executions: the next batch has not started."""
+
+    def epoch_end(self, fit: FitState) -> None:
+        """At a whole epoch's end, after `EpochEnd` and the epoch rules."""

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
-from mnist_tui.batch_metrics import FitProgress
+from mnist_tui.batch_metrics import FitHook, FitProgress
 from mnist_tui.checkpoint import Checkpointer, Position
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
@@ -110,22 +110,6 @@ def record_batch_metrics(model: Any) -> BatchRecorder | None:
     return recorder
 
 
-class BridgeHook(Protocol):
-    """Work the bridge does in the training thread between two calls into TensorFlow.
-
-    `after_execution` runs after each execution's batches are reported and the control
-    obeyed (a paused run has been let go), unless the fit is stopping; `epoch_end` after
-    the epoch's `EpochEnd` and its rules, before its checkpoint. Both must be quick: they
-    hold up training (live predictions, learning-rate requests, system load samples).
-    """
-
-    def after_execution(self, bridge: BridgeCallback) -> None:
-        """Between two executions: the next batch has not started."""
-
-    def epoch_end(self, bridge: BridgeCallback) -> None:
-        """At an epoch end, after `EpochEnd` and the epoch rules."""
-
-
 class ContinuedProgress(FitProgress):
     """A `FitProgress` whose counts and training time go on from a checkpoint's `start`."""
 
@@ -148,7 +132,7 @@ class BridgeCallback(keras.callbacks.Callback):
     `placement` makes every worker of a cluster agree on stopping; `checkpointer` keeps the
     run's checkpoint; `start` is the checkpoint a resumed run goes on from (its fits may be
     two: the rest of that epoch, then the others); `rules` are applied at every epoch end;
-    `hooks` run between executions and at epoch ends (see `BridgeHook`).
+    `hooks` run between executions and at epoch ends (see `batch_metrics.FitHook`).
     After `fit` the trainer reads the attributes below.
     """
 
@@ -166,7 +150,7 @@ class BridgeCallback(keras.callbacks.Callback):
                  placement: Placement | None = None, *,
                  checkpointer: Checkpointer | None = None,
                  start: Position | None = None, rules: EpochRules | None = None,
-                 hooks: Sequence[BridgeHook] = ()) -> None:
+                 hooks: Sequence[FitHook] = ()) -> None:
         super().__init__()
         self.config = config
         self.emit = emit

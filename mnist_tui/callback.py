@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from mnist_tui.batch_metrics import FitProgress
+from mnist_tui.batch_metrics import FitHook, FitProgress
 from mnist_tui.channel import ControlChannel
 from mnist_tui.control import RunControl
 from mnist_tui.events import (
@@ -38,8 +39,11 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
+from mnist_tui.live_predictions import PredictionHook, choose_digits
+from mnist_tui.rate_control import LearningRateHook, optimizer_rate_lock
 from mnist_tui.run_summary import RunSummary, Status, new_summary
 from mnist_tui.runs import RunWriter, default_runs_dir, new_run_id
+from mnist_tui.system_load import LoadHook
 
 ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
                  "binary_accuracy")
@@ -70,11 +74,16 @@ class MonitorCallback(keras.callbacks.Callback):
     or the user data dir). `name`: a label shown as the run's model (and added to its id).
     `batch_size`: the fit's batch size, if you want samples/s and the table to show it
     (Keras does not tell callbacks). `config`: more settings to record (JSON-ready).
-    Each `fit` with this callback starts a new run; `run_dir` names the latest.
+    `test_data`: `(x_test, y_test)` with 28x28 images (uint8, or floats in 0..1) to show a
+    strip of live test predictions in the monitor (the model must take such images as they
+    are); without it there is no strip. Each `fit` with this callback starts a new run;
+    `run_dir` names the latest. The system load is logged once a second, and a watcher may
+    set the learning rate when the optimizer's is a plain value (not a schedule).
     """
 
     def __init__(self, runs_dir: str | Path | None = None, name: str | None = None, *,
-                 batch_size: int | None = None, config: dict[str, Any] | None = None) -> None:
+                 batch_size: int | None = None, config: dict[str, Any] | None = None,
+                 test_data: tuple[Any, Any] | None = None) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self.name = name
@@ -87,6 +96,10 @@ class MonitorCallback(keras.callbacks.Callback):
         self.epochs = self.steps = 0
         self.last_logs: dict[str, float] = {}
         self.progress = FitProgress(self._paused_seconds)  # made again by each fit
+        self.test_data = test_data
+        self.hooks: list[FitHook] = []  # made again by each fit
+        self._rate_hook: LearningRateHook | None = None
+        self._load_hook: LoadHook | None = None
 
     def _paused_seconds(self) -> float:
         return self.control.paused_seconds
@@ -127,11 +140,21 @@ class MonitorCallback(keras.callbacks.Callback):
         self.progress = FitProgress(self._paused_seconds)
         train_samples = self.steps * self.batch_size if self.steps and self.batch_size else 0
         self._write(Phase(phase="training", message=f"training {config['name']}"))
+        rate_hook = LearningRateHook(self.control, self._write,
+                                     optimizer_rate_lock(getattr(self.model, "optimizer", None)))
         self._write(RunStarted(
             run_id=run_id, config=config, total_batches=self.steps * self.epochs,
             batches_per_epoch=self.steps, epochs=self.epochs, train_samples=train_samples,
             val_samples=0, test_samples=0, params=int(self.model.count_params()),
-            data_source="keras model.fit"))
+            data_source="keras model.fit", rate_locked=rate_hook.locked))
+        self._load_hook, self._rate_hook = LoadHook(self._write), rate_hook
+        self._load_hook.sample_now()
+        self.hooks = [self._load_hook, rate_hook]
+        if self.test_data is not None:
+            x_test, y_test = self.test_data
+            shown = choose_digits(np.asarray(x_test), np.asarray(y_test))
+            self._write(shown)
+            self.hooks.append(PredictionHook(shown, self._write))
 
     def _write(self, event: Event) -> None:
         if self._writer is not None:
@@ -156,6 +179,9 @@ class MonitorCallback(keras.callbacks.Callback):
             self.control.wait_if_paused()
         if self.control.stop_requested:
             self.model.stop_training = True
+        else:
+            for hook in self.hooks:
+                hook.after_execution(self)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """One `EpochEnd` with the epoch's means and validation metrics."""
@@ -170,13 +196,15 @@ class MonitorCallback(keras.callbacks.Callback):
             accuracy=_number(logs.get(key)) if key else None,
             val_loss=_number(logs.get("val_loss")),
             val_accuracy=_number(logs.get(f"val_{key}")) if key else None, seconds=seconds))
+        for hook in self.hooks:
+            hook.epoch_end(self)
 
     def _summary(self, status: Status, reason: str = "") -> RunSummary:
         """The run's summary as a callback knows it (no test evaluation)."""
         seconds = self.progress.train_seconds()
         completed = self.progress.epochs_completed
         key = _accuracy_key(self.last_logs)
-        return new_summary(
+        summary = new_summary(
             self._writer.run_id if self._writer else "", self._config(), epochs=self.epochs,
             train_samples=self.steps * self.batch_size if self.batch_size else None,
             status=status, reason=reason, params=int(self.model.count_params()),
@@ -186,6 +214,12 @@ class MonitorCallback(keras.callbacks.Callback):
             samples_per_second=self.progress.seen / seconds if self.batch_size and seconds > 0
             else None,
             metrics=dict(self.last_logs))
+        if self._rate_hook is not None:
+            self._rate_hook.add_to_summary(summary)
+        if self._load_hook is not None:
+            self._load_hook.sample_now()
+            summary["peak_memory"] = self._load_hook.peak_memory
+        return summary
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """RunFinished, or RunStopped when a watcher stopped it; the log is then closed."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnist_tui.batch_metrics import FitHook
 from mnist_tui.checkpoint import (
     Checkpointer,
     CheckpointInfo,
@@ -52,10 +53,13 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
+from mnist_tui.live_predictions import PredictionHook, choose_digits
 from mnist_tui.pipeline import eval_dataset, make_datasets
 from mnist_tui.precision import resolve_precision
+from mnist_tui.rate_control import LearningRateHook, config_rate_lock
 from mnist_tui.run_summary import RunSummary, new_summary
 from mnist_tui.strategy import MULTI_WORKER_SEED, make_placement
+from mnist_tui.system_load import LoadHook
 
 if TYPE_CHECKING:
     from mnist_tui.bridge import BridgeCallback
@@ -149,16 +153,20 @@ class Trainer:
     (STEPS_PER_EXECUTION on the default strategy, 1 under a distribution strategy).
     `checkpoints` keeps a checkpoint in `run_dir` (off only to measure what it costs);
     `resume` goes on from that checkpoint instead of starting afresh.
+    `live_predictions` predicts a fixed set of test digits every ~2 s for the monitor's strip
+    (off only to measure what it costs).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
-                 checkpoints: bool = True, resume: bool = False) -> None:
+                 checkpoints: bool = True, resume: bool = False,
+                 live_predictions: bool = True) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
         self.checkpoints = checkpoints
         self.resume = resume
+        self.live_predictions = live_predictions
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
         self.model: Any = None
@@ -244,13 +252,18 @@ class Trainer:
         params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
+        rate_hook = LearningRateHook(control, emit, config_rate_lock(config) or (
+            "a multi-worker run keeps the rate it started with" if placement.multi_worker
+            else ""))
         emit(RunStarted(run_id=summary["run_id"], config=config.to_dict(),
                         total_batches=config.total_batches,
                         batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
                         train_samples=split, val_samples=config.val_samples,
                         test_samples=len(data.y_test), params=params,
                         data_source=data.source, strategy=placement.name,
-                        devices=placement.devices, precision=precision))
+                        devices=placement.devices, precision=precision,
+                        rate_locked=rate_hook.locked))
+        hooks = self._live_hooks(data, emit, rate_hook) if placement.is_chief else []
         if control.stop_requested and not placement.multi_worker:
             summary.update({"status": "stopped", "reason": control.reason,
                             "stopped_early": True})
@@ -266,10 +279,13 @@ class Trainer:
         bridge = BridgeCallback(config, emit, control, recorder, placement,
                                 checkpointer=checkpointer,
                                 start=resume.position if resume is not None else None,
-                                rules=rules)
+                                rules=rules, hooks=hooks)
         if resume is not None:
             bridge.last_logs = dict(resume.last_logs)
-        fit_from(model, train_data, val_data, config, bridge, resume)
+        try:
+            fit_from(model, train_data, val_data, config, bridge, resume)
+        finally:
+            self._end_hooks(summary, hooks, rate_hook)
         _add_training(summary, bridge)
         if bridge.nan_message:
             summary["reason"] = bridge.nan_message
@@ -304,6 +320,29 @@ class Trainer:
             warn_if_diverged(summary, self._first_loss.loss, config.learning_rate)
             emit(RunFinished(summary=summary))
         return summary
+
+    def _live_hooks(self, data: MnistData, emit: Emit,
+                    rate_hook: LearningRateHook) -> list[FitHook]:
+        """The hooks of a run the monitor watches live: system load, the rate asked for,
+        and (when asked for) predictions of a fixed set of test digits."""
+        load = LoadHook(emit)
+        load.sample_now()
+        hooks: list[FitHook] = [load, rate_hook]
+        if self.live_predictions and len(data.y_test):
+            shown = choose_digits(data.x_test, data.y_test)
+            emit(shown)
+            hooks.append(PredictionHook(shown, emit))
+        return hooks
+
+    @staticmethod
+    def _end_hooks(summary: RunSummary, hooks: list[FitHook],
+                   rate_hook: LearningRateHook) -> None:
+        """What the hooks saw, into the summary: peak memory, the rates that ran."""
+        rate_hook.add_to_summary(summary)
+        for hook in hooks:
+            if isinstance(hook, LoadHook):
+                hook.sample_now()
+                summary["peak_memory"] = hook.peak_memory
 
 
 def _add_position(summary: RunSummary, resume: CheckpointInfo) -> None:

@@ -13,8 +13,8 @@ import math
 import time
 from typing import Any, ClassVar
 
-from mnist_tui.tui.history import ChartData
 from mnist_tui.tui.plot_strips import FastPlot
+from mnist_tui.tui.series import ChartData
 from mnist_tui.tui.theming import ThemeAware, theme_color
 
 MAX_POINTS = 150  # per series; more points only cost drawing time, the width can't show them
@@ -78,10 +78,12 @@ class MetricChart(ThemeAware, FastPlot):
         if data is None:
             self.refresh()
             return
-        plt.xlim(0, data.x_max)
-        ticks = step_ticks(data.x_max, max(2, self.size.width // 10))
+        plt.xlim(data.x_min, data.x_max)
+        ticks = step_ticks(data.x_max, max(2, self.size.width // 10), data.x_min)
         plt.xticks(ticks, [tick_label(t) for t in ticks])
         primary = self._colour("primary", "blue")
+        for step in data.marks:  # where the learning rate changed
+            plt.vline(step, color=self._colour("warning", "yellow"))
         xs, ys = data.train
         if data.smooth is not None:
             if xs:
@@ -97,15 +99,17 @@ class MetricChart(ThemeAware, FastPlot):
         self.refresh()
 
 
-def step_ticks(x_max: int, most: int) -> list[int]:
-    """Round batch numbers from 0 to `x_max` for the x axis: at most `most` + 1 of them.
+def step_ticks(x_max: int, most: int, x_min: int = 0) -> list[int]:
+    """Round batch numbers from `x_min` to `x_max` for the x axis: at most `most` + 1.
 
     plotext's own ticks split the axis evenly, which gives labels like 398.5 for a batch axis.
     """
     most = max(1, most)
-    magnitude = 10 ** max(0, math.floor(math.log10(max(1, x_max / most))))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if x_max // (m * magnitude) <= most)
-    return list(range(0, x_max + 1, step))
+    span = max(1, x_max - x_min)
+    magnitude = 10 ** max(0, math.floor(math.log10(max(1, span / most))))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if span // (m * magnitude) <= most)
+    first = -(-x_min // step) * step  # the first multiple of `step` at or after x_min
+    return list(range(first, x_max + 1, step))
 
 
 def tick_label(value: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from mnist_tui.events import (
@@ -32,116 +31,16 @@ from mnist_tui.events import (
 )
 from mnist_tui.formatting import format_loss, format_percent
 from mnist_tui.run_summary import RunSummary, as_summary
+from mnist_tui.tui.series import (
+    DEFAULT_CAPACITY,
+    DEFAULT_SMOOTHING,
+    BucketSeries,
+    ChartData,
+    Ema,
+    RecentPoints,
+)
 
-DEFAULT_SMOOTHING = 0.95  # EMA weight of the past: about a 20-batch window
-DEFAULT_CAPACITY = 320  # buckets kept per series before neighbours are merged
 RATE_WINDOW_SECONDS = 5.0  # samples/s and ETA look at about this much recent training
-
-
-class Ema:
-    """Debiased exponential moving average (as Adam debiases its moments).
-
-    Without the correction the average starts near 0 and creeps up; dividing by 1 - beta^t
-    makes the first values meaningful.
-    """
-
-    def __init__(self, beta: float = DEFAULT_SMOOTHING) -> None:
-        if not 0 <= beta < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {beta}")
-        self.beta = beta
-        self._mean = 0.0
-        self._weight = 1.0  # beta ** t
-
-    def update(self, value: float) -> float:
-        """Add one value; return the debiased average so far."""
-        self._mean = self.beta * self._mean + (1.0 - self.beta) * value
-        self._weight *= self.beta
-        return self._mean / (1.0 - self._weight)
-
-
-class BucketSeries:
-    """An (x, y) series kept as at most `capacity` buckets of equal size, each a mean.
-
-    Appending is O(1) amortised: when the buckets are full, neighbours merge pairwise and each
-    bucket then holds twice as many points. `points(n)` gives at most n points in O(capacity).
-    """
-
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 2 or capacity % 2:
-            raise ValueError(f"capacity must be an even number ≥ 2, got {capacity}")
-        self.capacity = capacity
-        self.per_bucket = 1
-        self.count = 0
-        self._x: list[float] = []
-        self._y: list[float] = []
-        self._n: list[int] = []
-        self._first: list[float] = []  # each bucket's first x
-
-    def __len__(self) -> int:
-        return len(self._n)
-
-    def append(self, x: float, y: float) -> None:
-        """Add one point."""
-        self.count += 1
-        if self._n and self._n[-1] < self.per_bucket:
-            self._x[-1] += x
-            self._y[-1] += y
-            self._n[-1] += 1
-            return
-        if len(self._n) >= self.capacity:
-            self._merge_pairs()
-        self._x.append(x)
-        self._y.append(y)
-        self._n.append(1)
-        self._first.append(x)
-
-    def drop_after(self, x: float) -> None:
-        """Drop the points after `x` (a resumed run's); a bucket that holds points on both
-        sides of it stays whole."""
-        while self._first and self._first[-1] > x:
-            self.count -= self._n.pop()
-            self._x.pop()
-            self._y.pop()
-            self._first.pop()
-
-    def _merge_pairs(self) -> None:
-        x, y, n = self._x, self._y, self._n
-        self._x = [x[i] + x[i + 1] for i in range(0, len(x) - 1, 2)]
-        self._y = [y[i] + y[i + 1] for i in range(0, len(y) - 1, 2)]
-        self._n = [n[i] + n[i + 1] for i in range(0, len(n) - 1, 2)]
-        first = self._first
-        self._first = first[0:len(first) - 1:2]
-        if len(n) % 2:
-            self._x.append(x[-1])
-            self._y.append(y[-1])
-            self._n.append(n[-1])
-            self._first.append(first[-1])
-        self.per_bucket *= 2
-
-    def points(self, max_points: int) -> tuple[list[float], list[float]]:
-        """The series as at most `max_points` (x, y) means, in order."""
-        size = len(self._n)
-        if size <= max_points:
-            return ([x / n for x, n in zip(self._x, self._n, strict=True)],
-                    [y / n for y, n in zip(self._y, self._n, strict=True)])
-        xs: list[float] = []
-        ys: list[float] = []
-        for k in range(max(1, max_points)):
-            lo, hi = k * size // max_points, (k + 1) * size // max_points
-            n = sum(self._n[lo:hi])
-            xs.append(sum(self._x[lo:hi]) / n)
-            ys.append(sum(self._y[lo:hi]) / n)
-        return xs, ys
-
-
-@dataclass(frozen=True)
-class ChartData:
-    """What one chart draws: the per-batch curve, its smoothed version, validation points."""
-
-    train: tuple[list[float], list[float]]
-    smooth: tuple[list[float], list[float]] | None
-    val: tuple[list[float], list[float]]
-    x_max: int
 
 
 class TrainingHistory:
@@ -193,6 +92,8 @@ class TrainingHistory:
         self._ema = {"loss": Ema(smoothing), "accuracy": Ema(smoothing)}
         self._raw = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
         self._smooth = {"loss": BucketSeries(capacity), "accuracy": BucketSeries(capacity)}
+        self._recent = {key: RecentPoints() for key in ("loss", "accuracy")}
+        self._recent_smooth = {key: RecentPoints() for key in ("loss", "accuracy")}
         self._rate: deque[tuple[float, int, int]] = deque()  # (elapsed, step, seen)
 
     @property
@@ -278,6 +179,8 @@ class TrainingHistory:
         stopped epoch's validation) no longer counts, and the run is going again."""
         for series in (*self._raw.values(), *self._smooth.values()):
             series.drop_after(event.step)
+        for recent in (*self._recent.values(), *self._recent_smooth.values()):
+            recent.drop_after(event.step)
         whole = event.batch >= event.batches_per_epoch
         kept = [e for e in self.epoch_ends
                 if e.step <= event.step and (whole or e.epoch < event.epoch)]
@@ -313,8 +216,11 @@ class TrainingHistory:
     def _add_point(self, metric: str, step: int, value: float) -> None:
         if not math.isfinite(value):
             return  # a NaN batch ends the run; it would only break the chart's scale
+        smoothed = self._ema[metric].update(value)
         self._raw[metric].append(step, value)
-        self._smooth[metric].append(step, self._ema[metric].update(value))
+        self._smooth[metric].append(step, smoothed)
+        self._recent[metric].append(step, value)
+        self._recent_smooth[metric].append(step, smoothed)
 
     def _add_epoch(self, event: EpochEnd) -> None:
         self.epoch_ends.append(event)
@@ -388,18 +294,43 @@ class TrainingHistory:
             return None
         return (self.total_batches - self.step) * (t1 - t0) / (step1 - step0)
 
-    def chart(self, metric: str, *, smooth: bool, max_points: int) -> ChartData:
-        """Points for the "loss" or "accuracy" chart, at most `max_points` per series."""
+    def chart(self, metric: str, *, smooth: bool, max_points: int,
+              window: int | None = None) -> ChartData:
+        """Points for the "loss" or "accuracy" chart, at most `max_points` per series: the
+        whole run, or (zoomed in) its latest `window` batches.
+
+        Zoomed in, the curves come from the latest points kept whole when they cover the
+        window, else from the whole run's buckets in it: never more points to go through
+        than a whole-run chart has (about twice its buckets).
+        """
         if metric not in self._raw:
             raise ValueError(f"unknown metric {metric!r}; use 'loss' or 'accuracy'")
+        x_max = max(self.total_batches, self.step, 1)
+        x_min = 0
+        raw, smoothed = self._raw[metric], self._smooth[metric]
+        train = raw.points(max_points)
+        smooth_points = smoothed.points(max_points) if smooth else None
+        if window is not None and 0 < window < x_max:
+            x_max = max(self.step, window)
+            x_min = x_max - window
+            recent = self._recent[metric]
+            if recent.covers(x_min):
+                train = recent.points(x_min, max_points)
+                if smooth:
+                    smooth_points = self._recent_smooth[metric].points(x_min, max_points)
+            else:
+                train = raw.points(max_points, x_min)
+                if smooth:
+                    smooth_points = smoothed.points(max_points, x_min)
         val_values = self.val_loss if metric == "loss" else self.val_accuracy
-        val = [(s, v) for s, v in zip(self.val_steps, val_values, strict=True) if math.isfinite(v)]
+        val = [(s, v) for s, v in zip(self.val_steps, val_values, strict=True)
+               if math.isfinite(v) and s >= x_min]
         if len(val) > max_points:
             stride = math.ceil(len(val) / max_points)
             val = val[stride - 1::stride]
         return ChartData(
-            train=self._raw[metric].points(max_points),
-            smooth=self._smooth[metric].points(max_points) if smooth else None,
+            train=train, smooth=smooth_points,
             val=([float(s) for s, _ in val], [v for _, v in val]),
-            x_max=max(self.total_batches, self.step, 1),
+            x_max=x_max, x_min=x_min,
+            marks=tuple(c.step for c in self.rate_changes if x_min <= c.step <= x_max),
         )
