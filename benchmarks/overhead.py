@@ -16,6 +16,11 @@ execution, so headless/pipeline and tui/pipeline are the cost of monitoring alon
     python benchmarks/overhead.py --pairs 3 --checkpoints   # ... and the trainer without
                                                             # checkpoints: what they cost
 
+`--live` adds `trainer-nolive` (the trainer without its live predictions and system load
+samples: what they cost, as a paired ratio to `trainer`), and with `--tui` a `tui-nolive@SIZE`
+kind per size: the same monitor, run with $MNIST_TUI_LIVE=0 (no strip, no load line), so the
+two ratios to a bare fit on the same pipeline sit side by side.
+
 `--checkpoints` adds `trainer` and `trainer-nockpt`: the same run folder and trainer, with
 and without its checkpoints (`--checkpoint-seconds` sets their interval within an epoch, 30 s
 by default as in a real run; 1 s makes several per epoch). It prints their throughput ratio
@@ -99,8 +104,9 @@ def one_headless(args: argparse.Namespace) -> dict:
     return {"images_per_s": summary["samples_per_second"]}
 
 
-def _trainer(args: argparse.Namespace, checkpoints: bool) -> dict:
-    """The trainer into a run folder with the headless console, checkpoints on or off."""
+def _trainer(args: argparse.Namespace, checkpoints: bool, live: bool = True) -> dict:
+    """The trainer into a run folder with the headless console, checkpoints on or off, live
+    predictions and load samples on or off."""
     import io
 
     from mnist_tui.config import TrainConfig
@@ -124,7 +130,7 @@ def _trainer(args: argparse.Namespace, checkpoints: bool) -> dict:
 
         try:
             trainer = Trainer(run_dir=writer.run_dir, data=load_mnist(args.data),
-                              checkpoints=checkpoints)
+                              checkpoints=checkpoints, live=live)
             summary = trainer.run(config, both, run_id=writer.run_id)
         finally:
             writer.close()
@@ -142,6 +148,11 @@ def one_trainer_nockpt(args: argparse.Namespace) -> dict:
     return _trainer(args, checkpoints=False)
 
 
+def one_trainer_nolive(args: argparse.Namespace) -> dict:
+    """The same trainer without live predictions and system load samples."""
+    return _trainer(args, checkpoints=True, live=False)
+
+
 def _thread_cpu(pid: int, tid: int) -> float:
     fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -152,16 +163,18 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def one_tui(args: argparse.Namespace, size: str) -> dict:
+def one_tui(args: argparse.Namespace, size: str, live: bool = True) -> dict:
     """`mnist-tui --start` in a real tmux terminal of `size` (WIDTHxHEIGHT); throughput from
-    its run summary, the UI thread's CPU while training from the app's own probe."""
+    its run summary, the UI thread's CPU while training from the app's own probe. Without
+    `live`, the run has no live predictions and load samples ($MNIST_TUI_LIVE=0)."""
     if shutil.which("tmux") is None:
         raise SystemExit("the --tui trial needs tmux (apt-get install tmux)")
     width, height = size.split("x")
     session = f"mnist-bench-{os.getpid()}"
     with tempfile.TemporaryDirectory() as runs:
         probe = Path(runs) / "ui-cpu.json"
-        command = (f"exec env MNIST_TUI_UI_CPU_FILE={probe} {sys.executable} -m mnist_tui "
+        command = (f"exec env MNIST_TUI_UI_CPU_FILE={probe} MNIST_TUI_LIVE={int(live)} "
+                   f"{sys.executable} -m mnist_tui "
                    f"--start --data {args.data} --runs-dir {runs} --train-size "
                    f"{args.train_size} --epochs {args.epochs} --seed {args.seed}")
         subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", width, "-y", height,
@@ -190,13 +203,16 @@ def one_tui(args: argparse.Namespace, size: str) -> dict:
 
 
 TRIALS = {"bare": one_bare, "pipeline": one_pipeline, "headless": one_headless,
-          "trainer": one_trainer, "trainer-nockpt": one_trainer_nockpt}
+          "trainer": one_trainer, "trainer-nockpt": one_trainer_nockpt,
+          "trainer-nolive": one_trainer_nolive}
 
 
 def run_trial(kind: str, args: argparse.Namespace) -> dict:
     """Run one trial in a fresh process (the TUI one drives its own process in tmux)."""
     if kind.startswith("tui@"):
         return one_tui(args, kind.removeprefix("tui@"))
+    if kind.startswith("tui-nolive@"):
+        return one_tui(args, kind.removeprefix("tui-nolive@"), live=False)
     command = [sys.executable, __file__, "--one", kind, "--data", str(args.data),
                "--train-size", str(args.train_size), "--epochs", str(args.epochs),
                "--seed", str(args.seed)]
@@ -217,6 +233,8 @@ def main() -> None:
     parser.add_argument("--tui", action="store_true", help="also time the TUI in tmux")
     parser.add_argument("--checkpoints", action="store_true",
                         help="also time the trainer with and without its checkpoints")
+    parser.add_argument("--live", action="store_true",
+                        help="also time the trainer (and the TUI) without its live parts")
     parser.add_argument("--checkpoint-seconds", type=float, default=30.0,
                         help="interval between checkpoints within an epoch (default 30)")
     parser.add_argument("--sizes", default="120x40,200x60",
@@ -230,8 +248,14 @@ def main() -> None:
     if any(not re.fullmatch(r"\d+x\d+", size) for size in sizes):
         parser.error(f"--sizes takes WIDTHxHEIGHT, comma-separated, not {args.sizes!r}")
     kinds = ["bare", "pipeline", "headless"] + ([f"tui@{s}" for s in sizes] if args.tui else [])
+    if args.live and args.tui:
+        kinds += [f"tui-nolive@{s}" for s in sizes]
+    if args.checkpoints or args.live:
+        kinds += ["trainer"]
     if args.checkpoints:
-        kinds += ["trainer", "trainer-nockpt"]
+        kinds += ["trainer-nockpt"]
+    if args.live:
+        kinds += ["trainer-nolive"]
     results: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for round_no in range(1, args.pairs + 1):
         order = kinds if round_no % 2 else kinds[::-1]
@@ -248,7 +272,7 @@ def main() -> None:
     for kind in kinds:
         med = statistics.median(r["images_per_s"] for r in results[kind])
         ui = ""
-        if kind.startswith("tui@"):
+        if kind.startswith(("tui@", "tui-nolive@")):
             per_5s = statistics.median(r["ui_cpu_per_5s"] for r in results[kind])
             paired = statistics.median(t["images_per_s"] / p["images_per_s"] for t, p in
                                        zip(results[kind], results["pipeline"], strict=True))
@@ -256,6 +280,16 @@ def main() -> None:
                   f"{per_5s:.3f} ({per_5s / 5:.1%} of a core)")
         print(f"  {kind:14s} {med:8.0f}   ratio to bare fit {med / bare:.3f}   "
               f"to bare fit on the same pipeline {med / pipeline:.3f}{ui}")
+    if args.live:
+        ratio = [a["images_per_s"] / b["images_per_s"]
+                 for a, b in zip(results["trainer"], results["trainer-nolive"], strict=True)]
+        print(f"  live predictions and load samples: trainer with / without "
+              f"{statistics.median(ratio):.3f} (median of the {len(ratio)} pairs' ratios)")
+        for size in sizes if args.tui else []:
+            ratio = [a["images_per_s"] / b["images_per_s"] for a, b in
+                     zip(results[f"tui@{size}"], results[f"tui-nolive@{size}"], strict=True)]
+            print(f"  TUI at {size} with / without its live parts "
+                  f"{statistics.median(ratio):.3f} (median of the pairs' ratios)")
     if args.checkpoints:
         ratio = [a["images_per_s"] / b["images_per_s"]
                  for a, b in zip(results["trainer"], results["trainer-nockpt"], strict=True)]

@@ -38,6 +38,7 @@ from mnist_tui.events import (
     RunFinished,
     RunStarted,
     RunStopped,
+    ShownDigits,
 )
 from mnist_tui.live_predictions import PredictionHook, choose_digits
 from mnist_tui.rate_control import LearningRateHook, optimizer_rate_lock
@@ -97,7 +98,14 @@ class MonitorCallback(keras.callbacks.Callback):
         self.last_logs: dict[str, float] = {}
         self.progress = FitProgress(self._paused_seconds)  # made again by each fit
         self.test_data = test_data
+        self._shown: ShownDigits | None = None  # the strip's digits, chosen once
+        self._shown_inputs: np.ndarray | None = None  # their rows of x_test, as the model takes
+        if test_data is not None:  # a test set that cannot be shown fails here, before `fit`
+            x_test = np.asarray(test_data[0])
+            self._shown = choose_digits(x_test, np.asarray(test_data[1]))
+            self._shown_inputs = x_test[list(self._shown.indices)]
         self.hooks: list[FitHook] = []  # made again by each fit
+        self._run_config: dict[str, Any] = {}  # as the fit began (its rate may change)
         self._rate_hook: LearningRateHook | None = None
         self._load_hook: LoadHook | None = None
 
@@ -109,12 +117,15 @@ class MonitorCallback(keras.callbacks.Callback):
         model = self.model
         optimizer = getattr(model, "optimizer", None)
         rate = _number(getattr(optimizer, "learning_rate", None))
+        optimizer_name = getattr(optimizer, "name", None)
         if rate is not None:
             rate = float(f"{rate:.7g}")  # a float32 0.01 reads 0.009999999776...
         config: dict[str, Any] = {
             "name": self.name or model.name,
             "model": model.name,
-            "optimizer": getattr(optimizer, "name", None),
+            # Keras numbers unnamed optimizers per process ("adam_2"): the kind is the name.
+            "optimizer": (re.sub(r"_\d+$", "", str(optimizer_name))
+                          if optimizer_name else None),
             "learning_rate": rate,
             "epochs": self.params.get("epochs"),
             "steps_per_epoch": self.params.get("steps"),
@@ -128,7 +139,7 @@ class MonitorCallback(keras.callbacks.Callback):
         """Create the run folder and log RunStarted."""
         run_id = new_run_id() + (f"-{_slug(self.name)}" if self.name and _slug(self.name)
                                  else "")
-        config = self._config()
+        config = self._run_config = self._config()
         self.control = RunControl()
         self._writer = RunWriter(self.runs_dir or default_runs_dir(), run_id, config)
         self.run_dir = self._writer.run_dir
@@ -150,11 +161,10 @@ class MonitorCallback(keras.callbacks.Callback):
         self._load_hook, self._rate_hook = LoadHook(self._write), rate_hook
         self._load_hook.sample_now()
         self.hooks = [self._load_hook, rate_hook]
-        if self.test_data is not None:
-            x_test, y_test = self.test_data
-            shown = choose_digits(np.asarray(x_test), np.asarray(y_test))
-            self._write(shown)
-            self.hooks.append(PredictionHook(shown, self._write))
+        if self._shown is not None:
+            self._write(self._shown)
+            self.hooks.append(PredictionHook(self._shown, self._write,
+                                             inputs=self._shown_inputs))
 
     def _write(self, event: Event) -> None:
         if self._writer is not None:
@@ -205,7 +215,7 @@ class MonitorCallback(keras.callbacks.Callback):
         completed = self.progress.epochs_completed
         key = _accuracy_key(self.last_logs)
         summary = new_summary(
-            self._writer.run_id if self._writer else "", self._config(), epochs=self.epochs,
+            self._writer.run_id if self._writer else "", self._run_config, epochs=self.epochs,
             train_samples=self.steps * self.batch_size if self.batch_size else None,
             status=status, reason=reason, params=int(self.model.count_params()),
             epochs_completed=completed, stopped_early=completed < self.epochs,

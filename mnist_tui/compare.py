@@ -3,6 +3,11 @@
 Shared by `mnist-tui runs` and the app's Runs screen, so both show the same values. Only reads
 run folders (through `mnist_tui.runs`). In the CSV exports a value that is unknown, and a
 number that is not finite (a diverged run's NaN loss), is an empty cell.
+
+The learning rate shown is the schedule that ran: the config's rate, then each change made
+while it trained (the summary's `learning_rate_changes`, see `rate_control.py`) as
+"→rate@step", batch step + 1 being the first at that rate; the CSV has the config's rate as a
+number and the changes in `lr_changes` as "step:rate;step:rate".
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from mnist_tui.runs import RunInfo, read_events
 COLUMNS = ("id", "started", "status", "model", "epochs", "learning rate", "optimizer",
            "batch size", "precision", "val accuracy", "test accuracy", "time")
 """The columns of the runs table, in order."""
+
+CSV_EXTRA = ("run_dir", "lr_changes")
+"""Columns the runs CSV has after `COLUMNS`: the run folder, and the learning-rate changes."""
+
+SHOWN_CHANGES = 2  # the most rate changes the table lists; more show the first and the last
 
 METRIC_FIELDS = ("run_id", "kind", "epoch", "step", "loss", "accuracy", "val_loss",
                  "val_accuracy")
@@ -49,8 +59,54 @@ def model_name(run: RunInfo) -> str | None:
     return None if name is None else str(name)
 
 
+def rate_changes(summary: Any) -> list[tuple[int, float, float]]:
+    """(step, previous, rate) of each learning-rate change in a run's summary, in order; []
+    when there were none (or what is there cannot be read)."""
+    changes = summary.get("learning_rate_changes") if isinstance(summary, dict) else None
+    if not isinstance(changes, list):
+        return []
+    found = []
+    for change in changes:
+        if not isinstance(change, dict):
+            continue
+        step, previous, rate = (change.get("step"), _rate(change.get("previous")),
+                                _rate(change.get("rate")))
+        if (isinstance(step, int) and not isinstance(step, bool) and previous is not None
+                and rate is not None):
+            found.append((step, previous, rate))
+    return found
+
+
+def _rate(value: Any) -> float | None:
+    """`value` as a rate, if it is a finite number (a summary read from a file may hold
+    anything)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def rate_schedule_text(rate: Any, changes: Sequence[tuple[int, float, float]]) -> str:
+    """The learning rate that ran, for the table: "0.01", or "0.01→0.003@400" (from batch
+    401 at 0.003), "0.01→0.003@400→0.001@800", with more changes "0.01→0.003@400→…→0.0001@1600".
+    """
+    if not changes:
+        return _plain(rate)
+    first = _rate(rate)
+    steps = [f"{new:g}@{step}" for step, _previous, new in changes]
+    if len(steps) > SHOWN_CHANGES:
+        steps = [steps[0], "…", steps[-1]]
+    return "→".join([_plain(first if first is not None else changes[0][1]), *steps])
+
+
+def rate_changes_cell(changes: Sequence[tuple[int, float, float]]) -> str:
+    """The changes as a CSV cell: "400:0.003;800:0.001" (step: the rate from the next batch
+    on, as logged); "" without any."""
+    return ";".join(f"{step}:{new!r}" for step, _previous, new in changes)
+
+
 def run_record(run: RunInfo) -> dict[str, Any]:
-    """One run as raw values keyed by `COLUMNS` (numbers stay numbers; None when unknown)."""
+    """One run as raw values keyed by `COLUMNS` (numbers stay numbers; None when unknown),
+    and its learning-rate changes under "lr_changes" (see `rate_changes`)."""
     summary = run.summary or {}
     config = run.config
     started = started_at(run)
@@ -69,6 +125,7 @@ def run_record(run: RunInfo) -> dict[str, Any]:
         "val accuracy": summary.get("val_accuracy"),
         "test accuracy": summary.get("test_accuracy"),
         "time": summary.get("seconds"),
+        "lr_changes": rate_changes(summary),
     }
 
 
@@ -82,7 +139,8 @@ def run_row(run: RunInfo) -> tuple[str, ...]:
         epochs = f"{summary['epochs_completed']}/{epochs}"
     started = record["started"][:16] if record["started"] else MISSING
     return (run.run_id, started, record["status"], _plain(record["model"]), epochs,
-            _plain(record["learning rate"]), _plain(record["optimizer"]),
+            rate_schedule_text(record["learning rate"], record["lr_changes"]),
+            _plain(record["optimizer"]),
             _plain(record["batch size"]), _plain(record["precision"]),
             format_percent(record["val accuracy"]),
             format_percent(record["test accuracy"]), format_duration(record["time"], MISSING))
@@ -98,12 +156,14 @@ def format_runs_table(runs: Sequence[RunInfo]) -> str:
 
 
 def write_runs_csv(runs: Iterable[RunInfo], out: TextIO) -> None:
-    """The runs table as CSV, with raw numbers (fractions, seconds) and the run folder."""
+    """The runs table as CSV, with raw numbers (fractions, seconds), the run folder and the
+    learning-rate changes (`CSV_EXTRA`)."""
     writer = csv.writer(out)
-    writer.writerow([*(c.replace(" ", "_") for c in COLUMNS), "run_dir"])
+    writer.writerow([*(c.replace(" ", "_") for c in COLUMNS), *CSV_EXTRA])
     for run in runs:
         record = run_record(run)
-        writer.writerow([*(_cell(record[c]) for c in COLUMNS), str(run.run_dir)])
+        writer.writerow([*(_cell(record[c]) for c in COLUMNS), str(run.run_dir),
+                         rate_changes_cell(record["lr_changes"])])
 
 
 def _cell(value: Any) -> Any:

@@ -40,3 +40,44 @@ def format_loss(value: Any, missing: str = MISSING) -> str:
     """A loss with four decimals."""
     number = finite(value)
     return missing if number is None else f"{number:.4f}"
+
+
+_BYTE_UNITS = ("bytes", "KB", "MB", "GB", "TB")
+
+
+def _byte_unit(size: float) -> int:
+    """The index in `_BYTE_UNITS` of the unit that `size` bytes read best in."""
+    unit = 0
+    while size >= 1000 and unit < len(_BYTE_UNITS) - 1:
+        size /= 1024
+        unit += 1
+    return unit
+
+
+def _in_unit(size: float, unit: int) -> str:
+    value = size / 1024**unit
+    return f"{value:.0f}" if unit == 0 or value >= 9.95 else f"{value:.1f}"
+
+
+def format_bytes(size: Any, missing: str = MISSING) -> str:
+    """A size in bytes as people read memory: "812 MB", "3.0 GB", "512 bytes".
+
+    Binary units (1 MB = 1024² bytes), as system monitors and GPU tools count memory; one
+    decimal below 10.
+    """
+    number = finite(size)
+    if number is None or number < 0:
+        return missing
+    unit = _byte_unit(number)
+    return f"{_in_unit(number, unit)} {_BYTE_UNITS[unit]}"
+
+
+def format_bytes_of(used: Any, total: Any, missing: str = MISSING) -> str:
+    """Memory used out of a total, in the total's unit: "3.0/80 GB" (see `format_bytes`)."""
+    part, whole = finite(used), finite(total)
+    if part is None or part < 0:
+        return missing
+    if whole is None or whole <= 0:
+        return format_bytes(part, missing)
+    unit = _byte_unit(whole)
+    return f"{_in_unit(part, unit)}/{_in_unit(whole, unit)} {_BYTE_UNITS[unit]}"

@@ -34,8 +34,9 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
     StorageProblem,
+    SystemLoad,
 )
-from mnist_tui.formatting import format_duration, format_loss, format_percent
+from mnist_tui.formatting import format_bytes, format_duration, format_loss, format_percent
 from mnist_tui.jsonio import dumps_strict
 from mnist_tui.run_summary import HEADLINE_KEYS, RunSummary, as_summary
 from mnist_tui.signals import (
@@ -84,6 +85,7 @@ class HeadlessConsole:
         self._progress: Any = None
         self._task: Any = None
         self.unsaved = False  # a part of the run folder could not be written
+        self.memory = ""  # the process's memory as the last `SystemLoad` said, e.g. "812 MB"
 
     def __call__(self, event: Event) -> None:
         """Report one event."""
@@ -117,6 +119,19 @@ class HeadlessConsole:
         elif isinstance(event, StorageProblem):
             self.unsaved = True
             self.say(f"mnist-tui: {event.message}")
+        elif isinstance(event, SystemLoad):
+            self._load(event)
+        # ShownDigits, Predictions and the rest: nothing to say on a console
+
+    def _load(self, event: SystemLoad) -> None:
+        """Keep the process's memory for the progress lines (and the bar), printing nothing."""
+        self.memory = format_bytes(event.memory, missing="")
+        if self._progress is not None:
+            self._progress.update(self._task, memory=self._memory_text())
+
+    def _memory_text(self) -> str:
+        """The memory figure as the progress shows it: " · 812 MB", or "" before any."""
+        return f" · {self.memory}" if self.memory else ""
 
     def _final_line(self, event: RunFinished | RunStopped | RunFailed) -> str:
         """The last line of a run: how it ended, its accuracies and where it is saved."""
@@ -148,7 +163,7 @@ class HeadlessConsole:
         self.say(f"epoch {event.epoch}/{self.epochs} batch {event.step}/{self.total} "
                  f"({pct:.1f}%) loss {event.loss:.4f} accuracy {_pct(event.accuracy)} "
                  f"{rate:,.0f} images/s elapsed {_duration(event.elapsed)} "
-                 f"eta {_duration(eta)}")
+                 f"eta {_duration(eta)}{self._memory_text()}")
 
     def _start_bar(self) -> None:
         """Start the rich progress bar, on a terminal only."""
@@ -168,10 +183,11 @@ class HeadlessConsole:
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TaskProgressColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("loss {task.fields[loss]:.4f}{task.fields[memory]}"),
             console=Console(file=self.stream), transient=False,
         )
-        self._task = self._progress.add_task("training", total=self.total, loss=float("nan"))
+        self._task = self._progress.add_task("training", total=self.total, loss=float("nan"),
+                                             memory=self._memory_text())
         self._progress.start()
 
     def stop_bar(self) -> None:

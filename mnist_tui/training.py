@@ -56,7 +56,11 @@ from mnist_tui.events import (
 from mnist_tui.live_predictions import PredictionHook, choose_digits
 from mnist_tui.pipeline import eval_dataset, make_datasets
 from mnist_tui.precision import resolve_precision
-from mnist_tui.rate_control import LearningRateHook, config_rate_lock
+from mnist_tui.rate_control import (
+    LearningRateHook,
+    config_rate_lock,
+    read_earlier_rate_changes,
+)
 from mnist_tui.run_summary import RunSummary, new_summary
 from mnist_tui.strategy import MULTI_WORKER_SEED, make_placement
 from mnist_tui.system_load import LoadHook
@@ -153,20 +157,21 @@ class Trainer:
     (STEPS_PER_EXECUTION on the default strategy, 1 under a distribution strategy).
     `checkpoints` keeps a checkpoint in `run_dir` (off only to measure what it costs);
     `resume` goes on from that checkpoint instead of starting afresh.
-    `live_predictions` predicts a fixed set of test digits every ~2 s for the monitor's strip
-    (off only to measure what it costs).
+    `live` predicts a fixed set of test digits every ~2 s for the monitor's strip and samples
+    the system load once a second (off only to measure what they cost; $MNIST_TUI_LIVE=0
+    turns it off for a run started from the command line).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
                  checkpoints: bool = True, resume: bool = False,
-                 live_predictions: bool = True) -> None:
+                 live: bool | None = None) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
         self.checkpoints = checkpoints
         self.resume = resume
-        self.live_predictions = live_predictions
+        self.live = live if live is not None else os.environ.get("MNIST_TUI_LIVE") != "0"
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
         self.model: Any = None
@@ -252,9 +257,11 @@ class Trainer:
         params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
+        earlier = (read_earlier_rate_changes(self.run_dir, resume.position.step)
+                   if resume is not None and self.run_dir is not None else ())
         rate_hook = LearningRateHook(control, emit, config_rate_lock(config) or (
             "a multi-worker run keeps the rate it started with" if placement.multi_worker
-            else ""))
+            else ""), earlier=earlier)
         emit(RunStarted(run_id=summary["run_id"], config=config.to_dict(),
                         total_batches=config.total_batches,
                         batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
@@ -263,7 +270,9 @@ class Trainer:
                         data_source=data.source, strategy=placement.name,
                         devices=placement.devices, precision=precision,
                         rate_locked=rate_hook.locked))
-        hooks = self._live_hooks(data, emit, rate_hook) if placement.is_chief else []
+        hooks: list[FitHook] = [rate_hook]
+        if placement.is_chief and self.live:
+            hooks = self._live_hooks(data, emit, rate_hook)
         if control.stop_requested and not placement.multi_worker:
             summary.update({"status": "stopped", "reason": control.reason,
                             "stopped_early": True})
@@ -328,7 +337,7 @@ class Trainer:
         load = LoadHook(emit)
         load.sample_now()
         hooks: list[FitHook] = [load, rate_hook]
-        if self.live_predictions and len(data.y_test):
+        if len(data.y_test):
             shown = choose_digits(data.x_test, data.y_test)
             emit(shown)
             hooks.append(PredictionHook(shown, emit))

@@ -4,6 +4,8 @@ The TUI tests inject `FakeRunner(...)` as the app's runner. It emits the same ev
 real trainer does (phases, RunStarted, BatchEnd per batch, EpochEnd per epoch, Evaluated, then
 RunFinished / RunStopped / RunFailed), honours `RunControl` stop and pause, and can hold still
 after a given step until the test releases it, so tests observe a run mid-way without timing.
+Asked to, it also shows test digits (`ShownDigits`, then `Predictions`), reports the system
+load (`SystemLoad`) and takes learning rates asked for (`LearningRateChanged`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,22 @@ from mnist_tui.events import (
     Emit,
     EpochEnd,
     Evaluated,
+    LearningRateChanged,
     Phase,
+    Predictions,
     RunFailed,
     RunFinished,
     RunStarted,
     RunStopped,
+    ShownDigits,
+    SystemLoad,
 )
 from mnist_tui.model import preview_model
 from mnist_tui.run_summary import RunSummary, new_summary
 
 TEST_SAMPLES = 10_000
+MB = 1024**2
+GB = 1024**3
 
 
 class FakeRunner:
@@ -43,15 +51,27 @@ class FakeRunner:
     `batch_sleep`: seconds slept after each batch. `hold_after`: block after that step until
     `release()` (or a stop request). `fail_at`: emit RunFailed (a NaN loss) at that step.
     `raise_error`: raise it before emitting anything, as a broken runner would.
+    `digits`: show that many test digits (`fake_digits`), with `Predictions` every
+    `every` batches (every fourth digit guessed wrong). `system_load`: a `SystemLoad` every
+    `every` batches (`fake_load`). `rate_locked`: RunStarted's reason the rate cannot change.
+    `apply_rates`: take each learning rate the control was asked for, after a batch, and
+    emit its `LearningRateChanged` (by default the test takes them itself).
     """
 
     def __init__(self, *, batch_sleep: float = 0.0, hold_after: int | None = None,
                  fail_at: int | None = None, raise_error: Exception | None = None,
-                 hold_timeout: float = 60.0) -> None:
+                 hold_timeout: float = 60.0, digits: int = 0, every: int = 10,
+                 system_load: bool = False, rate_locked: str = "",
+                 apply_rates: bool = False) -> None:
         self.batch_sleep = batch_sleep
         self.hold_after = hold_after
         self.fail_at = fail_at
         self.raise_error = raise_error
+        self.digits = digits
+        self.every = every
+        self.system_load = system_load
+        self.rate_locked = rate_locked
+        self.apply_rates = apply_rates
         self.hold_timeout = hold_timeout  # a forgotten release must not hang the test run
         self.calls: list[dict[str, Any]] = []
         self.held = threading.Event()  # set while the runner is holding
@@ -96,8 +116,13 @@ class FakeRunner:
         emit(RunStarted(run_id=run_id, config=config.to_dict(), total_batches=bpe * config.epochs,
                         batches_per_epoch=bpe, epochs=config.epochs,
                         train_samples=config.train_samples, val_samples=config.val_samples,
-                        test_samples=TEST_SAMPLES, params=params, data_source="fake"))
+                        test_samples=TEST_SAMPLES, params=params, data_source="fake",
+                        rate_locked=self.rate_locked))
+        shown = fake_digits(self.digits) if self.digits else None
+        if shown is not None:
+            emit(shown)
         emit(Phase(phase="training", message="training…"))
+        rate = config.learning_rate
         step = seen = 0
         elapsed = 0.0
         for epoch in range(1, config.epochs + 1):
@@ -121,6 +146,16 @@ class FakeRunner:
                     emit(RunFailed(error=f"the loss became NaN at batch {step}",
                                    summary=summary))
                     return run_dir, summary
+                if shown is not None and step % self.every == 0:
+                    emit(fake_predictions(shown, step, epoch))
+                if self.system_load and step % self.every == 0:
+                    emit(fake_load())
+                if self.apply_rates:
+                    asked = control.take_learning_rate()
+                    if asked is not None:
+                        emit(LearningRateChanged(step=step, epoch=epoch, previous=rate,
+                                                 rate=asked))
+                        rate = asked
                 if self.hold_after == step:
                     self._hold(control)
                 if self.batch_sleep:
@@ -150,6 +185,42 @@ class FakeRunner:
         else:
             emit(RunFinished(summary=summary))
         return run_dir, summary
+
+
+def fake_image(label: int) -> np.ndarray:
+    """A 28x28 uint8 stand-in for a digit: a bar whose place and length tell the label."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[4:4 + 2 * (label + 1), 6 + label:9 + label] = 255
+    image[12:16, 6:22] = 128
+    return image
+
+
+def fake_digits(count: int) -> ShownDigits:
+    """`count` shown test digits labelled 0, 1, ..., 9, 0, ... (test-set indices 100, 101...)."""
+    labels = tuple(k % 10 for k in range(count))
+    pixels = tuple(DigitSample.from_image(0, label, label, 1.0, fake_image(label)).pixels
+                   for label in labels)
+    return ShownDigits(indices=tuple(range(100, 100 + count)), labels=labels, pixels=pixels)
+
+
+def fake_guess(label: int, k: int) -> int:
+    """The fake model's guess for the k-th shown digit: right, but every fourth one wrong."""
+    return (label + 1) % 10 if k % 4 == 0 else label
+
+
+def fake_predictions(shown: ShownDigits, step: int, epoch: int) -> Predictions:
+    """Guesses for `shown`: every fourth one wrong, confidences 0.50, 0.55, ... 0.95."""
+    predicted = tuple(fake_guess(label, k) for k, label in enumerate(shown.labels))
+    confidence = tuple(0.5 + 0.05 * (k % 10) for k in range(len(shown.labels)))
+    return Predictions(step=step, epoch=epoch, predicted=predicted, confidence=confidence)
+
+
+def fake_load(gpu: bool = True) -> SystemLoad:
+    """A fixed load sample: 187% of 2 cores, machine 96%, 812 MB (peak 901 MB), a GPU at
+    88% with 3 of its 80 GB in use."""
+    return SystemLoad(process_cpu=187.0, machine_cpu=96.0, cpus=2, memory=812 * MB,
+                      peak_memory=901 * MB, gpu_utilization=88.0 if gpu else None,
+                      gpu_memory=3 * GB if gpu else None, gpu_memory_total=80 * GB if gpu else None)
 
 
 def _evaluated() -> Evaluated:

@@ -84,7 +84,7 @@ def test_runs_writes_csv(runs_dir: Path, tmp_path: Path,
     assert NEW in capsys.readouterr().out, "the table is still printed"
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["id"] for r in rows] == [NEW, MID, OLD]
-    assert list(rows[0]) == [*(c.replace(" ", "_") for c in COLUMNS), "run_dir"]
+    assert list(rows[0]) == [*(c.replace(" ", "_") for c in COLUMNS), "run_dir", "lr_changes"]
     assert rows[1]["learning_rate"] == "0.01" and rows[1]["optimizer"] == "adam"
     assert float(rows[1]["test_accuracy"]) == pytest.approx(0.964)
     assert rows[0]["test_accuracy"] == ""

@@ -33,16 +33,21 @@ from mnist_tui.events import (
     EpochEnd,
     Evaluated,
     Event,
+    LearningRateChanged,
     Phase,
+    Predictions,
     RunFailed,
     RunFinished,
     RunStarted,
+    ShownDigits,
+    SystemLoad,
 )
 from mnist_tui.model import preview_model
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.form import FormScreen
 from mnist_tui.tui.monitor import MonitorScreen
+from mnist_tui.tui.rate_dialog import RateScreen
 from mnist_tui.tui.summary import SummaryScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -208,9 +213,33 @@ def steady_cursor(app: MnistApp) -> None:
         field.cursor_blink = False
 
 
-def mid_run_app() -> tuple[MnistApp, Callable[[Pilot[Any]], Awaitable[None]]]:
-    """The app started on a run held at `MID_RUN_STEP`, and a wait for the monitor to show it."""
-    runner = ScriptedRunner(run_events(CONFIG, MID_RUN_STEP), hold=True)
+SHOWN_LABELS = (7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5)  # the test set's first 16
+SHOWN_GUESSES = (7, 2, 1, 0, 9, 1, 4, 9, 3, 9, 0, 6, 9, 0, 1, 5)  # two wrong: 4 → 9, 5 → 3
+MB = 1024**2
+
+
+def live_extras() -> list[Event]:
+    """What a run of the app also reports: its test digits and their latest guesses, its
+    system load, a learning rate set by the user at batch 100."""
+    shown = ShownDigits(indices=tuple(range(16)), labels=SHOWN_LABELS,
+                        pixels=tuple(DigitSample.from_image(0, d, d, 1.0, digit_image(d)).pixels
+                                     for d in SHOWN_LABELS), time=0.0)
+    return [
+        shown,
+        LearningRateChanged(step=100, epoch=2, previous=0.01, rate=0.003, time=0.0),
+        Predictions(step=MID_RUN_STEP, epoch=2, predicted=SHOWN_GUESSES,
+                    confidence=tuple(0.99 - 0.03 * k for k in range(16)), time=0.0),
+        SystemLoad(process_cpu=187.0, machine_cpu=96.0, cpus=2, memory=812 * MB,
+                   peak_memory=901 * MB, gpu_utilization=88.0, gpu_memory=3 * 1024 * MB,
+                   gpu_memory_total=80 * 1024 * MB, time=0.0),
+    ]
+
+
+def mid_run_app(extras: Iterable[Event] = ()
+                ) -> tuple[MnistApp, Callable[[Pilot[Any]], Awaitable[None]]]:
+    """The app started on a run held at `MID_RUN_STEP` (its events, then `extras`), and a
+    wait for the monitor to show it."""
+    runner = ScriptedRunner([*run_events(CONFIG, MID_RUN_STEP), *extras], hold=True)
     app = MnistApp(CONFIG, start=True, runner=runner, runs_dir=Path("runs"))
 
     async def monitor_mid_run(pilot: Pilot[Any]) -> None:
@@ -263,6 +292,44 @@ def test_monitor_mid_run(snap_compare: Any, size: tuple[int, int]) -> None:
     """Batch 120 of 160, epoch 2/2, one validation point on each chart, the log so far."""
     app, monitor_mid_run = mid_run_app()
     assert snap_compare(app, terminal_size=size, run_before=monitor_mid_run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_with_digits_and_load(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The same run with its test digits strip (two guesses wrong), its system load line and
+    the learning rate the user set at batch 100 in the header."""
+    app, monitor_mid_run = mid_run_app(live_extras())
+    assert snap_compare(app, terminal_size=size, run_before=monitor_mid_run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_zoomed_in(snap_compare: Any, size: tuple[int, int]) -> None:
+    """`+` twice: the charts show the last 40 batches of 160."""
+    app, monitor_mid_run = mid_run_app(live_extras())
+
+    async def zoomed(pilot: Pilot[Any]) -> None:
+        await monitor_mid_run(pilot)
+        await pilot.press("plus", "plus")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=zoomed)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rate_dialog_over_the_monitor(snap_compare: Any, size: tuple[int, int]) -> None:
+    """`l`: the learning rate dialog, a bad rate typed and the form's message under it."""
+    app, monitor_mid_run = mid_run_app(live_extras())
+
+    async def bad_rate(pilot: Pilot[Any]) -> None:
+        await monitor_mid_run(pilot)
+        await pilot.press("l")
+        await settle(pilot, lambda: isinstance(app.screen, RateScreen))
+        steady_cursor(app)
+        app.screen.query_one(Input).value = "-1"
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=bad_rate)
 
 
 @pytest.mark.parametrize("size", SIZES)

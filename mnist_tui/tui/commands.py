@@ -37,9 +37,21 @@ def app_commands(app: MnistApp, screen: Screen[Any]) -> Iterable[SystemCommand]:
                             screen.action_resume if paused else screen.action_pause)
         yield SystemCommand("Stop training", "Stop after this batch; still evaluate (s)",
                             screen.action_stop)
+        yield SystemCommand("Set learning rate", "From the next batch on (l)",
+                            screen.action_learning_rate)
     if isinstance(screen, MonitorScreen):
         yield SystemCommand("Toggle smoothing", "EMA curve over the per-batch values (e)",
                             screen.action_toggle_smoothing)
+        if screen.history.shown_digits is not None:
+            yield SystemCommand("Show or hide the test digits",
+                                "The model's live guesses under the charts (t)",
+                                screen.action_toggle_digits)
+        yield SystemCommand("Zoom in", "The charts show the latest half of what they show (+)",
+                            partial(screen.action_zoom, 1))
+        yield SystemCommand("Zoom out", "The charts show twice as much of the run (-)",
+                            partial(screen.action_zoom, -1))
+        yield SystemCommand("Whole run", "The charts show the whole run again (0)",
+                            screen.action_whole_run)
     if isinstance(screen, SummaryScreen) and not screen.callback_run:
         yield SystemCommand("Train again", "Same settings, new run (r)",
                             app.action_train_again)

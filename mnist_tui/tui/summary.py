@@ -35,6 +35,7 @@ from mnist_tui.tui.summary_text import (
     format_seconds,
     format_summary_text,
     is_callback_run,
+    memory_and_rate_lines,
     reported_metrics,
     status_line,
     warning_lines,
@@ -210,6 +211,11 @@ class SummaryScreen(Screen[None]):
         run_dir = Static(self._run_dir_text(), id="summary-run-dir")
         run_dir.display = bool(self.summary.get("run_dir"))
         yield run_dir
+        resources = " · ".join(memory_and_rate_lines(self.summary))
+        extra = Static(Text(resources[:1].upper() + resources[1:], no_wrap=True,
+                            overflow="ellipsis"), id="summary-resources")
+        extra.display = bool(resources)
+        yield extra
         with VerticalScroll(id="summary-body"):
             yield from self._compose_body()
         yield Footer()

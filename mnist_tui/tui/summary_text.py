@@ -15,7 +15,7 @@ from typing import Any
 
 from mnist_tui.epoch_rules import outcome_text
 from mnist_tui.events import EpochEnd
-from mnist_tui.formatting import finite, format_loss, format_percent
+from mnist_tui.formatting import finite, format_bytes, format_loss, format_percent
 from mnist_tui.tui.history import TrainingHistory
 
 CALLBACK_SOURCE = "keras callback"
@@ -160,6 +160,46 @@ def warning_lines(summary: Mapping[str, Any]) -> list[str]:
             if summary.get(key)]
 
 
+MOST_RATE_CHANGES = 3  # listed one by one; more are summed up
+
+
+def _rate_changes(summary: Mapping[str, Any]) -> list[tuple[int, float, float, str]]:
+    """The summary's learning-rate changes as (step, previous, rate, by), damaged ones left
+    out."""
+    changes = summary.get("learning_rate_changes")
+    found = []
+    for change in changes if isinstance(changes, list) else []:
+        if not isinstance(change, Mapping):
+            continue
+        step, previous, rate = (finite(change.get(key)) for key in ("step", "previous", "rate"))
+        if step is not None and previous is not None and rate is not None:
+            found.append((int(step), previous, rate, str(change.get("by") or "user")))
+    return found
+
+
+def _who(by: str) -> str:
+    return "you" if by == "user" else by
+
+
+def memory_and_rate_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What the run's process held at most and how its learning rate was changed, when the
+    summary says: "peak memory 901 MB", "learning rate 0.01 → 0.003 from batch 401 (you)"."""
+    lines = []
+    peak = finite(summary.get("peak_memory"))
+    if peak is not None and peak > 0:
+        lines.append(f"peak memory {format_bytes(peak)}")
+    changes = _rate_changes(summary)
+    if len(changes) > MOST_RATE_CHANGES:
+        step, _, rate, by = changes[-1]
+        lines.append(f"learning rate {changes[0][1]:.3g} → {rate:.3g} ({len(changes)} changes, "
+                     f"the last from batch {step + 1:,}, {_who(by)})")
+    elif changes:
+        lines.append(f"learning rate {changes[0][1]:.3g}" + "".join(
+            f" → {rate:.3g} from batch {step + 1:,} ({_who(by)})"
+            for step, _, rate, by in changes))
+    return lines
+
+
 def format_summary_text(summary: Mapping[str, Any]) -> str:
     """A short plain-text summary for the terminal's scrollback once the app has exited."""
     run_id = summary.get("run_id") or "?"
@@ -172,6 +212,7 @@ def format_summary_text(summary: Mapping[str, Any]) -> str:
                  "training" + (f", {rate:,.0f} {unit}" if rate else ""))
     if outcome_text(summary):
         lines.append(f"  {outcome_text(summary)}")
+    lines += [f"  {line}" for line in memory_and_rate_lines(summary)]
     lines += [f"  warning: {line}" for line in warning_lines(summary)]
     if summary.get("run_dir"):
         lines.append(f"  run folder: {summary['run_dir']}")
