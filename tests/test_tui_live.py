@@ -19,6 +19,7 @@ from mnist_tui.events import BatchEnd, Event, LearningRateChanged, Predictions, 
 from mnist_tui.formatting import format_bytes, format_bytes_of
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.charts import MetricChart
+from mnist_tui.tui.following_log import FollowingLog
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.load_line import LoadLine, load_text
 from mnist_tui.tui.monitor import MAX_ZOOM, MIN_WINDOW, MonitorScreen
@@ -399,3 +400,35 @@ async def test_the_summary_screen_shows_them() -> None:
         app.push_screen(SummaryScreen({"run_id": "r2", "status": "finished"}, None))
         await pilot.pause()
         assert not app.screen.query_one("#summary-resources", Static).display
+
+
+# --- the log keeps its latest lines in view ----------------------------------------------
+
+
+async def test_the_log_follows_its_end_through_height_changes_until_scrolled_up() -> None:
+    runner = FakeRunner(hold_after=20, digits=16, system_load=True)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = await held_monitor(pilot, app, runner)
+        log = monitor.query_one("#log", FollowingLog)
+        changes = [LearningRateChanged(step=20, epoch=1, previous=0.01, rate=0.01 / k)
+                   for k in range(2, 32)]
+        await fold(pilot, app, *changes)
+        monitor.update_now()
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.is_vertical_scroll_end
+        for _ in range(2):  # the strip goes and comes back: the log changes height
+            await pilot.press("t")
+            await pilot.pause()
+            await pilot.pause()
+            assert log.is_vertical_scroll_end, "the latest lines stay in view"
+        log.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert not log.following
+        await fold(pilot, app, LearningRateChanged(step=20, epoch=1, previous=0.1, rate=0.2))
+        monitor.update_now()
+        await pilot.pause()
+        assert log.scroll_y == 0, "a log scrolled up by the user stays where it is"
+        log.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert log.following

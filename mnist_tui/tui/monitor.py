@@ -29,11 +29,12 @@ from textual.containers import Horizontal
 from textual.events import MouseScrollDown, MouseScrollUp, Resize
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Footer, Static
 
 from mnist_tui.control import Controller
 from mnist_tui.formatting import format_duration
 from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart, legend_markup
+from mnist_tui.tui.following_log import FollowingLog
 from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.keys import QUIT, SMOOTHING
 from mnist_tui.tui.load_line import LoadLine
@@ -109,7 +110,7 @@ class MonitorScreen(Screen[None]):
         strip = PredictionStrip(id="digits")
         strip.display = False  # until the run says which digits it shows
         yield strip
-        yield Log(id="log", max_lines=2000)
+        yield FollowingLog(id="log", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,7 +120,7 @@ class MonitorScreen(Screen[None]):
         self._stats = self.query_one("#stats", Static)
         self._load = self.query_one("#load", LoadLine)
         self._strip = self.query_one("#digits", PredictionStrip)
-        self._log = self.query_one("#log", Log)
+        self._log = self.query_one("#log", FollowingLog)
         self._charts = list(self.query(MetricChart).results(MetricChart))
         self.update_now()
         self.set_interval(PROGRESS_INTERVAL, self._refresh_progress)
@@ -168,7 +169,6 @@ class MonitorScreen(Screen[None]):
         guesses changed (they compare them themselves, by identity). The strip shows when
         the run has digits and the user wants it; the load line from the first sample."""
         history = self.history
-        displayed = (self._load.display, self._strip.display)
         self._load.show(history.load, history.peak_memory)
         shown = history.shown_digits
         visible = shown is not None and not self.digits_hidden
@@ -179,10 +179,6 @@ class MonitorScreen(Screen[None]):
         if (shown is not None) != self._had_digits:
             self._had_digits = shown is not None
             self.refresh_bindings()  # "Digits" appears with them
-        if (self._load.display, self._strip.display) != displayed and (
-                self._log.is_vertical_scroll_end):
-            # The log shrinks or grows: keep its latest lines in view.
-            self.call_after_refresh(self._log.scroll_end, animate=False)
 
     @staticmethod
     def _set_line(widget: Static, text: str) -> None:
