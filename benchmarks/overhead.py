@@ -135,7 +135,8 @@ def _trainer(args: argparse.Namespace, checkpoints: bool, live: bool = True) -> 
         finally:
             writer.close()
     return {"images_per_s": summary["samples_per_second"], "checkpoints": len(saves),
-            "save_ms": 1000 * statistics.median(saves) if saves else 0.0}
+            "save_ms": 1000 * statistics.median(saves) if saves else 0.0,
+            "hooks_s": trainer.hook_seconds, "train_s": summary["seconds"]}
 
 
 def one_trainer(args: argparse.Namespace) -> dict:
@@ -285,6 +286,10 @@ def main() -> None:
                  for a, b in zip(results["trainer"], results["trainer-nolive"], strict=True)]
         print(f"  live predictions and load samples: trainer with / without "
               f"{statistics.median(ratio):.3f} (median of the {len(ratio)} pairs' ratios)")
+        share = statistics.median(r["hooks_s"] / r["train_s"] for r in results["trainer"])
+        hooks = statistics.median(r["hooks_s"] for r in results["trainer"])
+        print(f"  the training thread's time in the live parts (measured inside the run): "
+              f"{1000 * hooks:.0f} ms, {share:.2%} of training")
         for size in sizes if args.tui else []:
             ratio = [a["images_per_s"] / b["images_per_s"] for a, b in
                      zip(results[f"tui@{size}"], results[f"tui-nolive@{size}"], strict=True)]

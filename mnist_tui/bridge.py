@@ -31,6 +31,7 @@ This module imports Keras: `training.py` imports it inside `Trainer._run`, after
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,8 @@ class BridgeCallback(keras.callbacks.Callback):
     """Seconds from the start of `fit` to its end, pauses excluded."""
     stopped_by_cluster: bool
     """Whether another worker of the cluster asked to stop (and this one did not)."""
+    hook_seconds: float
+    """Seconds the hooks took in the training thread (what the live parts cost)."""
 
     def __init__(self, config: TrainConfig, emit: Emit, control: RunControl,
                  recorder: BatchRecorder | None = None,
@@ -161,6 +164,7 @@ class BridgeCallback(keras.callbacks.Callback):
         self.start = start
         self.rules = rules if rules is not None and rules.active else None
         self.hooks = tuple(hooks)
+        self.hook_seconds = 0.0
         self._epoch_rate: float | None = None  # the learning rate the epoch began with
         self.last_logs = {}
         self.nan_message = ""
@@ -230,9 +234,11 @@ class BridgeCallback(keras.callbacks.Callback):
             self._report(done, float(logs.get("loss", math.nan)),
                          _float_or_none(logs.get("accuracy")))
         self._obey()
-        if not self.model.stop_training:
+        if self.hooks and not self.model.stop_training:
+            began = time.perf_counter()
             for hook in self.hooks:
                 hook.after_execution(self)
+            self.hook_seconds += time.perf_counter() - began
         checkpointer = self.checkpointer
         if checkpointer is not None and not self.model.stop_training and checkpointer.due():
             self._checkpoint()
@@ -278,8 +284,10 @@ class BridgeCallback(keras.callbacks.Callback):
             if self.rules is not None and not self.nan_message:
                 self.rules.epoch_end(epoch, self.last_logs)  # whole epochs only
             if not self.nan_message:
+                began = time.perf_counter()
                 for hook in self.hooks:
                     hook.epoch_end(self)
+                self.hook_seconds += time.perf_counter() - began
             self._checkpoint()  # a stopped epoch's is written by on_train_end
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

@@ -163,8 +163,9 @@ class MonitorCallback(keras.callbacks.Callback):
         self.hooks = [self._load_hook, rate_hook]
         if self._shown is not None:
             self._write(self._shown)
-            self.hooks.append(PredictionHook(self._shown, self._write,
-                                             inputs=self._shown_inputs))
+            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
+            predictions.prepare(self.model)  # traced before the first batch
+            self.hooks.append(predictions)
 
     def _write(self, event: Event) -> None:
         if self._writer is not None:

@@ -19,7 +19,6 @@ from mnist_tui import __version__
 from mnist_tui.config import (
     FIELD_NAMES,
     FIELD_SPECS,
-    PRESETS,
     ConfigError,
     TrainConfig,
     load_toml,
@@ -27,6 +26,7 @@ from mnist_tui.config import (
 )
 from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
 from mnist_tui.jsonio import dumps_strict
+from mnist_tui.presets import PRESETS
 from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
 
 if TYPE_CHECKING:

@@ -159,6 +159,16 @@ class PredictionHook:
         self._forward: Callable[[], Any] | None = None
         self._model: Any = None
 
+    def prepare(self, model: Any) -> None:
+        """Trace the forward pass before training starts (tens of milliseconds, once), so
+        that training pays only for the predictions themselves."""
+        if self.failure or not len(self.inputs):
+            return
+        try:
+            self._forward_of(model)()
+        except Exception as exc:  # a user's model that cannot take the images
+            self.failure = f"{type(exc).__name__}: {exc}"
+
     def after_execution(self, fit: FitState) -> None:
         """Predict when `interval` seconds of training have gone by since the last time."""
         seconds = fit.progress.train_seconds()

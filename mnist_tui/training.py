@@ -176,6 +176,7 @@ class Trainer:
         self.data = data
         self.model: Any = None
         self._tensorboard: TensorBoardLog | None = None  # with `config.tensorboard`
+        self.hook_seconds = 0.0  # what the live parts took of the training thread's time
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -294,6 +295,7 @@ class Trainer:
         try:
             fit_from(model, train_data, val_data, config, bridge, resume)
         finally:
+            self.hook_seconds = bridge.hook_seconds
             self._end_hooks(summary, hooks, rate_hook)
         _add_training(summary, bridge)
         if bridge.nan_message:
@@ -340,7 +342,9 @@ class Trainer:
         if len(data.y_test):
             shown = choose_digits(data.x_test, data.y_test)
             emit(shown)
-            hooks.append(PredictionHook(shown, emit))
+            predictions = PredictionHook(shown, emit)
+            predictions.prepare(self.model)
+            hooks.append(predictions)
         return hooks
 
     @staticmethod

@@ -11,13 +11,13 @@ import pytest
 from mnist_tui.config import (
     FIELD_NAMES,
     FIELD_SPECS,
-    PRESETS,
     ConfigError,
     TrainConfig,
     load_toml,
     parse_field,
     parse_values,
 )
+from mnist_tui.presets import PRESETS
 
 LR_ZERO_MESSAGE = "learning rate must be > 0 and ≤ 10, got 0"
 

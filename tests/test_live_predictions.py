@@ -183,6 +183,32 @@ def test_a_model_that_cannot_take_the_images_stops_the_hook_not_training(small_m
     assert events == [] and "784" in hook.failure
 
 
+def test_prepare_traces_before_training_and_a_failure_stops_the_hook_there(small_mnist,
+                                                                            monkeypatch):
+    runs: list[str] = []
+
+    def forward(model: Any, inputs: np.ndarray) -> Any:
+        def run() -> np.ndarray:
+            runs.append(model)
+            if model == "broken":
+                raise ValueError("expected shape (None, 784)")
+            return np.full((len(inputs), 10), 0.1, np.float32)
+        return run
+
+    monkeypatch.setattr(live_predictions, "compiled_forward", forward)
+    events: list[Event] = []
+    shown = choose_digits(small_mnist.x_test, small_mnist.y_test, count=4)
+    hook = PredictionHook(shown, events.append)
+    hook.prepare("model")
+    assert runs == ["model"] and events == [], "traced and run once, nothing reported"
+    hook.predict("model", 1, 1)
+    assert len(events) == 1 and hook.failure == ""
+    broken = PredictionHook(shown, events.append)
+    broken.prepare("broken")
+    broken.predict("broken", 1, 1)
+    assert "784" in broken.failure and len(events) == 1 and runs.count("broken") == 1
+
+
 def test_logits_become_probabilities():
     logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], np.float32)
     probs = live_predictions._probabilities(logits)

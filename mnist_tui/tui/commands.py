@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 from textual.screen import Screen
 
-from mnist_tui.config import PRESETS
+from mnist_tui.presets import PRESETS
 from mnist_tui.tui.form import FormScreen, preset_label
 from mnist_tui.tui.monitor import MonitorScreen
 from mnist_tui.tui.summary import SummaryScreen

@@ -24,12 +24,12 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from mnist_tui.config import (
     FIELD_SPECS,
-    PRESETS,
     SCHEDULE_SETTINGS,
     TrainConfig,
     parse_values,
 )
 from mnist_tui.model import TABLE_HEADERS, preview_model
+from mnist_tui.presets import PRESETS
 from mnist_tui.schedules import describe_schedule, rate_curve
 
 PRESET_LABELS: dict[str, tuple[str, str]] = {
@@ -38,7 +38,7 @@ PRESET_LABELS: dict[str, tuple[str, str]] = {
     "accurate": ("Accurate", "3 epochs, a wider network with dropout, Adam with cosine "
                              "decay: 99%+ test accuracy"),
 }
-"""Button label and description of the presets in `config.PRESETS` (others get their name)."""
+"""Button label and description of the presets in `presets.PRESETS` (others get their name)."""
 
 WIDE = 150
 """From this many columns on, the model preview sits beside the fields instead of below."""
@@ -298,7 +298,7 @@ class FormScreen(Screen[None]):
         self.notify("Settings reset to the defaults.")
 
     def action_preset(self, name: str) -> None:
-        """Load a preset from `config.PRESETS` into the form."""
+        """Load a preset from `presets.PRESETS` into the form."""
         if name not in PRESETS:
             self.notify(f"Unknown preset {name!r}.", severity="error")
             return
