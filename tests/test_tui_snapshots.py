@@ -203,8 +203,10 @@ async def settle(pilot: Pilot[Any], predicate: Callable[[], bool]) -> None:
 
 
 def form_ready(app: MnistApp) -> bool:
-    """Whether the form is on screen and mounted (it focuses its first field when it is)."""
-    return isinstance(app.screen, FormScreen) and app.screen.focused is not None
+    """Whether the form is on screen and mounted (it focuses its first field when it is),
+    its lazily mounted preview too."""
+    return (isinstance(app.screen, FormScreen) and app.screen.focused is not None
+            and app.screen.preview_ready)
 
 
 def steady_cursor(app: MnistApp) -> None:

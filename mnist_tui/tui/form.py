@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.lazy import Lazy
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -82,6 +83,21 @@ def field_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+
+class PreviewPane(Vertical):
+    """The model preview and the learning-rate curve beside the fields.
+
+    It is mounted lazily (`textual.lazy.Lazy`): the form's first frame is not held up by
+    its table; once mounted it posts `Ready`, and the form fills it.
+    """
+
+    class Ready(Message):
+        """The preview pane is mounted: its table and curve can be filled."""
+
+    def on_mount(self) -> None:
+        """Tell the form the pane is there."""
+        self.post_message(self.Ready())
+
 class FormSelect(Select[str]):
     """A compact Select in which Enter submits the form; space and the arrows open the list."""
 
@@ -128,6 +144,7 @@ class FormScreen(Screen[None]):
         self.detach = detach
         self.errors: dict[str, str] = {}
         self.config = self.initial
+        self.preview_ready = False  # whether the lazily mounted preview pane is filled
 
     def compose(self) -> ComposeResult:
         """The fields, the model preview, and a bar of actions that never scrolls away."""
@@ -153,7 +170,8 @@ class FormScreen(Screen[None]):
                                         select_on_focus=False, tooltip=spec.help)
                         yield Static(spec.help, classes="field-help", markup=False)
                     yield Static("", classes="field-error", id=f"error-{name}", markup=False)
-            with Vertical(id="preview-pane"):
+            # Drawn just after the first frame, so the fields come up first (see PreviewPane).
+            with Lazy(PreviewPane(id="preview-pane")):
                 yield Static("", id="param-count", classes="section-title", markup=False)
                 table: DataTable[str] = DataTable(id="preview", cursor_type="none",
                                                   show_cursor=False, zebra_stripes=True)
@@ -174,12 +192,10 @@ class FormScreen(Screen[None]):
                 label, description = preset_label(preset)
                 yield Button(label, id=f"preset-{preset}", classes="preset", compact=True,
                              tooltip=description)
-        yield Footer()
+        yield Lazy(Footer())  # a frame after the fields: the first frame comes sooner
 
     def on_mount(self) -> None:
-        """Set up the preview table and show the first validation and preview."""
-        table = self.query_one("#preview", DataTable)
-        table.add_columns(*TABLE_HEADERS)
+        """Show the first validation (the preview follows once it is mounted)."""
         self.revalidate()
         self.query_one(f"#field-{next(iter(FIELD_SPECS))}").focus()
 
@@ -231,8 +247,17 @@ class FormScreen(Screen[None]):
         self._update_preview()
         self._update_curve()
 
+    @on(PreviewPane.Ready)
+    def _preview_ready(self) -> None:
+        self.query_one("#preview", DataTable).add_columns(*TABLE_HEADERS)
+        self.preview_ready = True
+        self._update_preview()
+        self._update_curve()
+
     def _update_curve(self) -> None:
         """The learning rate over the run, under the model preview."""
+        if not self.preview_ready:
+            return  # the preview is not mounted yet
         title = self.query_one("#lr-curve-title", Static)
         curve = self.query_one("#lr-curve", Static)
         problems = [self.errors[name] for name in SCHEDULE_FIELDS if name in self.errors]
@@ -245,6 +270,8 @@ class FormScreen(Screen[None]):
         curve.update(sparkline(rate_curve(self.config, CURVE_WIDTH)))
 
     def _update_preview(self) -> None:
+        if not self.preview_ready:
+            return  # the preview is not mounted yet
         table = self.query_one("#preview", DataTable)
         count = self.query_one("#param-count", Static)
         table.clear()
