@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,10 @@ class MonitorCallback(keras.callbacks.Callback):
             self._write(self._shown)
             predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
             predictions.prepare(self.model)  # traced before the first batch
+            if predictions.failure:
+                warnings.warn(f"mnist-tui: the model cannot predict the test digits given "
+                              f"as test_data, so the monitor shows none: "
+                              f"{predictions.failure}", stacklevel=2)
             self.hooks.append(predictions)
 
     def _write(self, event: Event) -> None:

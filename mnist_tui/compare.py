@@ -6,8 +6,9 @@ number that is not finite (a diverged run's NaN loss), is an empty cell.
 
 The learning rate shown is the schedule that ran: the config's rate, then each change made
 while it trained (the summary's `learning_rate_changes`, see `rate_control.py`) as
-"→rate@step", batch step + 1 being the first at that rate; the CSV has the config's rate as a
-number and the changes in `lr_changes` as "step:rate;step:rate".
+"→rate@batch", the first batch at that rate (as the log and the summary screen say "from
+batch N"); the CSV has the config's rate as a number and the changes in `lr_changes` as
+"step:rate;step:rate", each step as logged (the last batch at the old rate).
 """
 
 from __future__ import annotations
@@ -86,13 +87,13 @@ def _rate(value: Any) -> float | None:
 
 
 def rate_schedule_text(rate: Any, changes: Sequence[tuple[int, float, float]]) -> str:
-    """The learning rate that ran, for the table: "0.01", or "0.01→0.003@400" (from batch
-    401 at 0.003), "0.01→0.003@400→0.001@800", with more changes "0.01→0.003@400→…→0.0001@1600".
+    """The learning rate that ran, for the table: "0.01", or "0.01→0.003@401" (0.003 from
+    batch 401 on), "0.01→0.003@401→0.001@801", with more changes "0.01→0.003@401→…→0.0001@1601".
     """
     if not changes:
         return _plain(rate)
     first = _rate(rate)
-    steps = [f"{new:g}@{step}" for step, _previous, new in changes]
+    steps = [f"{new:g}@{step + 1}" for step, _previous, new in changes]
     if len(steps) > SHOWN_CHANGES:
         steps = [steps[0], "…", steps[-1]]
     return "→".join([_plain(first if first is not None else changes[0][1]), *steps])

@@ -115,3 +115,19 @@ def test_test_images_that_cannot_be_shown_are_refused_at_once(keras: Any) -> Non
 
     with pytest.raises(ValueError, match="28x28"):
         MonitorCallback(test_data=(np.zeros((5, 3)), np.arange(5)))
+
+
+def test_a_model_that_cannot_take_the_test_digits_warns_and_trains_on(
+        keras: Any, small_mnist: MnistData, tmp_path: Path) -> None:
+    from mnist_tui import MonitorCallback
+
+    model = _dense_model(keras, (784,))  # flat inputs: the 28x28 test digits do not fit
+    callback = MonitorCallback(runs_dir=tmp_path, name="flat",
+                               test_data=(small_mnist.x_test, small_mnist.y_test))
+    x = small_mnist.x_train[:320].reshape(320, 784).astype("float32") / 255
+    with pytest.warns(UserWarning, match="cannot predict the test digits"):
+        model.fit(x, small_mnist.y_train[:320], batch_size=64, epochs=1, verbose=0,
+                  callbacks=[callback])
+    events = read_events(callback.run_dir)
+    assert not _of(events, Predictions)
+    assert isinstance(events[-1], RunFinished)

@@ -219,7 +219,7 @@ def test_the_runs_table_and_csv_show_the_schedule_that_ran(tmp_path: Path) -> No
     write_json_atomic(changed / "summary.json", summary)
     runs = list_runs(root)
     lines = format_runs_table(runs).splitlines()
-    assert lines[1].split()[6] == "0.01→0.003@4→0.0015@14"
+    assert lines[1].split()[6] == "0.01→0.003@5→0.0015@15"
     assert lines[2].split()[6] == "0.001"
     out = io.StringIO()
     write_runs_csv(runs, out)
@@ -231,8 +231,8 @@ def test_the_runs_table_and_csv_show_the_schedule_that_ran(tmp_path: Path) -> No
 
 def test_many_changes_are_shortened_and_damaged_ones_skipped() -> None:
     many = [(100 * i, 0.01, 0.01 / 2 ** i) for i in range(1, 5)]
-    assert rate_schedule_text(0.01, many) == "0.01→0.005@100→…→0.000625@400"
-    assert rate_schedule_text(None, many[:1]) == "0.01→0.005@100"
+    assert rate_schedule_text(0.01, many) == "0.01→0.005@101→…→0.000625@401"
+    assert rate_schedule_text(None, many[:1]) == "0.01→0.005@101"
     assert rate_schedule_text(0.01, []) == "0.01"
     assert rate_changes({"learning_rate_changes": [
         {"step": 4, "previous": 0.01, "rate": 0.003}, {"step": "4", "previous": 0.1,
@@ -422,7 +422,7 @@ def test_a_keras_script_takes_a_rate_from_a_watcher(tmp_path: Path) -> None:
     summary = json.loads((monitor.run_dir / "summary.json").read_text())
     assert summary["learning_rate"] == 0.05 and summary["learning_rate_changes"][0]["step"] == 4
     row = format_runs_table(list_runs(tmp_path)).splitlines()[1].split()
-    assert "0.1→0.05@4" in row
+    assert "0.1→0.05@5" in row
 
 
 @pytest.mark.slow
