@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.errors import EXIT_FAILED, EXIT_TERMINATED
-from mnist_tui.events import RunFailed
 from mnist_tui.run_summary import RunSummary, new_summary
 
 if TYPE_CHECKING:
@@ -86,6 +85,9 @@ def close_live_runs(reason: str) -> list[Path]:
     with _live_lock:
         runs = list(_live.values())
     for writer, config in runs:
+        # Imported here: a run's writer has imported the events already; the form has not.
+        from mnist_tui.events import RunFailed
+
         writer.write(RunFailed(error=reason, summary=failed_summary(writer, config, reason)))
     return [writer.run_dir for writer, _ in runs]
 

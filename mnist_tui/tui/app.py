@@ -31,22 +31,22 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from mnist_tui.config import TrainConfig
 from mnist_tui.control import RunControl
 from mnist_tui.errors import MnistTuiError
-from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped, StorageProblem
 from mnist_tui.run_summary import RunSummary, as_summary
 from mnist_tui.tui.dialogs import ErrorScreen
 from mnist_tui.tui.form import FormScreen
-from mnist_tui.tui.history import TrainingHistory
 from mnist_tui.tui.leaving import LeavingApp
-from mnist_tui.tui.messages import EventsPending
-from mnist_tui.tui.session import RunSession
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
 
 # The form comes first and alone: the other screens, the run machinery and the palette are
 # imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
 if TYPE_CHECKING:
+    from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped
     from mnist_tui.resume import ResumePlan
     from mnist_tui.runs import FollowEnd, Runner
+    from mnist_tui.tui.history import TrainingHistory
+    from mnist_tui.tui.messages import EventsPending
     from mnist_tui.tui.monitor import MonitorScreen
+    from mnist_tui.tui.session import RunSession
 
 
 class MnistApp(LeavingApp):
@@ -156,6 +156,8 @@ class MnistApp(LeavingApp):
                 return
             self.follow_run_folder(run.run_dir)
             return
+        from mnist_tui.tui.session import RunSession
+
         control = RunControl()
         self._begin(RunSession(control=control),
                     lambda emit: self._train(config, control, emit))
@@ -163,6 +165,8 @@ class MnistApp(LeavingApp):
     def start_resume(self, plan: ResumePlan) -> None:
         """Resume a run from its checkpoint in the training worker; the monitor shows its
         whole history (replayed first), then the run going on."""
+        from mnist_tui.tui.session import RunSession
+
         if self.run_active:
             self.notify("A run is already going.", severity="warning")
             return
@@ -175,6 +179,8 @@ class MnistApp(LeavingApp):
 
     def follow_run_folder(self, run_dir: Path) -> None:
         """Show the monitor on a run that another process writes, following its log."""
+        from mnist_tui.tui.session import RunSession
+
         if self.run_active:
             self.notify("A run is already going here; its monitor is one escape away.",
                         severity="warning")
@@ -240,6 +246,8 @@ class MnistApp(LeavingApp):
 
         Events of an earlier run (a worker still tearing down) are dropped.
         """
+        from mnist_tui.events import RunFailed, RunFinished, RunStopped, StorageProblem
+
         session = self.session
         if message.pending is not session.pending:
             return
@@ -252,6 +260,8 @@ class MnistApp(LeavingApp):
                             timeout=20)
 
     def _run_ended(self, event: RunFinished | RunStopped | RunFailed) -> None:
+        from mnist_tui.events import RunFailed
+
         session = self.session
         summary = as_summary(event.summary)
         if session.run_dir is not None:

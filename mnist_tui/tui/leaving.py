@@ -12,6 +12,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 
@@ -19,7 +20,9 @@ from mnist_tui.errors import EXIT_FAILED, EXIT_OK
 from mnist_tui.run_summary import RunSummary
 from mnist_tui.signals import StopSignals, stop_reason, survive_hang_up
 from mnist_tui.tui.dialogs import ConfirmScreen
-from mnist_tui.tui.session import RunSession
+
+if TYPE_CHECKING:
+    from mnist_tui.tui.session import RunSession
 
 REARM_SECONDS = 0.5  # how often SIGTERM is taken back from TensorFlow (see StopSignals.rearm)
 
@@ -33,11 +36,25 @@ class LeavingApp(App[RunSummary | None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.session = RunSession()  # the run on screen; an empty one until the first
+        self._session: RunSession | None = None
         self.left_running: str | None = None
         self.hung_up = False
         self._exit_when_idle = False
         self._exit_code = EXIT_OK
+
+    @property
+    def session(self) -> RunSession:
+        """The run on screen; an empty one until the first. Made when first asked for, so
+        that the form comes up before the run machinery (events, history) is imported."""
+        if self._session is None:
+            from mnist_tui.tui.session import RunSession
+
+            self._session = RunSession()
+        return self._session
+
+    @session.setter
+    def session(self, session: RunSession) -> None:
+        self._session = session
 
     def on_unmount(self) -> None:
         """However the app ends, ask a running training to stop, unless the terminal hung up.
