@@ -32,6 +32,34 @@ WHITE = Color(255, 255, 255)
 BLACK = Color(0, 0, 0)
 
 
+class HalfBlocks:
+    """Rows of grey levels (0 = paper to `levels` - 1 = ink) as runs of "▀" cells, the upper
+    pixel in the foreground and the lower one in the background; one style per pair of
+    levels, made once (the digits here and the monitor's strip of test digits use it)."""
+
+    def __init__(self, ink: Color, paper: Color, levels: int) -> None:
+        self._palette = [paper.blend(ink, i / (levels - 1)).rich_color for i in range(levels)]
+        self._styles: dict[tuple[int, int], Style] = {}
+
+    def row(self, upper: np.ndarray, lower: np.ndarray) -> list[tuple[str, Style]]:
+        """One text row from two pixel rows of levels: (cells, style) per run of equal pairs."""
+        runs: list[tuple[str, Style]] = []
+        width = len(upper)
+        start = 0
+        for col in range(1, width + 1):
+            if col < width and (upper[col], lower[col]) == (upper[start], lower[start]):
+                continue
+            key = (int(upper[start]), int(lower[start]))
+            style = self._styles.get(key)
+            if style is None:
+                palette = self._palette
+                style = self._styles[key] = Style(color=palette[key[0]],
+                                                  bgcolor=palette[key[1]])
+            runs.append((UPPER_HALF * (col - start), style))
+            start = col
+        return runs
+
+
 def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK) -> Text:
     """Draw a 28x28 uint8 image (0 = paper, 255 = ink) as 14 lines of 28 half-block cells."""
     pixels = np.asarray(image)
@@ -40,22 +68,11 @@ def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK) ->
     if pixels.dtype != np.uint8:
         pixels = np.clip(np.rint(pixels.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     levels = (pixels.astype(np.int32) * (LEVELS - 1) + 127) // 255
-    palette = [paper.blend(ink, i / (LEVELS - 1)).rich_color for i in range(LEVELS)]
-    styles: dict[tuple[int, int], Style] = {}
+    painter = HalfBlocks(ink, paper, LEVELS)
     text = Text(no_wrap=True, end="", overflow="crop")
     for row in range(DIGIT_ROWS):
-        upper, lower = levels[2 * row], levels[2 * row + 1]
-        run_start = 0
-        for col in range(1, DIGIT_COLUMNS + 1):
-            if col < DIGIT_COLUMNS and (upper[col], lower[col]) == (upper[run_start],
-                                                                       lower[run_start]):
-                continue
-            key = (int(upper[run_start]), int(lower[run_start]))
-            style = styles.get(key)
-            if style is None:
-                style = styles[key] = Style(color=palette[key[0]], bgcolor=palette[key[1]])
-            text.append(UPPER_HALF * (col - run_start), style)
-            run_start = col
+        for cells, style in painter.row(levels[2 * row], levels[2 * row + 1]):
+            text.append(cells, style)
         if row < DIGIT_ROWS - 1:
             text.append("\n")
     return text

@@ -22,9 +22,9 @@ from textual.color import Color
 from textual.strip import Strip
 
 from mnist_tui.events import Predictions, ShownDigits
+from mnist_tui.tui.digits import HalfBlocks
 from mnist_tui.tui.theming import ThemeAware, theme_color
 
-UPPER_HALF = "▀"
 THUMB_COLUMNS = 8  # text columns of one digit, one pixel each
 THUMB_ROWS = 4  # text rows of one digit, two pixel rows each
 GAP = 2  # columns between two digits
@@ -167,8 +167,7 @@ class PredictionStrip(ThemeAware):
         base = self.rich_style
         count = self.count
         lines = [self._title_strip(width, base)]
-        palette = [paper.blend(ink, i / (LEVELS - 1)).rich_color for i in range(LEVELS)]
-        styles: dict[tuple[int, int], Style] = {}
+        painter = HalfBlocks(ink, paper, LEVELS)
         gap = Segment(" " * GAP, base)
         for row in range(THUMB_ROWS):
             segments: list[Segment] = []
@@ -176,19 +175,8 @@ class PredictionStrip(ThemeAware):
                 if k:
                     segments.append(gap)
                 thumb = self._thumbs[k]
-                upper, lower = thumb[2 * row], thumb[2 * row + 1]
-                start = 0
-                for col in range(1, THUMB_COLUMNS + 1):
-                    if col < THUMB_COLUMNS and (upper[col], lower[col]) == (upper[start],
-                                                                           lower[start]):
-                        continue
-                    pair = (int(upper[start]), int(lower[start]))
-                    style = styles.get(pair)
-                    if style is None:
-                        style = styles[pair] = Style(color=palette[pair[0]],
-                                                     bgcolor=palette[pair[1]])
-                    segments.append(Segment(UPPER_HALF * (col - start), style))
-                    start = col
+                segments.extend(Segment(cells, style) for cells, style
+                                in painter.row(thumb[2 * row], thumb[2 * row + 1]))
             lines.append(Strip(segments).adjust_cell_length(width, base))
         right_style = base + Style(color=right_colour.rich_color)
         wrong_style = base + Style(color=wrong_colour.rich_color, bold=True)
