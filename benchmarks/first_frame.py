@@ -17,6 +17,13 @@ with several trees the launches alternate between them, so the machine's drift h
     python benchmarks/first_frame.py                    # 10 launches at 120x40
     python benchmarks/first_frame.py --launches 20 --size 80x24
     python benchmarks/first_frame.py --tree /tmp/before --tree .
+    python benchmarks/first_frame.py --against 86dac1f
+
+`--against REV` exports that git revision of this repository and launches it alternately with
+this checkout, then prints the ratio of this checkout's time to the revision's: the median of
+the ratios of launches made one after the other, which the machine's drift (first frames of
+one tree ranged 0.47-0.83 s over an evening here) hits alike. Issue 12 measured 0.57 s at
+86dac1f and asked for 0.5 s: a ratio of 0.877 or less.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import fcntl
+import io
 import os
 import pty
 import re
@@ -33,6 +41,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import termios
 import time
@@ -88,6 +97,15 @@ def launch(width: int, height: int, home: str, tree: Path,
         os.close(leader)
 
 
+def export_revision(revision: str, into: Path) -> Path:
+    """Extract `revision` of this repository into folder `into`; return `into`."""
+    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT,
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
 def main() -> None:
     """Launch the app `--launches` times (per tree, alternating); print each time and the
     median per tree."""
@@ -97,9 +115,21 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, action="append",
                         help="a folder holding the mnist_tui package to launch (repeatable; "
                              "default: this checkout)")
+    parser.add_argument("--against", metavar="REV",
+                        help="a git revision to launch alternately with this checkout; "
+                             "prints this checkout's time as a ratio of the revision's")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = args.tree or [ROOT]
+        if args.against:
+            trees = [export_revision(args.against, Path(scratch) / "against"), ROOT]
+        run(args, trees)
+
+
+def run(args: argparse.Namespace, trees: list[Path]) -> None:
+    """Launch every tree in `trees` alternately; print each launch and the medians (and the
+    ratio of the last tree to the first under `--against`)."""
     width, height = (int(n) for n in args.size.lower().split("x"))
-    trees = args.tree or [ROOT]
     for tree in trees:  # as `pip install` leaves them; $PYTHONDONTWRITEBYTECODE would not
         compileall.compile_dir(tree / "mnist_tui", quiet=1)
     times: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in trees}
@@ -112,11 +142,18 @@ def main() -> None:
                 if n:
                     times[tree].append((seconds, cpu))
     for tree, results in times.items():
-        seconds = [wall for wall, _ in results]
-        print(f"first frame of {tree}: median {statistics.median(seconds):.3f} s (min "
-              f"{min(seconds):.3f}, max {max(seconds):.3f}) over {len(seconds)} launches at "
+        walls = [wall for wall, _ in results]
+        print(f"first frame of {tree}: median {statistics.median(walls):.3f} s (min "
+              f"{min(walls):.3f}, max {max(walls):.3f}) over {len(walls)} launches at "
               f"{width}x{height}; CPU used by then, median "
               f"{statistics.median(cpu for _, cpu in results):.2f} s")
+    if args.against:
+        reference, ours = (times[tree] for tree in trees)
+        pairs = list(zip(ours, reference, strict=True))
+        wall = statistics.median(mine[0] / theirs[0] for mine, theirs in pairs)
+        cpu_ratio = statistics.median(mine[1] / theirs[1] for mine, theirs in pairs)
+        print(f"this checkout / {args.against}: {wall:.3f} (median of {len(pairs)} launch "
+              f"pairs; of the CPU used by then: {cpu_ratio:.3f})")
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ def value_of(form: FormScreen, name: str) -> str:
 
 
 def error_of(form: FormScreen, name: str) -> str:
-    error = form.query_one(f"#error-{name}", Static)
-    return str(error.render()) if error.display else ""
+    error = next(form.query(f"#error-{name}").results(Static), None)
+    return str(error.render()) if error is not None and error.display else ""
 
 
 async def type_into(pilot, form: FormScreen, name: str, text: str) -> None:

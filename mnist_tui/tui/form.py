@@ -129,6 +129,8 @@ class FormScreen(Screen[None]):
         # The app's own ctrl+q is hidden (q shows on other screens); list it here.
         Binding("ctrl+q", "app.quit", "Quit", priority=True),
     ]
+    # The first field, not the scrolling body: focusing the body would restyle every field.
+    AUTO_FOCUS = f"#field-{next(iter(FIELD_SPECS))}"
 
     @dataclass
     class StartRequested(Message):
@@ -148,6 +150,8 @@ class FormScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The fields, the model preview, and a bar of actions that never scrolls away."""
+        # Set before the first styling pass; set on resize it would restyle every widget.
+        self.set_class(self.app.size.width >= WIDE, "-wide", update=False)
         yield Static("mnist-tui · train the TensorFlow.js MNIST network", id="form-title",
                      classes="title-bar")
         with VerticalScroll(id="form-body"):
@@ -169,7 +173,7 @@ class FormScreen(Screen[None]):
                             yield Input(field_text(value), compact=True, id=f"field-{name}",
                                         select_on_focus=False, tooltip=spec.help)
                         yield Static(spec.help, classes="field-help", markup=False)
-                    yield Static("", classes="field-error", id=f"error-{name}", markup=False)
+                    # A field's error line is mounted below its row when it first has one.
             # Drawn just after the first frame, so the fields come up first (see PreviewPane).
             with Lazy(PreviewPane(id="preview-pane")):
                 yield Static("", id="param-count", classes="section-title", markup=False)
@@ -197,7 +201,6 @@ class FormScreen(Screen[None]):
     def on_mount(self) -> None:
         """Show the first validation (the preview follows once it is mounted)."""
         self.revalidate()
-        self.query_one(f"#field-{next(iter(FIELD_SPECS))}").focus()
 
     def on_resize(self) -> None:
         """Put the preview beside the fields on a wide terminal, below them otherwise."""
@@ -238,14 +241,24 @@ class FormScreen(Screen[None]):
         self.config, self.errors = self.read()
         for name in FIELD_SPECS:
             message = self.errors.get(name, "")
-            error = self.query_one(f"#error-{name}", Static)
-            error.update(message)
-            error.display = bool(message)
+            self._show_error(name, message)
             self.field(name).set_class(bool(message), "-invalid")
             self.query_one(f"#row-{name}").display = bool(message) or schedule_used(
                 name, self.config.lr_schedule)
         self._update_preview()
         self._update_curve()
+
+    def _show_error(self, name: str, message: str) -> None:
+        """Show `message` under field `name`'s row, or hide the line when it is empty."""
+        found = self.query(f"#error-{name}").results(Static)
+        error = next(found, None)
+        if error is None:
+            if not message:
+                return  # no error line yet, and none needed
+            error = Static("", classes="field-error", id=f"error-{name}", markup=False)
+            self.query_one("#fields").mount(error, after=f"#row-{name}")
+        error.update(message)
+        error.display = bool(message)
 
     @on(PreviewPane.Ready)
     def _preview_ready(self) -> None:
