@@ -71,6 +71,8 @@ def default_export_path() -> Path:
 class ExportScreen(ModalScreen[Path | None]):
     """Ask where to write a CSV file; dismisses with the path, or None when cancelled."""
 
+    CSS_PATH = str(Path(__file__).with_name("dialogs.tcss"))  # read when first shown
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, what: str, path: Path) -> None:
@@ -197,6 +199,8 @@ class CompareScreen(Screen[None]):
     Lines are the training curves per batch (smoothed by default; `e` toggles), dots the
     validation metrics per epoch, in the run's colour.
     """
+
+    CSS_PATH = str(Path(__file__).with_name("runs.tcss"))  # read when first shown
 
     BINDINGS: ClassVar[list[BindingType]] = [
         SMOOTHING,

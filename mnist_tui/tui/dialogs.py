@@ -7,6 +7,7 @@ an optional detail (e.g. the traceback) stays folded away until asked for.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -21,6 +22,8 @@ from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True (yes) or False (no, or escape)."""
+
+    CSS_PATH = str(Path(__file__).with_name("dialogs.tcss"))  # read when first shown
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
@@ -63,6 +66,8 @@ class ErrorScreen(ModalScreen[None]):
     `e` calls the app's `action_edit_settings` and `q` its `action_quit`; escape just closes
     the dialog. The app decides what "back to the form" does with the screens underneath.
     """
+
+    CSS_PATH = str(Path(__file__).with_name("dialogs.tcss"))  # read when first shown
 
     BINDINGS: ClassVar[list[BindingType]] = [
         EDIT_SETTINGS,

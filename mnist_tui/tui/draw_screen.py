@@ -84,6 +84,8 @@ class DrawScreen(Screen[None]):
     `shown_version` is the canvas version whose reading is on screen (-1: none yet).
     """
 
+    CSS_PATH = str(Path(__file__).with_name("draw.tcss"))  # read when first shown
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "clear", "Clear"),
         Binding("r", "test_digit", "Test digit"),

@@ -21,6 +21,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -58,6 +59,8 @@ class MonitorScreen(Screen[None]):
     Without a control (a recorded run) the pause, stop and learning-rate keys are hidden.
     Quitting goes through the app's `quit` action, which asks first while a run is going.
     """
+
+    CSS_PATH = str(Path(__file__).with_name("monitor.tcss"))  # read when first shown
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause"),

@@ -7,6 +7,7 @@ and `config.check_learning_rate`), and the dialog stays open until it is fixed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -32,6 +33,8 @@ def parse_rate(text: str) -> tuple[float | None, str]:
 
 class RateScreen(ModalScreen[float | None]):
     """Ask for a new learning rate; dismisses with it, or None when cancelled."""
+
+    CSS_PATH = str(Path(__file__).with_name("dialogs.tcss"))  # read when first shown
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),

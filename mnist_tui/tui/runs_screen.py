@@ -59,6 +59,8 @@ class RunsScreen(Screen[None]):
     `r`). Leaving (escape) pops the screen, or ends a host app where it is the only screen.
     """
 
+    CSS_PATH = str(Path(__file__).with_name("runs.tcss"))  # read when first shown
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_mark", "Select"),
         Binding("c", "compare", "Compare"),

@@ -60,6 +60,8 @@ class SummaryScreen(Screen[None]):
     The keys call the app's `action_train_again`, `action_edit_settings` and `action_quit`.
     """
 
+    CSS_PATH = str(Path(__file__).with_name("summary.tcss"))  # read when first shown
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "app.train_again", "Train again"),
         EDIT_SETTINGS,
