@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from mnist_tui.events import BatchEnd, EpochEnd, Evaluated
+from mnist_tui.events import BatchEnd, EpochEnd, Evaluated, Event, RunResumed
 from mnist_tui.formatting import MISSING, format_duration, format_percent
 from mnist_tui.runs import RunInfo, read_events
 
@@ -184,24 +184,49 @@ def differing_settings(runs: Sequence[RunInfo]) -> list[str]:
 
 
 def write_metrics_csv(runs: Iterable[RunInfo], out: TextIO) -> int:
-    """Every run's recorded metrics as CSV (see `METRIC_FIELDS`); returns the rows written."""
+    """Every run's recorded metrics as CSV (see `METRIC_FIELDS`); returns the rows written.
+
+    A resumed run's rows are those that count, as the monitor shows them: what its log holds
+    after the checkpoint it went on from (a killed run's last batches, a stopped epoch's
+    validation, the test evaluation of an ending that was resumed) is left out.
+    """
     writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS)
     writer.writeheader()
     count = 0
     for run in runs:
-        for event in read_events(run.run_dir):
-            row: dict[str, Any] | None = None
-            if isinstance(event, BatchEnd):
-                row = {"kind": "batch", "epoch": event.epoch, "step": event.step,
-                       "loss": event.batch_loss, "accuracy": event.batch_accuracy}
-            elif isinstance(event, EpochEnd):
-                row = {"kind": "epoch", "epoch": event.epoch, "step": event.step,
-                       "loss": event.loss, "accuracy": event.accuracy,
-                       "val_loss": event.val_loss, "val_accuracy": event.val_accuracy}
-            elif isinstance(event, Evaluated):
-                row = {"kind": "test", "loss": event.test_loss, "accuracy": event.test_accuracy}
-            if row is not None:
-                writer.writerow({"run_id": run.run_id,
-                                 **{k: _cell(v) for k, v in row.items()}})
-                count += 1
+        for row in metric_rows(read_events(run.run_dir)):
+            writer.writerow({"run_id": run.run_id, **{k: _cell(v) for k, v in row.items()}})
+            count += 1
     return count
+
+
+def metric_rows(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """The CSV rows (without the run id) of one run's events, a resume taking the rows back
+    to its checkpoint."""
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, BatchEnd):
+            rows.append({"kind": "batch", "epoch": event.epoch, "step": event.step,
+                         "loss": event.batch_loss, "accuracy": event.batch_accuracy})
+        elif isinstance(event, EpochEnd):
+            rows.append({"kind": "epoch", "epoch": event.epoch, "step": event.step,
+                         "loss": event.loss, "accuracy": event.accuracy,
+                         "val_loss": event.val_loss, "val_accuracy": event.val_accuracy})
+        elif isinstance(event, Evaluated):
+            rows.append({"kind": "test", "loss": event.test_loss,
+                         "accuracy": event.test_accuracy})
+        elif isinstance(event, RunResumed):
+            rows = [row for row in rows if _before_checkpoint(row, event)]
+    return rows
+
+
+def _before_checkpoint(row: dict[str, Any], resumed: RunResumed) -> bool:
+    """Whether `row` still counts once the run has gone back to `resumed`'s checkpoint: a
+    batch up to it, an epoch ended by it (unless the run resumes within that epoch, which
+    then ends again), never a test evaluation (the resumed run is evaluated at its end)."""
+    if row["kind"] == "batch":
+        return bool(row["step"] <= resumed.step)
+    if row["kind"] == "epoch":
+        whole = resumed.batch >= resumed.batches_per_epoch
+        return bool(row["step"] <= resumed.step and (whole or row["epoch"] < resumed.epoch))
+    return False

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mnist_tui.compare import metric_rows
 from mnist_tui.config import TrainConfig
 from mnist_tui.events import (
     BatchEnd,
     EpochEnd,
+    Evaluated,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -102,3 +104,31 @@ def test_an_ending_not_followed_by_a_resume_still_ends_the_log(tmp_path: Path) -
     with open(tmp_path / "run" / "events.jsonl", "a") as log:
         log.write(batch_end(9).to_json() + "\n")
     assert [type(e) for e in read_events(tmp_path / "run")] == [RunStarted, RunStopped]
+
+
+def test_metrics_csv_of_a_resumed_run_counts_each_batch_once() -> None:
+    # Killed at step 40 of 2 epochs (checkpoint at 32), resumed there to 3 epochs, finished.
+    events = [started(), *map(batch_end, range(1, 28)), epoch_end(1, 27),
+              *map(batch_end, range(28, 41)), resumed(32, 2, 5),
+              *map(batch_end, range(33, 55)), epoch_end(2, 54),
+              Evaluated(test_loss=0.1, test_accuracy=0.97, test_samples=10_000, confusion=(),
+                        per_class_accuracy=())]
+    rows = metric_rows(events)
+    steps = [row["step"] for row in rows if row["kind"] == "batch"]
+    assert steps == list(range(1, 55)), "batches 33-40 once, from the resumed run"
+    assert [row["epoch"] for row in rows if row["kind"] == "epoch"] == [1, 2]
+    assert [row["kind"] for row in rows].count("test") == 1
+
+
+def test_metrics_csv_drops_a_stopped_epoch_and_its_evaluation_on_resume() -> None:
+    events = [started(), *map(batch_end, range(1, 17)), epoch_end(1, 16),
+              Evaluated(test_loss=0.5, test_accuracy=0.8, test_samples=10_000, confusion=(),
+                        per_class_accuracy=()),
+              RunStopped(reason="stopped by user"), resumed(16, 1, 16, epochs=2),
+              *map(batch_end, range(17, 55)), epoch_end(1, 27), epoch_end(2, 54),
+              Evaluated(test_loss=0.1, test_accuracy=0.97, test_samples=10_000, confusion=(),
+                        per_class_accuracy=())]
+    rows = metric_rows(events)
+    assert [(row["epoch"], row["step"]) for row in rows if row["kind"] == "epoch"] == [
+        (1, 27), (2, 54)], "the stopped epoch 1 (ended at step 16) no longer counts"
+    assert [row["accuracy"] for row in rows if row["kind"] == "test"] == [0.97]
