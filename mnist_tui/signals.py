@@ -193,14 +193,21 @@ def silence_terminal(devices: set[int]) -> list[int]:
     return silenced
 
 
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that does nothing."""
+
+
 @contextlib.contextmanager
 def survive_hang_up(on_hang_up: Callable[[], None] | None = None) -> Iterator[None]:
     """While the block runs, a hang-up (SIGHUP) does not end the process.
 
     The first SIGHUP points the terminal's descriptors at /dev/null, then `on_hang_up()` is
     told (in the main thread, as signal handlers run). From then on SIGHUP stays ignored, after
-    the block too: the shell that leaves with the terminal may send more. A SIGHUP already
-    ignored (`nohup`, a detached run) stays ignored and nothing is installed.
+    the block too: the shell that leaves with the terminal may send more. So is SIGCONT, which
+    the kernel sends a session leader (`ssh -t host mnist-tui`) right after the SIGHUP: Textual
+    takes it for the end of a Ctrl+Z and would start a second UI on /dev/null, whose input
+    threads spin and keep the app from ever exiting. A SIGHUP already ignored (`nohup`, a
+    detached run) stays ignored and nothing is installed.
     """
     if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
         yield
@@ -214,6 +221,9 @@ def survive_hang_up(on_hang_up: Callable[[], None] | None = None) -> Iterator[No
         if hung_up:
             return
         hung_up = True
+        # A handler, not SIG_IGN: a SIGCONT already pending would make Python raise "signal
+        # ignored due to race condition" wherever the main thread happens to be.
+        signal.signal(signal.SIGCONT, _ignore)
         silence_terminal(devices)
         if on_hang_up is not None:
             on_hang_up()

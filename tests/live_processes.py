@@ -19,8 +19,11 @@ from collections.abc import Callable, Sequence
 
 WAIT_SECONDS = 180.0  # a safety net against a hang, never a measure of speed
 # Run in the child: take the pseudo-terminal on fd 0 as the controlling terminal of the new
-# session, then become `python -m mnist_tui ...`.
-TAKE_TERMINAL = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+# session, take SIGHUP back to its default (as a shell in a terminal starts a program, even when
+# the tests themselves run under nohup, whose ignored SIGHUP would outlive exec), then become
+# `python -m mnist_tui ...`.
+TAKE_TERMINAL = ("import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                 "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 

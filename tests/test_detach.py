@@ -147,8 +147,9 @@ def test_a_detached_run_survives_a_hang_up(mnist_path: Path, tmp_path: Path,
     until then, so the hang-up surely comes mid-run."""
     runs_dir = tmp_path / "runs"
     code = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
         from pathlib import Path
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # a shell's child, even under nohup
         from mnist_tui.config import TrainConfig
         from mnist_tui.channel import send_command
         from mnist_tui.detach import start_detached

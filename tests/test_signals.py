@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,6 +153,32 @@ def test_sighup_handling_leaves_an_ignored_sighup_alone_and_restores_the_old_one
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_the_sigcont_that_follows_a_hang_up_does_not_restart_the_ui() -> None:
+    """The kernel sends a session leader SIGCONT right after SIGHUP: Textual's handler for it
+    (the end of a Ctrl+Z) would start a second UI on /dev/null, so it no longer runs. Before
+    the hang-up it does. In a process of its own: a hang-up redirects the terminal's fds."""
+    code = textwrap.dedent("""
+        import os, signal
+        from mnist_tui.signals import survive_hang_up
+        seen = []
+        signal.signal(signal.SIGCONT, lambda *_: seen.append("sigcont"))
+        both = {signal.SIGHUP, signal.SIGCONT}
+        with survive_hang_up(lambda: seen.append("hang-up")):
+            os.kill(os.getpid(), signal.SIGCONT)  # a Ctrl+Z ended: still Textual's
+            signal.pthread_sigmask(signal.SIG_BLOCK, both)
+            os.kill(os.getpid(), signal.SIGHUP)  # as the kernel sends them, back to back
+            os.kill(os.getpid(), signal.SIGCONT)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
+            os.kill(os.getpid(), signal.SIGCONT)
+        print(",".join(seen))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=WAIT_SECONDS,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "sigcont,hang-up"
 
 
 def test_a_second_signal_closes_every_live_log(tmp_path: Path) -> None:
