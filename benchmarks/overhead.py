@@ -31,7 +31,9 @@ terminal size (`--sizes`), each size a kind of its own in the alternation. It al
 UI (main) thread's CPU time while the run trains, which the app measures itself from its first
 batch to its last epoch's end when $MNIST_TUI_UI_CPU_FILE names a file: as CPU seconds per
 5 seconds of training and as a share of one core. (`ui_thread_cpu_s` and `process_cpu_s` are
-the whole process's life, start-up and summary included.)
+the whole process's life, start-up and summary included.) Each TUI trial has a tmux server of
+its own, whose CPU time (`terminal_cpu_s`, over the app's life) is what drawing the screen cost
+the terminal: on the machine that trains when the terminal runs there, elsewhere over SSH.
 """
 
 from __future__ import annotations
@@ -178,11 +180,14 @@ def one_tui(args: argparse.Namespace, size: str, live: bool = True) -> dict:
                    f"{sys.executable} -m mnist_tui "
                    f"--start --data {args.data} --runs-dir {runs} --train-size "
                    f"{args.train_size} --epochs {args.epochs} --seed {args.seed}")
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", width, "-y", height,
+        # A tmux server of its own, so that its CPU time is this terminal's alone.
+        tmux = ["tmux", "-L", session]
+        subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", width, "-y", height,
                         command], check=True)
         try:
-            pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"],
-                                     capture_output=True, text=True, check=True).stdout)
+            pid, server = map(int, subprocess.run(
+                [*tmux, "display", "-p", "-t", session, "#{pane_pid} #{pid}"],
+                capture_output=True, text=True, check=True).stdout.split())
             summary_path = None
             deadline = time.monotonic() + 1800
             while summary_path is None:
@@ -193,14 +198,15 @@ def one_tui(args: argparse.Namespace, size: str, live: bool = True) -> dict:
                 summary_path = found[0] if found else None
             time.sleep(0.5)
             ui_cpu, all_cpu = _thread_cpu(pid, pid), _process_cpu(pid)
+            terminal_cpu = _process_cpu(server)
             summary = json.loads(summary_path.read_text())
             training = json.loads(probe.read_text())
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+            subprocess.run([*tmux, "kill-server"], check=False)
     return {"images_per_s": summary["samples_per_second"],
             "ui_cpu_per_5s": 5 * training["ui_cpu_s"] / training["wall_s"],
             "ui_thread_cpu_s": ui_cpu, "process_cpu_s": all_cpu,
-            "train_seconds": summary["seconds"]}
+            "terminal_cpu_s": terminal_cpu, "train_seconds": summary["seconds"]}
 
 
 TRIALS = {"bare": one_bare, "pipeline": one_pipeline, "headless": one_headless,
@@ -277,8 +283,10 @@ def main() -> None:
             per_5s = statistics.median(r["ui_cpu_per_5s"] for r in results[kind])
             paired = statistics.median(t["images_per_s"] / p["images_per_s"] for t, p in
                                        zip(results[kind], results["pipeline"], strict=True))
+            terminal = statistics.median(r["terminal_cpu_s"] for r in results[kind])
             ui = (f" (paired {paired:.3f})   UI thread CPU s per 5 s of training "
-                  f"{per_5s:.3f} ({per_5s / 5:.1%} of a core)")
+                  f"{per_5s:.3f} ({per_5s / 5:.1%} of a core); the terminal (tmux) "
+                  f"{terminal:.2f} CPU s over the app's life")
         print(f"  {kind:14s} {med:8.0f}   ratio to bare fit {med / bare:.3f}   "
               f"to bare fit on the same pipeline {med / pipeline:.3f}{ui}")
     if args.live:
