@@ -95,9 +95,10 @@ class HeadlessConsole:
             self.total, self.epochs = event.total_batches, event.epochs
             self.scheduled = event.config.get("lr_schedule", "constant") != "constant"
             self._last_line = time.monotonic()
+            precision = f" in {event.precision}" if event.precision else ""
             self.say(f"run {event.run_id}: {event.config['model']} model, {event.params:,} "
-                     f"parameters, {event.train_samples:,} training / {event.val_samples:,} "
-                     f"validation images, {event.total_batches:,} batches")
+                     f"parameters{precision}, {event.train_samples:,} training / "
+                     f"{event.val_samples:,} validation images, {event.total_batches:,} batches")
             self._start_bar()
         elif isinstance(event, Phase):
             self.say(f"{event.message}...")

@@ -163,6 +163,10 @@ def test_plain_console_lines_are_rate_limited(tmp_path):
                          batch_loss=0.5, batch_accuracy=0.9, seen=64 * step, elapsed=step / 10))
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("epoch 1/1 batch")]
     assert [line.split()[3] for line in lines] == ["100/100"]
+    console(RunStarted(run_id="s", config={"model": "cnn"}, total_batches=1,
+                       batches_per_epoch=1, epochs=1, train_samples=64, val_samples=10,
+                       test_samples=10, params=1, precision="bfloat16"))
+    assert "run s: cnn model, 1 parameters in bfloat16, 64 training" in stream.getvalue()
     assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"
 
 

@@ -263,6 +263,22 @@ def test_plain_text_summary_for_the_scrollback() -> None:
     assert "\x1b" not in text and "[" not in text
 
 
+async def test_the_summary_says_which_precision_ran_at_every_width() -> None:
+    for size in ((80, 24), (140, 40)):
+        app = Host(make_summary(precision="bfloat16", peak_memory=901 * 2**20),
+                   make_evaluated())
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            assert text_of(app, "#summary-resources") == (
+                "Trained in bfloat16 · peak memory 901 MB"), size
+            settings = app.screen.query_one("#summary-settings")
+            assert settings.display == (size[0] == 140)
+            assert "bfloat16" not in str(settings.render()), "said once"
+    text = format_summary_text(make_summary(precision="float32"))
+    assert "  1 of 3 epochs (stopped early), 1m 22s of training, 3,650 images/s in float32" in (
+        text.splitlines())
+
+
 class DialogHost(App[None]):
     """Records the dialogs' answers and the app actions they call."""
 

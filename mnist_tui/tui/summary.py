@@ -128,8 +128,7 @@ class SummaryScreen(Screen[None]):
 
         split = config.get("validation_split")
         rows = [
-            ("Model", value("model") + (f", {params:,} parameters" if params else "")
-             + (f", {self.summary['precision']}" if self.summary.get("precision") else "")),
+            ("Model", value("model") + (f", {params:,} parameters" if params else "")),
             ("Optimizer", f"{value('optimizer')}, lr {value('learning_rate')}"
              + (f" {config['lr_schedule']}" if config.get("lr_schedule", "constant") !=
                 "constant" else "")),
@@ -213,7 +212,9 @@ class SummaryScreen(Screen[None]):
         run_dir = Static(self._run_dir_text(), id="summary-run-dir")
         run_dir.display = bool(self.summary.get("run_dir"))
         yield run_dir
-        resources = " · ".join(memory_and_rate_lines(self.summary))
+        precision = self.summary.get("precision")  # at every width: it explains the speed
+        resources = " · ".join(([f"trained in {precision}"] if precision else [])
+                               + memory_and_rate_lines(self.summary))
         extra = Static(Text(resources[:1].upper() + resources[1:], no_wrap=True,
                             overflow="ellipsis"), id="summary-resources")
         extra.display = bool(resources)

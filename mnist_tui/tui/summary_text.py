@@ -208,8 +208,10 @@ def format_summary_text(summary: Mapping[str, Any]) -> str:
     lines.append(f"  {_figures_line(summary)}")
     rate = summary.get("samples_per_second")
     unit = "samples/s" if is_callback_run(summary) else "images/s"
+    precision = summary.get("precision")
     lines.append(f"  {format_epochs(summary)}, {format_seconds(summary.get('seconds'))} of "
-                 "training" + (f", {rate:,.0f} {unit}" if rate else ""))
+                 "training" + (f", {rate:,.0f} {unit}" if rate else "")
+                 + (f" in {precision}" if precision else ""))
     if outcome_text(summary):
         lines.append(f"  {outcome_text(summary)}")
     lines += [f"  {line}" for line in memory_and_rate_lines(summary)]
