@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fake_runs import GB, MB, FakeRunner, fake_load, wait_for
 from rich.style import Style
-from textual.events import MouseScrollDown, MouseScrollUp
+from textual.events import Key, MouseScrollDown, MouseScrollUp
 from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widgets import Input, Static
@@ -297,6 +297,29 @@ async def test_the_rate_dialog_validates_then_asks_the_run() -> None:
                                                    rate=0.003))
         monitor.update_now()
         assert "lr 0.003 " in str(monitor.query_one("#run-info", Static).render())
+        runner.release()
+
+
+async def test_a_rate_typed_in_one_go_with_the_l_is_the_rate_asked() -> None:
+    """`l0.005⏎` arriving in one read, before the dialog is up, asks 0.005: no key is lost to
+    the dialog's start, and the first digit replaces the current rate as it would later.
+    (The keys after `l` had been handed to the monitor's focused widget, then dropped.)"""
+    runner = FakeRunner(hold_after=10)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = await held_monitor(pilot, app, runner)
+        control = app.session.control
+        assert isinstance(control, RunControl)
+        for key, character in [("l", "l"), ("0", "0"), ("full_stop", "."), ("0", "0"),
+                               ("0", "0"), ("5", "5"), ("enter", "\r")]:
+            app.post_message(Key(key, character))  # as the driver posts a burst, no waiting
+        await wait_for(pilot, lambda: "learning rate → 0.005 asked; applies from the next "
+                                      "batch" in app.history.log_lines)
+        assert app.screen is monitor and control.take_learning_rate() == 0.005
+        await pilot.press("l", "2")  # keys after the dialog is up replace the rate as before
+        await wait_for(pilot, lambda: isinstance(app.screen, RateScreen))
+        assert app.screen.query_one("#rate-input", Input).value == "2"
+        await pilot.press("escape")
         runner.release()
 
 

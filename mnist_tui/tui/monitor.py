@@ -66,7 +66,8 @@ class MonitorScreen(Screen[None]):
         Binding("p", "pause", "Pause"),
         Binding("p", "resume", "Resume"),
         Binding("s", "stop", "Stop"),
-        Binding("l", "learning_rate", "Rate"),
+        # Priority: the dialog is up before the keys typed after `l` are handed out.
+        Binding("l", "learning_rate", "Rate", priority=True),
         Binding("t", "toggle_digits", "Digits"),
         SMOOTHING,
         Binding("plus", "zoom(1)", "Zoom in", key_display="+", group=ZOOM),
