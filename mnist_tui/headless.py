@@ -319,12 +319,15 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     died without a final event (said on stderr, with how long ago its last event came).
     Ctrl+C stops watching, never the run.
     """
-    from mnist_tui.runs import follow_run
+    from mnist_tui.runs import follow_run, liveness_unknown
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     console = HeadlessConsole(stderr)
     console.say(f"watching {run_dir}")
+    unknown = liveness_unknown(run_dir)
+    if unknown:
+        console.say(f"{unknown}; Ctrl+C stops watching")
     try:
         end = follow_run(run_dir, console)
     except KeyboardInterrupt:

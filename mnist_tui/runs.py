@@ -81,6 +81,20 @@ def process_alive(run_dir: Path) -> bool | None:
     return recorded is None or start_ticks(pid) in (None, recorded)
 
 
+def liveness_unknown(run_dir: Path) -> str:
+    """Why a watcher of a run that has not ended cannot tell whether it still trains ("" when
+    it has ended or its process can be checked): its folder has no process.json (an older
+    run, or a copy), or its process runs on another host (a shared folder)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").exists() or process_alive(run_dir) is not None:
+        return ""
+    host = (read_json_dict(run_dir / PROCESS_FILE) or {}).get("host")
+    why = (f"its process runs on {host}" if isinstance(host, str) and host
+           else f"its folder has no {PROCESS_FILE}")
+    return (f"cannot tell whether this run still trains ({why}): its log is followed until "
+            "it ends, however long it stays silent")
+
+
 class Runner(Protocol):
     """What a front end calls to train a config: `execute_run`, or a fake in tests.
 

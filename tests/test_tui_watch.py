@@ -122,6 +122,7 @@ async def test_quitting_leaves_a_watched_run_going(tmp_path: Path) -> None:
         app = watching_app(live.run_dir, root)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.history is not None and app.history.step == 3)
+            assert not [n for n in app._notifications if "Cannot tell" in n.message]
             await pilot.press("q")  # no question: the run is not this app's to stop
             await wait_for(pilot, lambda: not app.is_running)
         assert not live.control.stop_requested
@@ -130,6 +131,26 @@ async def test_quitting_leaves_a_watched_run_going(tmp_path: Path) -> None:
     finally:
         live.finish()
     assert isinstance(read_events(live.run_dir)[-1], RunFinished)
+
+
+async def test_watching_a_run_on_another_host_says_it_cannot_tell_if_it_lives(
+        tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    live = LiveRun(root, hold_after=3)
+    try:
+        process = live.run_dir / "process.json"
+        process.write_text(json.dumps({**json.loads(process.read_text()), "host": "gpu-box-7"}))
+        app = watching_app(live.run_dir, root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.history is not None and app.history.step == 3)
+            said = [n for n in app._notifications if n.title == "Watching"]
+            assert len(said) == 1 and said[0].severity == "warning"
+            assert said[0].message.startswith(
+                "Cannot tell whether this run still trains (its process runs on gpu-box-7)")
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running)
+    finally:
+        live.finish()
 
 
 async def test_watch_a_dead_run_says_how_long_ago_it_logged(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from mnist_tui.runs import (
     describe_age,
     follow_run,
     list_runs,
+    liveness_unknown,
     process_alive,
     read_events,
     resolve_run,
@@ -248,6 +249,33 @@ def test_process_alive(tmp_path: Path) -> None:
     info.update(host=socket.gethostname() + "-elsewhere")
     (run_dir / PROCESS_FILE).write_text(json.dumps(info))
     assert process_alive(run_dir) is None, "a run on another host: cannot tell"
+
+
+def test_liveness_unknown_says_why_only_for_a_run_nobody_can_check(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert "(its folder has no process.json)" in liveness_unknown(run_dir)
+    write_process_file(run_dir)
+    assert liveness_unknown(run_dir) == "", "this host, alive: the watcher will know"
+    write_process_file(run_dir, dead_pid())
+    assert liveness_unknown(run_dir) == "", "dead: the watcher will say so"
+    info = json.loads((run_dir / PROCESS_FILE).read_text())
+    (run_dir / PROCESS_FILE).write_text(json.dumps({**info, "host": "gpu-box-7"}))
+    assert liveness_unknown(run_dir).startswith(
+        "cannot tell whether this run still trains (its process runs on gpu-box-7)")
+    (run_dir / "summary.json").write_text("{}")
+    assert liveness_unknown(run_dir) == "", "it has ended"
+
+
+def test_watch_headless_says_when_it_cannot_tell_if_the_run_lives(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    append(run_dir / "events.jsonl", "".join(e.to_json() + "\n" for e in whole_run()))
+    out, err = io.StringIO(), io.StringIO()
+    assert watch_headless(run_dir, stdout=out, stderr=err) == 0
+    assert ("cannot tell whether this run still trains (its folder has no process.json): its "
+            "log is followed until it ends, however long it stays silent; Ctrl+C stops "
+            "watching") in err.getvalue()
 
 
 def test_an_exited_but_unreaped_writer_counts_as_gone(tmp_path: Path) -> None:

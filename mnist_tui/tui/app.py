@@ -223,9 +223,14 @@ class MnistApp(LeavingApp):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
         """The watching worker: emit the run's logged events as a training worker would."""
+        from mnist_tui.runs import liveness_unknown
         from mnist_tui.tui.watching import follow_events
 
         worker = get_current_worker()
+        unknown = liveness_unknown(run_dir)
+        if unknown:
+            self.call_from_thread(self.notify, f"{unknown[:1].upper()}{unknown[1:]}; q stops "
+                                  "watching.", title="Watching", severity="warning", timeout=20)
         return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
