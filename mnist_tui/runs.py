@@ -88,9 +88,14 @@ def liveness_unknown(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     if (run_dir / "summary.json").exists() or process_alive(run_dir) is not None:
         return ""
-    host = (read_json_dict(run_dir / PROCESS_FILE) or {}).get("host")
-    why = (f"its process runs on {host}" if isinstance(host, str) and host
-           else f"its folder has no {PROCESS_FILE}")
+    info = read_json_dict(run_dir / PROCESS_FILE)
+    host = (info or {}).get("host")
+    if info is None:
+        why = f"its folder has no {PROCESS_FILE}"
+    elif isinstance(host, str) and host and host != socket.gethostname():
+        why = f"its process runs on {host}"
+    else:
+        why = f"its {PROCESS_FILE} names no process"
     return (f"cannot tell whether this run still trains ({why}): its log is followed until "
             "it ends, however long it stays silent")
 

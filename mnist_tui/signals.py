@@ -205,9 +205,9 @@ def survive_hang_up(on_hang_up: Callable[[], None] | None = None) -> Iterator[No
     told (in the main thread, as signal handlers run). From then on SIGHUP stays ignored, after
     the block too: the shell that leaves with the terminal may send more. So is SIGCONT, which
     the kernel sends a session leader (`ssh -t host mnist-tui`) right after the SIGHUP: Textual
-    takes it for the end of a Ctrl+Z and would start a second UI on /dev/null, whose input
-    threads spin and keep the app from ever exiting. A SIGHUP already ignored (`nohup`, a
-    detached run) stays ignored and nothing is installed.
+    takes it for the end of a Ctrl+Z and would start its UI again on /dev/null, leaving a stray
+    output thread behind. A SIGHUP already ignored (`nohup`, a detached run) stays ignored and
+    nothing is installed.
     """
     if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
         yield

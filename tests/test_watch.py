@@ -260,6 +260,8 @@ def test_liveness_unknown_says_why_only_for_a_run_nobody_can_check(tmp_path: Pat
     write_process_file(run_dir, dead_pid())
     assert liveness_unknown(run_dir) == "", "dead: the watcher will say so"
     info = json.loads((run_dir / PROCESS_FILE).read_text())
+    (run_dir / PROCESS_FILE).write_text(json.dumps({**info, "pid": "?"}))
+    assert "(its process.json names no process)" in liveness_unknown(run_dir)
     (run_dir / PROCESS_FILE).write_text(json.dumps({**info, "host": "gpu-box-7"}))
     assert liveness_unknown(run_dir).startswith(
         "cannot tell whether this run still trains (its process runs on gpu-box-7)")
