@@ -19,9 +19,9 @@ import statistics
 import time
 from pathlib import Path
 
-from mnist_tui.digit_reader import DigitReader, find_model_run
-from mnist_tui.drawing import blank_canvas, paint
-from mnist_tui.tui.digits import render_digit
+from mnist_tui.runs.digit_reader import DigitReader, find_model_run
+from mnist_tui.training.drawing import blank_canvas, paint
+from mnist_tui.tui.widgets.digits import render_digit
 
 
 def moves() -> list[tuple[tuple[float, float], tuple[float, float]]]:

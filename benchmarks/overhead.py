@@ -59,8 +59,8 @@ def one_bare(args: argparse.Namespace) -> dict:
     """A plain Keras script: the same model, data and split, `fit(verbose=0)`."""
     from bare_keras import bare_fit
 
-    from mnist_tui.config import TrainConfig
-    from mnist_tui.data import load_mnist
+    from mnist_tui.core.config import TrainConfig
+    from mnist_tui.training.data import load_mnist
 
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
     _, _, seconds = bare_fit(config, load_mnist(args.data))
@@ -72,11 +72,11 @@ def one_pipeline(args: argparse.Namespace) -> dict:
     callback, no events, no log. The trainer against this is the cost of monitoring alone."""
     from bare_keras import fit_clock
 
-    from mnist_tui.config import TrainConfig
-    from mnist_tui.data import load_mnist
-    from mnist_tui.model import build_model
-    from mnist_tui.pipeline import make_datasets
-    from mnist_tui.training import STEPS_PER_EXECUTION, import_keras
+    from mnist_tui.core.config import TrainConfig
+    from mnist_tui.training.data import load_mnist
+    from mnist_tui.training.model import build_model
+    from mnist_tui.training.pipeline import make_datasets
+    from mnist_tui.training.trainer import STEPS_PER_EXECUTION, import_keras
 
     keras = import_keras()
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
@@ -93,10 +93,10 @@ def one_headless(args: argparse.Namespace) -> dict:
     """The project's trainer with its run log and plain headless progress lines."""
     import io
 
-    from mnist_tui.config import TrainConfig
-    from mnist_tui.data import load_mnist
+    from mnist_tui.core.config import TrainConfig
     from mnist_tui.headless import HeadlessConsole
-    from mnist_tui.runs import execute_run
+    from mnist_tui.runs.folders import execute_run
+    from mnist_tui.training.data import load_mnist
 
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
     console = HeadlessConsole(io.StringIO(), interactive=False)
@@ -111,12 +111,12 @@ def _trainer(args: argparse.Namespace, checkpoints: bool, live: bool = True) -> 
     predictions and load samples on or off."""
     import io
 
-    from mnist_tui.config import TrainConfig
-    from mnist_tui.data import load_mnist
-    from mnist_tui.events import Checkpointed, Event
+    from mnist_tui.core.config import TrainConfig
+    from mnist_tui.core.events import Checkpointed, Event
     from mnist_tui.headless import HeadlessConsole
-    from mnist_tui.runs import RunWriter, new_run_id
-    from mnist_tui.training import Trainer
+    from mnist_tui.runs.folders import RunWriter, new_run_id
+    from mnist_tui.training.data import load_mnist
+    from mnist_tui.training.trainer import Trainer
 
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
     console = HeadlessConsole(io.StringIO(), interactive=False)

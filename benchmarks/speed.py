@@ -17,7 +17,7 @@ process's `ru_maxrss`.
 
 A kind's suffixes, after "@": a number sets the trainer's steps_per_execution; a precision
 (bf16 or bfloat16, fp32 or float32, auto for the trainer and keras) trains in it: the
-trainer's `--precision` (see mnist_tui/model.py) or PyTorch's `torch.autocast` to bfloat16.
+trainer's `--precision` (see mnist_tui/training/model.py) or PyTorch's `torch.autocast` to bfloat16.
 
 On a shared machine a trial during which other work kept more than `--busy` cores busy is run
 again, up to `--retries` times (see `run_trial`); each trial prints that load as `others_cores`.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from mnist_tui.config import TrainConfig
+    from mnist_tui.core.config import TrainConfig
 
     return TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed,
                        batch_size=args.batch_size, strategy=args.strategy,
@@ -80,9 +80,9 @@ def one_trainer(args: argparse.Namespace) -> dict[str, Any]:
 
     `trainer@N` runs it with `steps_per_execution` N instead of its own choice.
     """
-    from mnist_tui.data import load_mnist
-    from mnist_tui.events import BatchEnd, EpochEnd, Phase
-    from mnist_tui.training import Trainer
+    from mnist_tui.core.events import BatchEnd, EpochEnd, Phase
+    from mnist_tui.training.data import load_mnist
+    from mnist_tui.training.trainer import Trainer
 
     config = _config(args)
     data = load_mnist(args.data)
@@ -112,7 +112,7 @@ def one_torch(args: argparse.Namespace) -> dict[str, Any]:
     """The same network and optimizer in a plain PyTorch loop (see torch_reference.py)."""
     from torch_reference import train_torch
 
-    from mnist_tui.data import load_mnist
+    from mnist_tui.training.data import load_mnist
 
     return train_torch(_config(args), load_mnist(args.data), threads=args.threads)
 
@@ -122,7 +122,7 @@ def one_keras(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     from bare_keras import bare_fit, float_images
 
-    from mnist_tui.data import load_mnist
+    from mnist_tui.training.data import load_mnist
 
     config = _config(args)
     data = load_mnist(args.data)

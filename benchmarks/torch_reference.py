@@ -1,6 +1,6 @@
 """The seed's network and optimizer in a plain PyTorch loop, the reference to time against.
 
-The same layers as `mnist_tui.model.build_model` for the default config (valid 3x3
+The same layers as `mnist_tui.training.model.build_model` for the default config (valid 3x3
 convolutions 16/32/32 with ReLU, 2x2 max pools, dense 64 ReLU, dense 10; 33,194 weights),
 initialised as Keras does (Glorot-uniform kernels, zero biases), trained with RMSprop as Keras
 computes it, on the same slice and validation split, shuffled every epoch. A config with
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.data import MnistData
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.training.data import MnistData
 
 EVAL_BATCH_SIZE = 1024
 KERAS_RHO = 0.9

@@ -28,10 +28,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnist_tui.batch_metrics import FitHook, FitProgress
-from mnist_tui.channel import ControlChannel
-from mnist_tui.control import RunControl
-from mnist_tui.events import (
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
     EpochEnd,
     Event,
     Phase,
@@ -41,11 +39,13 @@ from mnist_tui.events import (
     RunStopped,
     ShownDigits,
 )
-from mnist_tui.live_predictions import PredictionHook, choose_digits
-from mnist_tui.rate_control import LearningRateHook, optimizer_rate_lock
-from mnist_tui.run_summary import RunSummary, Status, new_summary
-from mnist_tui.runs import RunWriter, default_runs_dir, new_run_id
-from mnist_tui.system_load import LoadHook
+from mnist_tui.core.summary import RunSummary, Status, new_summary
+from mnist_tui.runs.channel import ControlChannel
+from mnist_tui.runs.folders import RunWriter, default_runs_dir, new_run_id
+from mnist_tui.training.batch_metrics import FitHook, FitProgress
+from mnist_tui.training.predictions import PredictionHook, choose_digits
+from mnist_tui.training.rate_control import LearningRateHook, optimizer_rate_lock
+from mnist_tui.training.system_load import LoadHook
 
 ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
                  "binary_accuracy")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnist_tui import __version__
-from mnist_tui.config import (
+from mnist_tui.core.config import (
     FIELD_NAMES,
     FIELD_SPECS,
     ConfigError,
@@ -24,14 +24,14 @@ from mnist_tui.config import (
     load_toml,
     parse_values,
 )
-from mnist_tui.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
-from mnist_tui.jsonio import dumps_strict
-from mnist_tui.presets import PRESETS
+from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
+from mnist_tui.core.jsonio import dumps_strict
+from mnist_tui.core.presets import PRESETS
 from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
 
 if TYPE_CHECKING:
-    from mnist_tui.detach import DetachedRun
-    from mnist_tui.resume import ResumePlan
+    from mnist_tui.runs.detach import DetachedRun
+    from mnist_tui.runs.resume import ResumePlan
 
 SUBCOMMANDS = ("runs", "watch", "resume", "draw")
 
@@ -133,7 +133,7 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
         return code  # nobody is there to read a summary
     summary = getattr(app, "final_summary", None)
     if summary:
-        from mnist_tui.tui.summary_text import format_summary_text  # not before the form
+        from mnist_tui.tui.screens.summary_text import format_summary_text  # not before the form
 
         print(format_summary_text(summary))
     if getattr(app, "left_running", None):
@@ -178,9 +178,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def runs_command(argv: Sequence[str]) -> int:
     """`mnist-tui runs`: print the runs table (and write it as CSV if asked)."""
-    from mnist_tui.compare import format_runs_table, write_runs_csv
-    from mnist_tui.run_listing import scan_runs
-    from mnist_tui.runs import default_runs_dir
+    from mnist_tui.runs.compare import format_runs_table, write_runs_csv
+    from mnist_tui.runs.folders import default_runs_dir
+    from mnist_tui.runs.listing import scan_runs
 
     args = build_runs_parser().parse_args(argv)
     root = args.runs_dir or default_runs_dir()
@@ -211,7 +211,7 @@ def runs_command(argv: Sequence[str]) -> int:
 
 def watch_command(argv: Sequence[str]) -> int:
     """`mnist-tui watch [RUN]`: follow a run in the app, or headless without a terminal."""
-    from mnist_tui.runs import RunNotFound, resolve_run
+    from mnist_tui.runs.folders import RunNotFound, resolve_run
 
     args = build_watch_parser().parse_args(argv)
     try:
@@ -248,8 +248,8 @@ def build_resume_parser() -> argparse.ArgumentParser:
 def resume_command(argv: Sequence[str]) -> int:
     """`mnist-tui resume RUN`: go on with a run from its checkpoint, in the app, headless or
     in the background; a run that cannot go on is refused (exit 2) with the reason."""
-    from mnist_tui.resume import begin_resume, parse_epochs, plan_resume, resume_detached
-    from mnist_tui.runs import resolve_run
+    from mnist_tui.runs.folders import resolve_run
+    from mnist_tui.runs.resume import begin_resume, parse_epochs, plan_resume, resume_detached
 
     args = build_resume_parser().parse_args(argv)
     try:
@@ -291,7 +291,7 @@ def draw_command(argv: Sequence[str]) -> int:
     """`mnist-tui draw [RUN]`: the draw screen on a run's model; exit 2 without one."""
     import platformdirs
 
-    from mnist_tui.digit_reader import find_model_run
+    from mnist_tui.runs.digit_reader import find_model_run
 
     args = build_draw_parser().parse_args(argv)
     try:
@@ -302,7 +302,7 @@ def draw_command(argv: Sequence[str]) -> int:
     if not has_terminal():
         sys.stderr.write("mnist-tui draw: drawing needs a terminal\n")
         return EXIT_BAD_INPUT
-    from mnist_tui.tui.draw_screen import DrawApp
+    from mnist_tui.tui.screens.draw import DrawApp
 
     with terminal_on_stdout(), stray_output_to(
             Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"):
@@ -317,9 +317,9 @@ def detach_headless(config: TrainConfig, args: argparse.Namespace,
     Data that is given (--data, $MNIST_TUI_DATA) is checked first, so bad data exits 2 here
     rather than in the background. `start` starts it (default: a new run of `config`).
     """
-    from mnist_tui.data import ENV_VAR, DataError, load_mnist
-    from mnist_tui.detach import start_detached
-    from mnist_tui.training import check_data_fits
+    from mnist_tui.runs.detach import start_detached
+    from mnist_tui.training.data import ENV_VAR, DataError, load_mnist
+    from mnist_tui.training.trainer import check_data_fits
 
     try:
         check_data_fits(config, load_mnist(args.data, download=False))

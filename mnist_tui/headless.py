@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.epoch_rules import outcome_text
-from mnist_tui.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
+from mnist_tui.core.events import (
     BatchEnd,
     Emit,
     EpochEnd,
@@ -36,10 +35,10 @@ from mnist_tui.events import (
     StorageProblem,
     SystemLoad,
 )
-from mnist_tui.formatting import format_bytes, format_duration, format_loss, format_percent
-from mnist_tui.jsonio import dumps_strict
-from mnist_tui.run_summary import HEADLINE_KEYS, RunSummary, as_summary
-from mnist_tui.signals import (
+from mnist_tui.core.formatting import format_bytes, format_duration, format_loss, format_percent
+from mnist_tui.core.jsonio import dumps_strict
+from mnist_tui.core.summary import HEADLINE_KEYS, RunSummary, as_summary
+from mnist_tui.runs.signals import (
     StopSignals,
     failed_summary,
     reader_gone,
@@ -47,9 +46,10 @@ from mnist_tui.signals import (
     stop_reason,
     survive_hang_up,
 )
+from mnist_tui.training.epoch_rules import outcome_text
 
 if TYPE_CHECKING:
-    from mnist_tui.runs import RunWriter
+    from mnist_tui.runs.folders import RunWriter
 
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines
 MISSING = "n/a"  # how a value the run does not have reads in its lines
@@ -250,10 +250,10 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     SIGINT and SIGTERM stop the run cleanly, a second one quits at once (`StopSignals`); a
     terminal that hangs up leaves it training (`survive_hang_up`).
     """
-    from mnist_tui.data import load_mnist
-    from mnist_tui.runs import RunWriter, default_runs_dir, execute_run, new_run_id
-    from mnist_tui.strategy import read_tf_config
-    from mnist_tui.training import check_data_fits
+    from mnist_tui.runs.folders import RunWriter, default_runs_dir, execute_run, new_run_id
+    from mnist_tui.training.data import load_mnist
+    from mnist_tui.training.strategy import read_tf_config
+    from mnist_tui.training.trainer import check_data_fits
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -319,7 +319,7 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     died without a final event (said on stderr, with how long ago its last event came).
     Ctrl+C stops watching, never the run.
     """
-    from mnist_tui.runs import follow_run, liveness_unknown
+    from mnist_tui.runs.folders import follow_run, liveness_unknown
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr

@@ -23,7 +23,7 @@ def stray_output_to(log_path: Path) -> Iterator[None]:
     Textual draws on `sys.__stderr__`; it gets a private duplicate of the terminal, so
     TensorFlow's log lines can never land on the screen.
     """
-    from mnist_tui.signals import TerminalWriter
+    from mnist_tui.runs.signals import TerminalWriter
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.data import MnistData, load_mnist
+from mnist_tui.training.data import MnistData, load_mnist
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"

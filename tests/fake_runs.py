@@ -1,4 +1,4 @@
-"""A stand-in for `mnist_tui.runs.execute_run` that emits a plausible run without Keras.
+"""A stand-in for `mnist_tui.runs.folders.execute_run` that emits a plausible run without Keras.
 
 The TUI tests inject `FakeRunner(...)` as the app's runner. It emits the same event sequence the
 real trainer does (phases, RunStarted, BatchEnd per batch, EpochEnd per epoch, Evaluated, then
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
     BatchEnd,
     DigitSample,
     Emit,
@@ -37,8 +37,8 @@ from mnist_tui.events import (
     ShownDigits,
     SystemLoad,
 )
-from mnist_tui.model import preview_model
-from mnist_tui.run_summary import RunSummary, new_summary
+from mnist_tui.core.summary import RunSummary, new_summary
+from mnist_tui.training.model import preview_model
 
 TEST_SAMPLES = 10_000
 MB = 1024**2

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     BatchEnd,
     DigitSample,
     EpochEnd,
@@ -27,7 +27,7 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import RunWriter
+from mnist_tui.runs.folders import RunWriter
 
 TEST_SAMPLES = 10_000
 

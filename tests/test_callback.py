@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mnist_tui.channel import read_state, send_command
-from mnist_tui.compare import format_runs_table
-from mnist_tui.events import (
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Evaluated,
@@ -29,8 +27,10 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import follow_run, list_runs, read_events
-from mnist_tui.tui.history import TrainingHistory
+from mnist_tui.runs.channel import read_state, send_command
+from mnist_tui.runs.compare import format_runs_table
+from mnist_tui.runs.folders import follow_run, list_runs, read_events
+from mnist_tui.tui.state.history import TrainingHistory
 
 pytestmark = pytest.mark.slow
 WAIT_SECONDS = 60.0  # a safety net against a hang, never a measure of speed
@@ -38,7 +38,7 @@ WAIT_SECONDS = 60.0  # a safety net against a hang, never a measure of speed
 
 @pytest.fixture(scope="module")
 def keras() -> Any:
-    from mnist_tui.training import import_keras
+    from mnist_tui.training.trainer import import_keras
 
     return import_keras()
 

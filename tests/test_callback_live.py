@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from trainer_runs import float_images
 
-from mnist_tui.data import MnistData
-from mnist_tui.events import (
+from mnist_tui.core.events import (
     Event,
     Predictions,
     RunFinished,
@@ -18,14 +17,15 @@ from mnist_tui.events import (
     ShownDigits,
     SystemLoad,
 )
-from mnist_tui.runs import read_events
+from mnist_tui.runs.folders import read_events
+from mnist_tui.training.data import MnistData
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def keras() -> Any:
-    from mnist_tui.training import import_keras
+    from mnist_tui.training.trainer import import_keras
 
     return import_keras()
 

@@ -12,9 +12,9 @@ import pytest
 
 from mnist_tui import cli, headless
 from mnist_tui.cli import build_parser, config_from_args, main
-from mnist_tui.config import FIELD_NAMES, ConfigError, TrainConfig
-from mnist_tui.errors import EXIT_BAD_INPUT
-from mnist_tui.presets import PRESETS
+from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig
+from mnist_tui.core.errors import EXIT_BAD_INPUT
+from mnist_tui.core.presets import PRESETS
 
 
 @pytest.fixture(autouse=True)

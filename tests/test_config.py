@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.config import (
+from mnist_tui.core.config import (
     FIELD_NAMES,
     FIELD_SPECS,
     ConfigError,
@@ -17,7 +17,7 @@ from mnist_tui.config import (
     parse_field,
     parse_values,
 )
-from mnist_tui.presets import PRESETS
+from mnist_tui.core.presets import PRESETS
 
 LR_ZERO_MESSAGE = "learning rate must be > 0 and ≤ 10, got 0"
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mnist_tui import control as control_module
-from mnist_tui.control import RunControl
+from mnist_tui.core import control as control_module
+from mnist_tui.core.control import RunControl
 
 JOIN_SECONDS = 10.0  # only a safety net so a broken control fails instead of hanging
 
@@ -173,8 +173,8 @@ def test_stop_racing_a_pause_never_leaves_the_run_paused() -> None:
 
 def test_both_controls_are_controllers(tmp_path) -> None:
     """Screens hold a `Controller`: the in-process control and a watcher's remote one."""
-    from mnist_tui.channel import RemoteControl
-    from mnist_tui.control import Controller
+    from mnist_tui.core.control import Controller
+    from mnist_tui.runs.channel import RemoteControl
 
     assert isinstance(RunControl(), Controller)
     assert isinstance(RemoteControl(tmp_path), Controller)

@@ -23,11 +23,11 @@ from test_tui_runs import Host, cells, compared, listed, notes
 from textual.widgets import DataTable, Input
 
 from mnist_tui.cli import main
-from mnist_tui.config import TrainConfig
-from mnist_tui.run_listing import scan_runs
-from mnist_tui.runs import process_alive, read_events, write_process_file
-from mnist_tui.tui.compare_screen import CompareScreen, ExportScreen
-from mnist_tui.tui.runs_screen import RunsScreen, RunSummaryScreen
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.runs.folders import process_alive, read_events, write_process_file
+from mnist_tui.runs.listing import scan_runs
+from mnist_tui.tui.screens.compare import CompareScreen, ExportScreen
+from mnist_tui.tui.screens.runs import RunsScreen, RunSummaryScreen
 
 CONFIG = TrainConfig(train_size=1000, epochs=1, seed=1)  # 14 batches
 GOOD = "20250105-090000-aaaaaa"

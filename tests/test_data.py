@@ -1,4 +1,4 @@
-"""Tests for mnist_tui.data: reading, checking, lookup order and download of MNIST."""
+"""Tests for mnist_tui.training.data: reading, checking, lookup order and download of MNIST."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mnist_tui.data import (
+from mnist_tui.training.data import (
     IDX_NAMES,
     KEYS,
     DataError,

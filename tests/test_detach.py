@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 from live_processes import WAIT_SECONDS, wait_until
 
-from mnist_tui.channel import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import BatchEnd, Evaluated, RunFinished, RunStopped
+from mnist_tui.runs.channel import (
     CONTROL_FILE,
     ControlChannel,
     ControlError,
@@ -29,11 +32,8 @@ from mnist_tui.channel import (
     read_state,
     send_command,
 )
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.detach import OUTPUT_FILE, start_detached
-from mnist_tui.events import BatchEnd, Evaluated, RunFinished, RunStopped
-from mnist_tui.runs import follow_run, process_alive, read_events
+from mnist_tui.runs.detach import OUTPUT_FILE, start_detached
+from mnist_tui.runs.folders import follow_run, process_alive, read_events
 
 
 def batches(run_dir: Path) -> list[BatchEnd]:
@@ -150,9 +150,9 @@ def test_a_detached_run_survives_a_hang_up(mnist_path: Path, tmp_path: Path,
         import signal, sys, time
         from pathlib import Path
         signal.signal(signal.SIGHUP, signal.SIG_DFL)  # a shell's child, even under nohup
-        from mnist_tui.config import TrainConfig
-        from mnist_tui.channel import send_command
-        from mnist_tui.detach import start_detached
+        from mnist_tui.core.config import TrainConfig
+        from mnist_tui.runs.channel import send_command
+        from mnist_tui.runs.detach import start_detached
         run = start_detached(TrainConfig(train_size=1000, seed=0), runs_dir=Path({str(runs_dir)!r}),
                              data_path={str(mnist_path)!r})
         send_command(run.run_dir, "pause")

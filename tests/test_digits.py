@@ -9,8 +9,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 
-from mnist_tui.events import DigitSample
-from mnist_tui.tui.digits import DigitGallery, digit_caption, gallery_title, render_digit
+from mnist_tui.core.events import DigitSample
+from mnist_tui.tui.widgets.digits import DigitGallery, digit_caption, gallery_title, render_digit
 
 
 def style_at(text: Text, row: int, col: int) -> Style:

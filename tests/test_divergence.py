@@ -18,11 +18,11 @@ import pytest
 from test_tui_summary import Host, make_evaluated, make_summary
 from textual.widgets import Static
 
-from mnist_tui.divergence import FirstLoss, divergence_warning, warn_if_diverged
-from mnist_tui.events import BatchEnd, EpochEnd, Event, Phase, RunFinished
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, Phase, RunFinished
+from mnist_tui.core.summary import new_summary
 from mnist_tui.headless import HeadlessConsole
-from mnist_tui.run_summary import new_summary
-from mnist_tui.tui.summary import format_summary_text
+from mnist_tui.training.divergence import FirstLoss, divergence_warning, warn_if_diverged
+from mnist_tui.tui.screens.summary import format_summary_text
 from mnist_tui.tui.theming import theme_color
 
 LN10 = math.log(10)

@@ -17,9 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
 from mnist_tui.cli import main
-from mnist_tui.config import TrainConfig
-from mnist_tui.data import load_mnist
-from mnist_tui.digit_reader import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.errors import EXIT_BAD_INPUT
+from mnist_tui.runs.digit_reader import (
     MODEL_FILE,
     DigitReader,
     Latest,
@@ -27,7 +27,9 @@ from mnist_tui.digit_reader import (
     data_source,
     find_model_run,
 )
-from mnist_tui.drawing import (
+from mnist_tui.runs.folders import RunNotFound, execute_run
+from mnist_tui.training.data import load_mnist
+from mnist_tui.training.drawing import (
     CENTRE,
     FIT,
     blank_canvas,
@@ -36,11 +38,9 @@ from mnist_tui.drawing import (
     paint,
     preprocess,
 )
-from mnist_tui.errors import EXIT_BAD_INPUT
-from mnist_tui.runs import RunNotFound, execute_run
-from mnist_tui.tui.draw_canvas import DrawCanvas, ProbabilityBars
-from mnist_tui.tui.draw_screen import DrawApp, DrawScreen
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.draw import DrawApp, DrawScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.widgets.draw_canvas import DrawCanvas, ProbabilityBars
 
 SIZE = (100, 30)
 CANVAS_LEFT, CANVAS_TOP = 1, 1  # the canvas's border: content cell (x, y) is at (x+1, y+1)

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from trainer_runs import collect_run, float_images
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.data import MnistData
-from mnist_tui.events import BatchEnd, EpochEnd, Event, RunFinished, RunStopped
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, RunFinished, RunStopped
 from mnist_tui.headless import HeadlessConsole
-from mnist_tui.resume import plan_resume, resume_run
-from mnist_tui.runs import execute_run
-from mnist_tui.schedules import epoch_start_rates, make_learning_rate, rate_at
-from mnist_tui.training import Trainer
+from mnist_tui.runs.folders import execute_run
+from mnist_tui.runs.resume import plan_resume, resume_run
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.schedules import epoch_start_rates, make_learning_rate, rate_at
+from mnist_tui.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

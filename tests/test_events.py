@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     EVENT_TYPES,
     TERMINAL_TYPES,
     BatchEnd,

@@ -16,13 +16,13 @@ import pytest
 from fake_runs import FakeRunner
 from textual.widgets import Checkbox, Select, Static
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.epoch_rules import outcome_text
-from mnist_tui.model import preview_model
-from mnist_tui.schedules import describe_schedule, epoch_start_rates, rate_at, rate_curve
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.training.epoch_rules import outcome_text
+from mnist_tui.training.model import preview_model
+from mnist_tui.training.schedules import describe_schedule, epoch_start_rates, rate_at, rate_curve
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.form import FormScreen, sparkline
-from mnist_tui.tui.summary_text import format_epochs, format_summary_text, status_line
+from mnist_tui.tui.screens.form import FormScreen, sparkline
+from mnist_tui.tui.screens.summary_text import format_epochs, format_summary_text, status_line
 
 NEW_DEFAULTS = {"dropout": 0.0, "lr_schedule": "constant", "lr_factor": 0.5, "lr_patience": 1,
                 "lr_floor": 0.0, "early_stopping": 0, "tensorboard": False}
@@ -95,7 +95,7 @@ def test_the_preview_shows_dropout_before_each_dense_layer() -> None:
 
 
 def test_the_preview_matches_keras_with_dropout() -> None:
-    from mnist_tui.model import build_model
+    from mnist_tui.training.model import build_model
 
     config = TrainConfig(dropout=0.4, conv1_filters=8, dense_units=20)
     model = build_model(config)

@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 from trainer_runs import collect_run, float_images
 
-from mnist_tui import live_predictions, training
-from mnist_tui.config import TrainConfig
-from mnist_tui.data import MnistData
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     EpochEnd,
     Event,
     Predictions,
@@ -23,7 +21,10 @@ from mnist_tui.events import (
     SystemLoad,
     event_from_json,
 )
-from mnist_tui.live_predictions import (
+from mnist_tui.training import predictions as live_predictions
+from mnist_tui.training import trainer as training
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.predictions import (
     HARD_EVERY,
     SHOWN_DIGITS,
     PredictionHook,

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from mnist_tui.config import OPTIMIZERS, TrainConfig, max_kernel_size
-from mnist_tui.model import LayerInfo, build_model, preview_model
+from mnist_tui.core.config import OPTIMIZERS, TrainConfig, max_kernel_size
+from mnist_tui.training.model import LayerInfo, build_model, preview_model
 
 SEED_TABLE = [
     ("conv1", "Conv2D (3x3, relu)", "26x26x16", "160"),
@@ -152,10 +152,10 @@ def test_unknown_optimizer_is_refused() -> None:
 
 def test_importing_model_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, mnist_tui.model\n"
+        "import sys, mnist_tui.training.model\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "assert not heavy, heavy\n"
-        "mnist_tui.model.preview_model(mnist_tui.model.TrainConfig())\n"
+        "mnist_tui.training.model.preview_model(mnist_tui.training.model.TrainConfig())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

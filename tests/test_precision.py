@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from trainer_runs import collect_run
 
-from mnist_tui import precision
-from mnist_tui.config import TrainConfig, load_toml, parse_values
-from mnist_tui.data import MnistData
-from mnist_tui.events import RunStarted, event_from_json
-from mnist_tui.precision import cpu_flags, cpu_has_bf16, keras_policy, resolve_precision
-from mnist_tui.training import Trainer, import_keras
+from mnist_tui.core.config import TrainConfig, load_toml, parse_values
+from mnist_tui.core.events import RunStarted, event_from_json
+from mnist_tui.training import precision
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.precision import cpu_flags, cpu_has_bf16, keras_policy, resolve_precision
+from mnist_tui.training.trainer import Trainer, import_keras
 
 INTEL_AMX = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -103,7 +103,7 @@ def test_old_run_started_lines_read_without_a_precision() -> None:
 @pytest.mark.slow
 def test_bfloat16_model_computes_in_bfloat16_on_float32_weights() -> None:
     keras = import_keras()
-    from mnist_tui.model import build_model
+    from mnist_tui.training.model import build_model
 
     model = build_model(TrainConfig(), precision="bfloat16")
     *body, dense1, output = model.layers
@@ -157,8 +157,8 @@ def test_auto_resolves_before_the_run_starts(small_mnist: MnistData,
 
 
 def test_the_monitor_header_names_the_precision() -> None:
-    from mnist_tui.tui.history import TrainingHistory
-    from mnist_tui.tui.monitor import MonitorScreen
+    from mnist_tui.tui.screens.monitor import MonitorScreen
+    from mnist_tui.tui.state.history import TrainingHistory
 
     def header(precision: str) -> str:
         history = TrainingHistory()

@@ -20,8 +20,18 @@ import pytest
 from recorded_runs import record_run
 from trainer_runs import collect_run
 
-from mnist_tui.channel import CONTROL_FILE, ControlChannel, RemoteControl, create_control_file
-from mnist_tui.compare import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
+    BatchEnd,
+    Event,
+    LearningRateChanged,
+    RunResumed,
+    RunStarted,
+)
+from mnist_tui.core.jsonio import read_json_dict, write_json_atomic
+from mnist_tui.runs.channel import CONTROL_FILE, ControlChannel, RemoteControl, create_control_file
+from mnist_tui.runs.compare import (
     COLUMNS,
     CSV_EXTRA,
     format_runs_table,
@@ -29,26 +39,16 @@ from mnist_tui.compare import (
     rate_schedule_text,
     write_runs_csv,
 )
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.data import MnistData
-from mnist_tui.events import (
-    BatchEnd,
-    Event,
-    LearningRateChanged,
-    RunResumed,
-    RunStarted,
-)
-from mnist_tui.jsonio import read_json_dict, write_json_atomic
-from mnist_tui.rate_control import (
+from mnist_tui.runs.folders import list_runs, read_events
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.rate_control import (
     LearningRateHook,
     config_rate_lock,
     earlier_rate_changes,
     optimizer_rate_lock,
     read_earlier_rate_changes,
 )
-from mnist_tui.runs import list_runs, read_events
-from mnist_tui.training import Trainer
+from mnist_tui.training.trainer import Trainer
 
 WAIT_SECONDS = 60.0  # a safety net against a hang, never a measure of speed
 # 2,550 training images: 40 batches an epoch, so executions of 16 end at steps 16, 32, 40.
@@ -287,7 +287,7 @@ def scheduled_weights(data: MnistData, monkeypatch: pytest.MonkeyPatch,
     and NEW_RATE after it, as a Keras schedule."""
     import keras
 
-    from mnist_tui import schedules
+    from mnist_tui.training import schedules
 
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
         boundaries=[boundary], values=[CONFIG.learning_rate, NEW_RATE])
@@ -319,7 +319,7 @@ def test_a_seeded_run_with_a_rate_change_equals_a_run_with_that_schedule(
 @pytest.mark.slow
 def test_a_plateau_after_a_users_change_is_logged_as_the_plateaus(
         small_mnist: MnistData, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mnist_tui.epoch_rules import EpochRules
+    from mnist_tui.training.epoch_rules import EpochRules
 
     real = EpochRules.epoch_end
 
@@ -343,8 +343,8 @@ def test_a_stopped_run_resumes_at_the_rate_it_was_set_to(tmp_path: Path,
     goes on at the user's rate, exactly as the run that was never stopped."""
     import keras
 
-    from mnist_tui.resume import plan_resume, resume_run
-    from mnist_tui.runs import execute_run
+    from mnist_tui.runs.folders import execute_run
+    from mnist_tui.runs.resume import plan_resume, resume_run
 
     config = TrainConfig(seed=0, train_size=3000, epochs=2)  # 40 batches an epoch
     whole_control = RunControl()
@@ -394,8 +394,8 @@ def script_data() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.slow
 def test_a_keras_script_takes_a_rate_from_a_watcher(tmp_path: Path) -> None:
     from mnist_tui import MonitorCallback
-    from mnist_tui.channel import read_state, send_command
-    from mnist_tui.training import import_keras
+    from mnist_tui.runs.channel import read_state, send_command
+    from mnist_tui.training.trainer import import_keras
 
     keras = import_keras()
     monitor = MonitorCallback(tmp_path, name="script", batch_size=32)
@@ -428,7 +428,7 @@ def test_a_keras_script_takes_a_rate_from_a_watcher(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_keras_script_with_a_schedule_says_why_and_ignores_a_request(tmp_path: Path) -> None:
     from mnist_tui import MonitorCallback
-    from mnist_tui.training import import_keras
+    from mnist_tui.training.trainer import import_keras
 
     keras = import_keras()
     monitor = MonitorCallback(tmp_path, name="scheduled")

@@ -23,19 +23,10 @@ from live_processes import wait_until
 from textual.app import App
 from textual.widgets import DataTable
 
-from mnist_tui.channel import read_state, send_command
-from mnist_tui.checkpoint import (
-    CHECKPOINT_FILE,
-    CHECKPOINT_SECONDS,
-    CHECKPOINT_SECONDS_ENV,
-    CheckpointError,
-    checkpoint_seconds,
-    read_checkpoint_info,
-)
 from mnist_tui.cli import main
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
     TERMINAL_TYPES,
     BatchEnd,
     Checkpointed,
@@ -44,19 +35,28 @@ from mnist_tui.events import (
     RunResumed,
     StorageProblem,
 )
-from mnist_tui.resume import begin_resume, plan_resume, resume_run
-from mnist_tui.runs import (
+from mnist_tui.runs.channel import read_state, send_command
+from mnist_tui.runs.folders import (
     execute_run,
     follow_run,
     list_runs,
     read_events,
     write_process_file,
 )
-from mnist_tui.training import Trainer
+from mnist_tui.runs.resume import begin_resume, plan_resume, resume_run
+from mnist_tui.training.checkpoint import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_SECONDS,
+    CHECKPOINT_SECONDS_ENV,
+    CheckpointError,
+    checkpoint_seconds,
+    read_checkpoint_info,
+)
+from mnist_tui.training.trainer import Trainer
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.runs_screen import RunsScreen
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.runs import RunsScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.state.history import TrainingHistory
 
 SMALL = TrainConfig(seed=0, train_size=2000, epochs=1)  # 1,700 images: 27 batches an epoch
 WAIT_SECONDS = 300.0  # a safety net against a hang, never a measure of speed

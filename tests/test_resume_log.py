@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnist_tui.compare import metric_rows
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Evaluated,
@@ -17,8 +16,9 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import RunWriter, follow, read_events
-from mnist_tui.tui.history import BucketSeries, TrainingHistory
+from mnist_tui.runs.compare import metric_rows
+from mnist_tui.runs.folders import RunWriter, follow, read_events
+from mnist_tui.tui.state.history import BucketSeries, TrainingHistory
 
 
 def started(epochs: int = 2) -> RunStarted:

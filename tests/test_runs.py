@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mnist_tui import run_writer, runs
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Event,
@@ -27,7 +26,9 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import (
+from mnist_tui.runs import folders as runs
+from mnist_tui.runs import writer as run_writer
+from mnist_tui.runs.folders import (
     RUNS_ENV,
     RunWriter,
     default_runs_dir,

@@ -15,14 +15,14 @@ from recorded_runs import record_run
 
 from mnist_tui import cli, headless, terminal
 from mnist_tui.cli import main
-from mnist_tui.compare import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.runs.compare import (
     COLUMNS,
     differing_settings,
     format_runs_table,
     write_metrics_csv,
 )
-from mnist_tui.config import TrainConfig
-from mnist_tui.runs import RunWriter, list_runs, write_process_file
+from mnist_tui.runs.folders import RunWriter, list_runs, write_process_file
 
 OLD, MID, NEW = "20250101-090000-aaaaaa", "20250102-090000-bbbbbb", "20250103-090000-cccccc"
 

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 from live_processes import WAIT_SECONDS, Terminal, wait_until
 
-from mnist_tui.channel import read_state, send_command
-from mnist_tui.config import TrainConfig
-from mnist_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_TERMINATED
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK, EXIT_TERMINATED
+from mnist_tui.core.events import (
     TERMINAL_TYPES,
     BatchEnd,
     Evaluated,
@@ -33,8 +32,9 @@ from mnist_tui.events import (
     RunStopped,
     event_from_json,
 )
-from mnist_tui.runs import RunWriter, follow_run, list_runs, read_events
-from mnist_tui.signals import (
+from mnist_tui.runs.channel import read_state, send_command
+from mnist_tui.runs.folders import RunWriter, follow_run, list_runs, read_events
+from mnist_tui.runs.signals import (
     StopSignals,
     TerminalWriter,
     live_run,
@@ -161,7 +161,7 @@ def test_the_sigcont_that_follows_a_hang_up_does_not_restart_the_ui() -> None:
     the hang-up it does. In a process of its own: a hang-up redirects the terminal's fds."""
     code = textwrap.dedent("""
         import os, signal
-        from mnist_tui.signals import survive_hang_up
+        from mnist_tui.runs.signals import survive_hang_up
         seen = []
         signal.signal(signal.SIGCONT, lambda *_: seen.append("sigcont"))
         both = {signal.SIGHUP, signal.SIGCONT}

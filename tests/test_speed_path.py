@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from trainer_runs import collect_run, float_images
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import BatchEnd, EpochEnd, Evaluated, Event, RunFailed, RunStopped
-from mnist_tui.pipeline import eval_dataset, make_datasets, train_dataset
-from mnist_tui.training import Trainer, import_keras
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event, RunFailed, RunStopped
+from mnist_tui.training.pipeline import eval_dataset, make_datasets, train_dataset
+from mnist_tui.training.trainer import Trainer, import_keras
 
 pytestmark = pytest.mark.slow
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -103,7 +103,7 @@ def test_every_batch_is_reported_under_steps_per_execution(small_mnist):
 def test_without_a_recorder_the_bridge_reports_one_event_per_execution():
     """Under a distribution strategy: one BatchEnd per execution, counts still true."""
     import_keras()
-    from mnist_tui.bridge import BridgeCallback
+    from mnist_tui.training.bridge import BridgeCallback
 
     config = TrainConfig(train_size=1000, batch_size=100)  # 850 images: 9 batches
     events: list[Event] = []
@@ -139,7 +139,7 @@ def test_a_stop_ends_the_execution_and_reports_its_batches(small_mnist):
 def test_nan_under_steps_per_execution_ends_at_the_first_nan_batch(small_mnist, monkeypatch):
     import keras
 
-    import mnist_tui.model as model_module
+    import mnist_tui.training.model as model_module
 
     def exploding(config: TrainConfig, **kwargs):
         model = real_build(config, **kwargs)
@@ -166,8 +166,8 @@ def test_without_keras_order_results_are_of_the_same_kind(small_mnist, monkeypat
     steady enough to compare (measured over seeds 0-5: 0.86-0.90, at most 0.018 apart; the
     seed's RMSprop at 0.01 swings from 0.6 to 0.95 on 3,000 images).
     """
-    import mnist_tui.pipeline as pipeline
-    from mnist_tui.model import build_model
+    import mnist_tui.training.pipeline as pipeline
+    from mnist_tui.training.model import build_model
 
     monkeypatch.setattr(pipeline, "_keras_array_adapter", lambda: None)
     keras = import_keras()

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, StorageProblem
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, StorageProblem
 from mnist_tui.headless import run_headless
-from mnist_tui.runs import RunWriter
+from mnist_tui.runs.folders import RunWriter
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
 
 CONFIG = TrainConfig(train_size=1000, seed=0)
 DEADLINE = 600.0  # seconds: only stops a hang from hanging the test run

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.config import TrainConfig, parse_values
-from mnist_tui.data import MnistData, load_mnist
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig, parse_values
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Evaluated,
@@ -24,8 +23,9 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import read_events
-from mnist_tui.strategy import (
+from mnist_tui.runs.folders import read_events
+from mnist_tui.training.data import MnistData, load_mnist
+from mnist_tui.training.strategy import (
     AGREE_EVERY,
     CPU_DEVICES_ENV,
     StrategyError,
@@ -34,7 +34,7 @@ from mnist_tui.strategy import (
     make_placement,
     read_tf_config,
 )
-from mnist_tui.training import Trainer
+from mnist_tui.training.trainer import Trainer
 
 # Adam at 0.001 learns steadily. A distributed run sees the images in another order
 # (tf.distribute rewrites the dataset, its shuffle included), and on one device eight other

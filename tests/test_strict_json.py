@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from mnist_tui.cli import detach_headless
-from mnist_tui.compare import write_metrics_csv, write_runs_csv
-from mnist_tui.config import TrainConfig
-from mnist_tui.detach import DetachedRun
-from mnist_tui.events import BatchEnd, EpochEnd, RunFailed, event_from_json
-from mnist_tui.jsonio import dumps_strict, json_safe, read_json_dict, write_json_atomic
-from mnist_tui.runs import list_runs, read_events
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, RunFailed, event_from_json
+from mnist_tui.core.jsonio import dumps_strict, json_safe, read_json_dict, write_json_atomic
+from mnist_tui.runs.compare import write_metrics_csv, write_runs_csv
+from mnist_tui.runs.detach import DetachedRun
+from mnist_tui.runs.folders import list_runs, read_events
 from mnist_tui.tui.themes import remember_theme
 
 DIVERGING = ("--seed", "0", "--learning-rate", "10", "--optimizer", "sgd", "--dense-units",

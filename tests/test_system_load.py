@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from mnist_tui import system_load
-from mnist_tui.events import (
+from mnist_tui.core.events import (
     BatchEnd,
     Event,
     Predictions,
@@ -21,7 +20,8 @@ from mnist_tui.events import (
     event_from_json,
 )
 from mnist_tui.headless import HeadlessConsole
-from mnist_tui.system_load import GpuReader, LoadHook
+from mnist_tui.training import system_load
+from mnist_tui.training.system_load import GpuReader, LoadHook
 
 FIT: Any = SimpleNamespace(model=None, progress=None)  # the hook reads nothing of the fit
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.data import MnistData
-from mnist_tui.events import BatchEnd, EpochEnd, Evaluated, Event, StorageProblem
-from mnist_tui.tensorboard_log import TENSORBOARD_DIR
-from mnist_tui.training import Trainer
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event, StorageProblem
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.tensorboard_log import TENSORBOARD_DIR
+from mnist_tui.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import pytest
 from textual.app import App
 from textual.color import Color
 
-from mnist_tui.errors import MnistTuiError
-from mnist_tui.jsonio import load_toml
+from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.jsonio import load_toml
 from mnist_tui.tui.themes import (
     DEFAULT_THEME,
     ThemeFileError,

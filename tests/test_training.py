@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from trainer_runs import collect_run, float_images
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.data import MnistData
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Evaluated,
@@ -22,7 +21,8 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.training import STEPS_PER_EXECUTION, Trainer, evaluate_predictions
+from mnist_tui.training.data import MnistData
+from mnist_tui.training.trainer import STEPS_PER_EXECUTION, Trainer, evaluate_predictions
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_trainer_reports_what_plain_fit_computes(small_mnist):
     """
     import keras
 
-    from mnist_tui.model import build_model
+    from mnist_tui.training.model import build_model
 
     config = TrainConfig(train_size=2000, epochs=2, seed=3)
     trainer = Trainer(data=small_mnist)
@@ -135,7 +135,7 @@ def test_pause_holds_the_training_thread_until_resumed(small_mnist, steps_per_ex
 def test_nan_loss_fails_the_run_with_a_reason(small_mnist, monkeypatch):
     import keras
 
-    import mnist_tui.model as model_module
+    import mnist_tui.training.model as model_module
 
     def exploding(config: TrainConfig, **kwargs):
         model = real_build(config, **kwargs)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Digits
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, Event, RunFinished, event_from_json
-from mnist_tui.formatting import format_percent
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, Event, RunFinished, event_from_json
+from mnist_tui.core.formatting import format_percent
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.state.history import TrainingHistory
 
 DEADLINE = 600.0  # seconds: TensorFlow's import, 14 batches and the test set on 2 busy cores
 

@@ -17,13 +17,13 @@ from textual.visual import Visual, visualize
 from textual.widgets import ProgressBar
 from textual.widgets._progress_bar import Bar, PercentageStatus
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, EpochEnd, RunStarted
-from mnist_tui.tui.charts import AccuracyChart, LossChart, MetricChart
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.plot_strips import MatrixVisual
-from mnist_tui.tui.progress import ProgressTrack, RunProgress
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, RunStarted
+from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.themes import register_themes
+from mnist_tui.tui.widgets.charts import AccuracyChart, LossChart, MetricChart
+from mnist_tui.tui.widgets.plot_strips import MatrixVisual
+from mnist_tui.tui.widgets.progress import ProgressTrack, RunProgress
 
 
 @pytest.fixture(autouse=True)

@@ -10,12 +10,12 @@ import pytest
 from fake_runs import FakeRunner, wait_for
 from textual.widgets import Input, Select, Static
 
-from mnist_tui.config import FIELD_SPECS, TrainConfig
-from mnist_tui.model import preview_model
-from mnist_tui.presets import PRESETS
+from mnist_tui.core.config import FIELD_SPECS, TrainConfig
+from mnist_tui.core.presets import PRESETS
+from mnist_tui.training.model import preview_model
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.form import FormScreen
-from mnist_tui.tui.monitor import MonitorScreen
+from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.screens.monitor import MonitorScreen
 
 
 @pytest.fixture(autouse=True)

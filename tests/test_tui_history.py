@@ -10,8 +10,8 @@ import pytest
 from fake_runs import FakeRunner
 from textual.message import Message
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
     Event,
@@ -20,10 +20,10 @@ from mnist_tui.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.formatting import format_duration, format_percent
-from mnist_tui.tui.history import BucketSeries, Ema, TrainingHistory
-from mnist_tui.tui.messages import REMIND_EVERY, EventsPending, PendingEvents
-from mnist_tui.tui.session import RunSession
+from mnist_tui.core.formatting import format_duration, format_percent
+from mnist_tui.tui.state.history import BucketSeries, Ema, TrainingHistory
+from mnist_tui.tui.state.messages import REMIND_EVERY, EventsPending, PendingEvents
+from mnist_tui.tui.state.session import RunSession
 
 
 def started(total: int = 100, per_epoch: int = 50, epochs: int = 2) -> RunStarted:

@@ -38,7 +38,7 @@ def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Pa
         import asyncio, sys
         import mnist_tui.cli
         from mnist_tui.tui.app import MnistApp
-        from mnist_tui.tui.form import FormScreen
+        from mnist_tui.tui.screens.form import FormScreen
 
         async def main():
             app = MnistApp()
@@ -49,10 +49,11 @@ def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Pa
                 await pilot.pause()
 
         asyncio.run(main())
-        later = ("numpy", "plotext", "textual_plotext", "mnist_tui.tui.monitor",
-                 "mnist_tui.tui.summary", "mnist_tui.tui.runs_screen", "mnist_tui.tui.commands",
-                 "mnist_tui.tui.compare_screen", "mnist_tui.runs", "mnist_tui.resume",
-                 "mnist_tui.data")
+        later = ("numpy", "plotext", "textual_plotext", "mnist_tui.tui.screens.monitor",
+                 "mnist_tui.tui.screens.summary", "mnist_tui.tui.screens.runs",
+                 "mnist_tui.tui.commands",
+                 "mnist_tui.tui.screens.compare", "mnist_tui.runs.folders", "mnist_tui.runs.resume",
+                 "mnist_tui.training.data")
         print(sorted(name for name in later if name in sys.modules))
     """)
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}

@@ -13,21 +13,26 @@ from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
-from mnist_tui.config import TrainConfig, check_learning_rate, parse_values
-from mnist_tui.control import RunControl
-from mnist_tui.events import BatchEnd, Event, LearningRateChanged, Predictions, SystemLoad
-from mnist_tui.formatting import format_bytes, format_bytes_of
+from mnist_tui.core.config import TrainConfig, check_learning_rate, parse_values
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import BatchEnd, Event, LearningRateChanged, Predictions, SystemLoad
+from mnist_tui.core.formatting import format_bytes, format_bytes_of
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.charts import MetricChart
-from mnist_tui.tui.following_log import FollowingLog
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.load_line import LoadLine, load_text
-from mnist_tui.tui.monitor import MAX_ZOOM, MIN_WINDOW, MonitorScreen
-from mnist_tui.tui.prediction_strip import PredictionStrip, caption, digits_that_fit, thumbnail
-from mnist_tui.tui.rate_dialog import RateScreen, parse_rate
-from mnist_tui.tui.summary import SummaryScreen
-from mnist_tui.tui.summary_text import format_summary_text, memory_and_rate_lines
+from mnist_tui.tui.screens.monitor import MAX_ZOOM, MIN_WINDOW, MonitorScreen
+from mnist_tui.tui.screens.rate_dialog import RateScreen, parse_rate
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.screens.summary_text import format_summary_text, memory_and_rate_lines
+from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.theming import theme_color
+from mnist_tui.tui.widgets.charts import MetricChart
+from mnist_tui.tui.widgets.following_log import FollowingLog
+from mnist_tui.tui.widgets.load_line import LoadLine, load_text
+from mnist_tui.tui.widgets.prediction_strip import (
+    PredictionStrip,
+    caption,
+    digits_that_fit,
+    thumbnail,
+)
 
 QUICK = TrainConfig(train_size=6000, epochs=2)  # 80 batches per epoch, 160 in all
 

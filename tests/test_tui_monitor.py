@@ -9,23 +9,23 @@ import pytest
 from fake_runs import FakeRunner, wait_for
 from textual.widgets import Label, Log, Static
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, EpochEnd, Event, RunFinished, RunStarted, RunStopped
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, RunFinished, RunStarted, RunStopped
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.charts import MetricChart, step_ticks, tick_label
-from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
-from mnist_tui.tui.form import FormScreen
-from mnist_tui.tui.history import ChartData, TrainingHistory
-from mnist_tui.tui.messages import PendingEvents
-from mnist_tui.tui.monitor import (
+from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.screens.monitor import (
     CHART_BUDGET,
     CHART_INTERVAL,
     CHART_MAX_INTERVAL,
     MonitorScreen,
 )
-from mnist_tui.tui.progress import ProgressTrack, RunProgress
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.state.history import ChartData, TrainingHistory
+from mnist_tui.tui.state.messages import PendingEvents
 from mnist_tui.tui.themes import remembered_theme
+from mnist_tui.tui.widgets.charts import MetricChart, step_ticks, tick_label
+from mnist_tui.tui.widgets.progress import ProgressTrack, RunProgress
 
 QUICK = TrainConfig(train_size=6000, epochs=2)  # 80 batches per epoch
 

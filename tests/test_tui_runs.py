@@ -15,12 +15,13 @@ from recorded_runs import make_unreadable, record_run
 from textual.app import App
 from textual.widgets import DataTable, Digits, Input
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.tui import compare_screen, runs_screen
+from mnist_tui.core.config import TrainConfig
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.compare_screen import CompareChart, CompareScreen, ExportScreen
-from mnist_tui.tui.dialogs import ConfirmScreen
-from mnist_tui.tui.runs_screen import RunsScreen, RunSummaryScreen
+from mnist_tui.tui.screens import compare as compare_screen
+from mnist_tui.tui.screens import runs as runs_screen
+from mnist_tui.tui.screens.compare import CompareChart, CompareScreen, ExportScreen
+from mnist_tui.tui.screens.dialogs import ConfirmScreen
+from mnist_tui.tui.screens.runs import RunsScreen, RunSummaryScreen
 from mnist_tui.tui.themes import load_themes
 
 RATES = {"20250101-090000-aaaaaa": 0.001, "20250102-090000-bbbbbb": 0.01,
@@ -224,7 +225,7 @@ async def test_delete_asks_first(runs_dir: Path) -> None:
 
 
 async def test_a_running_run_is_watched_not_deleted(tmp_path: Path) -> None:
-    from mnist_tui.runs import RunWriter
+    from mnist_tui.runs.folders import RunWriter
 
     root = tmp_path / "runs"
     RunWriter(root, "20250101-000000-live00", TrainConfig())  # this process writes it

@@ -24,9 +24,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import (
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import (
     BatchEnd,
     DigitSample,
     Emit,
@@ -42,13 +42,13 @@ from mnist_tui.events import (
     ShownDigits,
     SystemLoad,
 )
-from mnist_tui.model import preview_model
+from mnist_tui.training.model import preview_model
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
-from mnist_tui.tui.form import FormScreen
-from mnist_tui.tui.monitor import MonitorScreen
-from mnist_tui.tui.rate_dialog import RateScreen
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.screens.monitor import MonitorScreen
+from mnist_tui.tui.screens.rate_dialog import RateScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 CONFIG = TrainConfig(train_size=6000, epochs=2, seed=0)  # 80 batches per epoch, 160 in all

@@ -12,7 +12,7 @@ from textual.app import App
 from textual.color import Color
 from textual.widgets import Digits, Static
 
-from mnist_tui.events import (
+from mnist_tui.core.events import (
     BatchEnd,
     DigitSample,
     EpochEnd,
@@ -22,15 +22,15 @@ from mnist_tui.events import (
     RunFinished,
     RunStarted,
 )
-from mnist_tui.runs import RunWriter
+from mnist_tui.runs.folders import RunWriter
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.confusion import ConfusionMatrix, MatrixColours, render_confusion
-from mnist_tui.tui.dialogs import ConfirmScreen, ErrorScreen
-from mnist_tui.tui.digits import DigitCard, DigitGallery
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.summary import SummaryScreen, format_summary_text
+from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.screens.summary import SummaryScreen, format_summary_text
+from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.themes import load_themes
 from mnist_tui.tui.theming import theme_color
+from mnist_tui.tui.widgets.confusion import ConfusionMatrix, MatrixColours, render_confusion
+from mnist_tui.tui.widgets.digits import DigitCard, DigitGallery
 
 RUN_DIR = "/tmp/runs/20250101-120000-abcd"
 

@@ -18,18 +18,18 @@ from fake_runs import FakeRunner, wait_for
 from recorded_runs import dead_pid, folder_state
 from textual.widgets import Checkbox
 
-from mnist_tui import detach
-from mnist_tui.channel import ControlChannel
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import BatchEnd, Event, RunFinished, RunStarted
-from mnist_tui.runs import RunWriter, read_events, resolve_run, write_process_file
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import BatchEnd, Event, RunFinished, RunStarted
+from mnist_tui.runs import detach
+from mnist_tui.runs.channel import ControlChannel
+from mnist_tui.runs.folders import RunWriter, read_events, resolve_run, write_process_file
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.dialogs import ErrorScreen
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.monitor import MonitorScreen
-from mnist_tui.tui.runs_screen import RunsScreen
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.tui.screens.dialogs import ErrorScreen
+from mnist_tui.tui.screens.monitor import MonitorScreen
+from mnist_tui.tui.screens.runs import RunsScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.state.history import TrainingHistory
 
 JOIN_SECONDS = 30.0  # a safety net against a hang, never a measure of speed
 CONFIG = TrainConfig(train_size=1000, epochs=1, seed=3)  # 14 batches

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, EpochEnd, LearningRateChanged, RunResumed, RunStarted
-from mnist_tui.tui.charts import step_ticks
-from mnist_tui.tui.history import TrainingHistory
-from mnist_tui.tui.series import RECENT_POINTS, RecentPoints
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, LearningRateChanged, RunResumed, RunStarted
+from mnist_tui.tui.state.history import TrainingHistory
+from mnist_tui.tui.state.series import RECENT_POINTS, RecentPoints
+from mnist_tui.tui.widgets.charts import step_ticks
 
 
 def run_history(steps: int, total: int = 4000) -> TrainingHistory:

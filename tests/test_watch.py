@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from recorded_runs import dead_pid, folder_state
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, RunStarted
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, RunStarted
 from mnist_tui.headless import watch_headless
-from mnist_tui.runs import (
+from mnist_tui.runs.folders import (
     PROCESS_FILE,
     FollowEnd,
     RunNotFound,
@@ -145,9 +145,9 @@ def test_a_run_that_dies_without_a_final_event(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import os, sys, time
         from pathlib import Path
-        from mnist_tui.config import TrainConfig
-        from mnist_tui.events import BatchEnd, Phase
-        from mnist_tui.runs import RunWriter
+        from mnist_tui.core.config import TrainConfig
+        from mnist_tui.core.events import BatchEnd, Phase
+        from mnist_tui.runs.folders import RunWriter
         writer = RunWriter(Path({str(runs_dir)!r}), "20250101-000000-dead00", TrainConfig())
         writer.write(Phase(phase="training", message="go"))
         while not Path({str(go_on)!r}).exists():

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.events import Event
-from mnist_tui.run_summary import RunSummary
-from mnist_tui.training import Trainer
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.events import Event
+from mnist_tui.core.summary import RunSummary
+from mnist_tui.training.trainer import Trainer
 
 
 def float_images(x: np.ndarray) -> np.ndarray:

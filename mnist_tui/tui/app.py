@@ -28,25 +28,25 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from mnist_tui.config import TrainConfig
-from mnist_tui.control import RunControl
-from mnist_tui.errors import MnistTuiError
-from mnist_tui.run_summary import RunSummary, as_summary
-from mnist_tui.tui.dialogs import ErrorScreen
-from mnist_tui.tui.form import FormScreen
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.summary import RunSummary, as_summary
 from mnist_tui.tui.leaving import LeavingApp
+from mnist_tui.tui.screens.dialogs import ErrorScreen
+from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
 
 # The form comes first and alone: the other screens, the run machinery and the palette are
 # imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
 if TYPE_CHECKING:
-    from mnist_tui.events import Emit, RunFailed, RunFinished, RunStopped
-    from mnist_tui.resume import ResumePlan
-    from mnist_tui.runs import FollowEnd, Runner
-    from mnist_tui.tui.history import TrainingHistory
-    from mnist_tui.tui.messages import EventsPending
-    from mnist_tui.tui.monitor import MonitorScreen
-    from mnist_tui.tui.session import RunSession
+    from mnist_tui.core.events import Emit, RunFailed, RunFinished, RunStopped
+    from mnist_tui.runs.folders import FollowEnd, Runner
+    from mnist_tui.runs.resume import ResumePlan
+    from mnist_tui.tui.screens.monitor import MonitorScreen
+    from mnist_tui.tui.state.history import TrainingHistory
+    from mnist_tui.tui.state.messages import EventsPending
+    from mnist_tui.tui.state.session import RunSession
 
 
 class MnistApp(LeavingApp):
@@ -147,7 +147,7 @@ class MnistApp(LeavingApp):
         self.config = config
         self.detach = self.detach if detach is None else detach  # "train again" does the same
         if self.detach:
-            from mnist_tui.detach import start_detached
+            from mnist_tui.runs.detach import start_detached
 
             try:
                 run = start_detached(config, runs_dir=self.runs_dir, data_path=self.data_path)
@@ -156,7 +156,7 @@ class MnistApp(LeavingApp):
                 return
             self.follow_run_folder(run.run_dir)
             return
-        from mnist_tui.tui.session import RunSession
+        from mnist_tui.tui.state.session import RunSession
 
         control = RunControl()
         self._begin(RunSession(control=control),
@@ -165,12 +165,12 @@ class MnistApp(LeavingApp):
     def start_resume(self, plan: ResumePlan) -> None:
         """Resume a run from its checkpoint in the training worker; the monitor shows its
         whole history (replayed first), then the run going on."""
-        from mnist_tui.tui.session import RunSession
+        from mnist_tui.tui.state.session import RunSession
 
         if self.run_active:
             self.notify("A run is already going.", severity="warning")
             return
-        from mnist_tui.resume import resume_run
+        from mnist_tui.runs.resume import resume_run
 
         self.config, control = plan.config, RunControl()
         self._begin(RunSession(control=control, run_dir=plan.run_dir), lambda emit: self.run_worker(
@@ -179,14 +179,14 @@ class MnistApp(LeavingApp):
 
     def follow_run_folder(self, run_dir: Path) -> None:
         """Show the monitor on a run that another process writes, following its log."""
-        from mnist_tui.tui.session import RunSession
+        from mnist_tui.tui.state.session import RunSession
 
         if self.run_active:
             self.notify("A run is already going here; its monitor is one escape away.",
                         severity="warning")
             return
-        from mnist_tui.channel import RemoteControl, has_control_channel
-        from mnist_tui.tui.watching import watched_config
+        from mnist_tui.runs.channel import RemoteControl, has_control_channel
+        from mnist_tui.tui.state.watching import watched_config
 
         run_dir = Path(run_dir)
         control = (RemoteControl(run_dir, on_error=self._steering_failed)
@@ -200,14 +200,14 @@ class MnistApp(LeavingApp):
 
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it."""
-        from mnist_tui.tui.monitor import MonitorScreen
+        from mnist_tui.tui.screens.monitor import MonitorScreen
 
         session.worker = start(session.emitter(self.post_message))
         self.session = session
         self._show_monitor(MonitorScreen(session.history, session.control))
 
     def _show_monitor(self, monitor: MonitorScreen) -> None:
-        from mnist_tui.tui.runs_screen import RunsScreen
+        from mnist_tui.tui.screens.runs import RunsScreen
 
         if isinstance(self.screen, FormScreen):
             self.push_screen(monitor)
@@ -223,8 +223,8 @@ class MnistApp(LeavingApp):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
         """The watching worker: emit the run's logged events as a training worker would."""
-        from mnist_tui.runs import liveness_unknown
-        from mnist_tui.tui.watching import follow_events
+        from mnist_tui.runs.folders import liveness_unknown
+        from mnist_tui.tui.state.watching import follow_events
 
         worker = get_current_worker()
         unknown = liveness_unknown(run_dir)
@@ -237,7 +237,7 @@ class MnistApp(LeavingApp):
     def _train(self, config: TrainConfig, control: RunControl, emit: Emit
                ) -> tuple[Path | None, RunSummary]:
         """The training worker: call the runner, which reports its events to `emit`."""
-        from mnist_tui.runs import execute_run
+        from mnist_tui.runs.folders import execute_run
 
         runner = self.runner or execute_run  # which imports TensorFlow, in this thread only
         return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
@@ -251,7 +251,7 @@ class MnistApp(LeavingApp):
 
         Events of an earlier run (a worker still tearing down) are dropped.
         """
-        from mnist_tui.events import RunFailed, RunFinished, RunStopped, StorageProblem
+        from mnist_tui.core.events import RunFailed, RunFinished, RunStopped, StorageProblem
 
         session = self.session
         if message.pending is not session.pending:
@@ -265,7 +265,7 @@ class MnistApp(LeavingApp):
                             timeout=20)
 
     def _run_ended(self, event: RunFinished | RunStopped | RunFailed) -> None:
-        from mnist_tui.events import RunFailed
+        from mnist_tui.core.events import RunFailed
 
         session = self.session
         summary = as_summary(event.summary)
@@ -287,7 +287,7 @@ class MnistApp(LeavingApp):
             else:
                 self._show_error("Training failed", event.error, event.detail)
             return
-        from mnist_tui.tui.summary import SummaryScreen
+        from mnist_tui.tui.screens.summary import SummaryScreen
 
         self._pop_modals()
         self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
@@ -305,8 +305,8 @@ class MnistApp(LeavingApp):
             self._exit_if_idle()
 
     def _worker_returned(self, result: object) -> None:
-        from mnist_tui.runs import FollowEnd
-        from mnist_tui.tui.summary import SummaryScreen
+        from mnist_tui.runs.folders import FollowEnd
+        from mnist_tui.tui.screens.summary import SummaryScreen
 
         if isinstance(result, FollowEnd):
             return  # a watched run: how it ended came as events; "left" is the user's choice
@@ -355,7 +355,7 @@ class MnistApp(LeavingApp):
 
     def action_runs(self) -> None:
         """Show the runs: compare, open, delete, export; a running one opens in the monitor."""
-        from mnist_tui.tui.runs_screen import RunsScreen
+        from mnist_tui.tui.screens.runs import RunsScreen
 
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self.runs_dir, on_watch=self.follow_run_folder,

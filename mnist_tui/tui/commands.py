@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 from textual.screen import Screen
 
-from mnist_tui.presets import PRESETS
-from mnist_tui.tui.form import FormScreen, preset_label
-from mnist_tui.tui.monitor import MonitorScreen
-from mnist_tui.tui.summary import SummaryScreen
+from mnist_tui.core.presets import PRESETS
+from mnist_tui.tui.screens.form import FormScreen, preset_label
+from mnist_tui.tui.screens.monitor import MonitorScreen
+from mnist_tui.tui.screens.summary import SummaryScreen
 
 if TYPE_CHECKING:
     from mnist_tui.tui.app import MnistApp

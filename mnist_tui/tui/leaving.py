@@ -2,7 +2,7 @@
 terminal that goes away (SIGHUP) takes only the UI, never the run.
 
 `LeavingApp` holds the app's side (the run on screen is its `session`); `run_app` runs it in
-the main thread with the signals handled (`mnist_tui.signals`), in an event loop of its own so
+the main thread with the signals handled (`mnist_tui.runs.signals`), in an event loop of its own so
 that it can wait, after the UI has left, for a run that goes on, or leave at once.
 """
 
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from textual.app import App
 
-from mnist_tui.errors import EXIT_FAILED, EXIT_OK
-from mnist_tui.run_summary import RunSummary
-from mnist_tui.signals import StopSignals, stop_reason, survive_hang_up
-from mnist_tui.tui.dialogs import ConfirmScreen
+from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK
+from mnist_tui.core.summary import RunSummary
+from mnist_tui.runs.signals import StopSignals, stop_reason, survive_hang_up
+from mnist_tui.tui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
-    from mnist_tui.tui.session import RunSession
+    from mnist_tui.tui.state.session import RunSession
 
 REARM_SECONDS = 0.5  # how often SIGTERM is taken back from TensorFlow (see StopSignals.rearm)
 
@@ -47,7 +47,7 @@ class LeavingApp(App[RunSummary | None]):
         """The run on screen; an empty one until the first. Made when first asked for, so
         that the form comes up before the run machinery (events, history) is imported."""
         if self._session is None:
-            from mnist_tui.tui.session import RunSession
+            from mnist_tui.tui.state.session import RunSession
 
             self._session = RunSession()
         return self._session
@@ -106,7 +106,7 @@ class LeavingApp(App[RunSummary | None]):
         self._exit_when_idle = True
         self._exit_code = code
         if session.watching and session.active:
-            from mnist_tui.tui.watching import left_running_note  # not needed before
+            from mnist_tui.tui.state.watching import left_running_note  # not needed before
 
             self.left_running = left_running_note(session.run_dir.name if session.run_dir
                                                   else "")

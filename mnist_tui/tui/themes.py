@@ -18,8 +18,8 @@ from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from mnist_tui.errors import MnistTuiError
-from mnist_tui.jsonio import TOMLDecodeError, load_toml, read_json_dict, write_json_atomic
+from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.jsonio import TOMLDecodeError, load_toml, read_json_dict, write_json_atomic
 
 APP_NAME = "mnist-tui"
 DEFAULT_THEME = "mnist-dark"

@@ -1,0 +1,412 @@
+"""The event stream that everything hangs on.
+
+A run is a sequence of small frozen dataclasses. The trainer emits them; the run log, the TUI,
+the headless console and `watch` consume them. Each has a JSON form whose `"type"` names it,
+and `event_from_dict(event.to_dict())` gives the same event back. The JSON form is strict
+(see `jsonio`): a NaN loss is written as `null` and named under `"nonfinite"`, and comes
+back as NaN; the `NaN` literals of logs written before still read.
+
+Epochs and batches are counted from 1 in events, as a person counts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mnist_tui.core.jsonio import json_safe, restore_nonfinite
+from mnist_tui.core.summary import RunSummary
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: the app's form must not wait for it
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of all events; `time` is the wall-clock moment it was made (Unix seconds)."""
+
+    TYPE: ClassVar[str] = "event"
+    time: float = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready dict with a `"type"` key (non-finite numbers as noted None)."""
+        data: dict[str, Any] = json_safe({"type": self.TYPE, **asdict(self)})
+        return data
+
+    def to_json(self) -> str:
+        """One line of strict JSON (no newline), as written to `events.jsonl`."""
+        data = {"type": self.TYPE, **asdict(self)}
+        try:  # the common case, at full speed: every number finite
+            return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN or an infinity: written as null, and named
+            return json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phase(Event):
+    """The run entered a phase: loading data, building the model, training, evaluating..."""
+
+    TYPE: ClassVar[str] = "phase"
+    phase: str  # "loading_data", "building_model", "training", "evaluating", "saving"
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    """Training is about to begin: what will run and how many batches it will take."""
+
+    TYPE: ClassVar[str] = "run_started"
+    run_id: str
+    config: dict[str, Any]
+    total_batches: int
+    batches_per_epoch: int
+    epochs: int
+    train_samples: int
+    val_samples: int
+    test_samples: int
+    params: int
+    data_source: str = ""
+    strategy: str = "default"
+    devices: tuple[str, ...] = ()
+    precision: str = ""  # "float32" or "bfloat16" as resolved; "" when not recorded
+    rate_locked: str = ""  # why the learning rate cannot be set while it trains ("" if it can)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchEnd(Event):
+    """One batch (or one execution of several batches) finished.
+
+    `loss` and `accuracy` are what Keras reports: running means since the epoch began.
+    `batch_loss` and `batch_accuracy` are this batch's own values, derived from those means.
+    """
+
+    TYPE: ClassVar[str] = "batch_end"
+    step: int  # batches done in the whole run
+    epoch: int  # 1-based
+    batch: int  # batches done in this epoch
+    loss: float
+    accuracy: float | None
+    batch_loss: float
+    batch_accuracy: float | None
+    seen: int  # training images processed in the whole run
+    elapsed: float  # seconds of training so far, pauses excluded
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochEnd(Event):
+    """An epoch finished, with its training means and validation metrics."""
+
+    TYPE: ClassVar[str] = "epoch_end"
+    epoch: int  # 1-based
+    step: int  # batches done in the whole run when the epoch ended
+    loss: float
+    accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float  # wall time of this epoch, pauses excluded
+    learning_rate: float | None = None  # the rate the epoch began with (None: not logged)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitSample:
+    """One test image with its true and predicted label; `pixels` is 784 bytes, base64."""
+
+    index: int
+    label: int
+    predicted: int
+    confidence: float
+    pixels: str
+
+    @property
+    def correct(self) -> bool:
+        """Whether the prediction was right."""
+        return self.label == self.predicted
+
+    def image(self) -> np.ndarray:
+        """The 28x28 uint8 image."""
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.pixels), dtype=np.uint8).reshape(28, 28)
+
+    @classmethod
+    def from_image(cls, index: int, label: int, predicted: int, confidence: float,
+                   image: np.ndarray) -> DigitSample:
+        """Make a sample from a 28x28 image (uint8, or floats in 0..1)."""
+        import numpy as np
+
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        pixels = base64.b64encode(arr.reshape(28, 28).tobytes()).decode("ascii")
+        return cls(index=int(index), label=int(label), predicted=int(predicted),
+                   confidence=float(confidence), pixels=pixels)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluated(Event):
+    """The trained model was evaluated on the test images."""
+
+    TYPE: ClassVar[str] = "evaluated"
+    test_loss: float
+    test_accuracy: float
+    test_samples: int
+    confusion: tuple[tuple[int, ...], ...]  # confusion[true][predicted]
+    per_class_accuracy: tuple[float, ...]
+    samples: tuple[DigitSample, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    """The run completed every epoch; `summary` holds the results (see `Trainer`)."""
+
+    TYPE: ClassVar[str] = "run_finished"
+    summary: RunSummary
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStopped(Event):
+    """The run was stopped before its last epoch on request; it was still evaluated."""
+
+    TYPE: ClassVar[str] = "run_stopped"
+    reason: str
+    summary: RunSummary = field(default_factory=RunSummary)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFailed(Event):
+    """The run ended in an error (an exception, a NaN loss, an interrupt)."""
+
+    TYPE: ClassVar[str] = "run_failed"
+    error: str  # one readable sentence
+    detail: str = ""  # traceback or extra context, for the log
+    summary: RunSummary = field(default_factory=RunSummary)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkpointed(Event):
+    """The run's checkpoint was written: it can resume from this batch (see checkpoint.py)."""
+
+    TYPE: ClassVar[str] = "checkpointed"
+    epoch: int  # 1-based, the epoch of the last trained batch
+    batch: int  # batches done in that epoch
+    step: int  # batches done in the whole run
+    seconds: float  # how long writing it took
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResumed(Event):
+    """The run goes on from its checkpoint, in the same folder (`mnist-tui resume`).
+
+    Whatever was logged after the checkpoint's batch (a killed run's last batches) no longer
+    counts; an earlier terminal event right before this one is superseded. `epochs` and
+    `total_batches` are the resumed run's, which may be more than before.
+    """
+
+    TYPE: ClassVar[str] = "run_resumed"
+    step: int  # batches done in the whole run at the checkpoint
+    epoch: int  # 1-based, the epoch of the checkpoint's last batch
+    batch: int  # batches done in that epoch
+    seen: int  # training images processed at the checkpoint
+    elapsed: float  # seconds of training at the checkpoint, pauses excluded
+    epochs: int
+    total_batches: int
+    batches_per_epoch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageProblem(Event):
+    """Part of the run folder cannot be written (a read-only disk, a full one, a path that
+    is not a folder); training goes on, and this part of the run is not saved.
+
+    The run's writer hands it to the front ends once, never to the log it cannot write.
+    """
+
+    TYPE: ClassVar[str] = "storage_problem"
+    path: str  # what cannot be written
+    message: str  # one sentence for people: what, where, why, and what happens now
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShownDigits(Event):
+    """The fixed test digits whose predictions the monitor shows all run long.
+
+    Sent once, after `RunStarted` and before the first `Predictions`, whose tuples follow
+    this order. `pixels` are 28x28 uint8 images, 784 bytes each, base64.
+    """
+
+    TYPE: ClassVar[str] = "shown_digits"
+    indices: tuple[int, ...]  # positions in the test set
+    labels: tuple[int, ...]
+    pixels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.indices) == len(self.labels) == len(self.pixels):
+            raise TypeError("shown digits need as many indices, labels and images")
+
+    def image(self, k: int) -> np.ndarray:
+        """The k-th digit as a 28x28 uint8 image."""
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.pixels[k]), dtype=np.uint8).reshape(28, 28)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictions(Event):
+    """The model's current guesses for the `ShownDigits`, in their order (every ~2 s of
+    training and at each epoch end)."""
+
+    TYPE: ClassVar[str] = "predictions"
+    step: int  # batches done in the whole run when they were made
+    epoch: int  # 1-based
+    predicted: tuple[int, ...]
+    confidence: tuple[float, ...]  # the probability of the predicted class
+
+    def __post_init__(self) -> None:
+        if len(self.predicted) != len(self.confidence):
+            raise TypeError("predictions need one confidence per predicted digit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearningRateChanged(Event):
+    """The optimizer's learning rate was changed while the run trained.
+
+    Batch `step + 1` is the first trained at `rate`. `by` says who changed it: "user" (the
+    monitor's `l`, or a watcher through the control channel) or "plateau" (the schedule).
+    """
+
+    TYPE: ClassVar[str] = "learning_rate_changed"
+    step: int  # batches done in the whole run when it took effect
+    epoch: int  # 1-based, the epoch of the batch `step`
+    previous: float
+    rate: float
+    by: str = "user"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemLoad(Event):
+    """What the run's process and its machine are doing (at most one a second)."""
+
+    TYPE: ClassVar[str] = "system_load"
+    process_cpu: float  # percent of one core (a busy process on 2 cores reads up to 200)
+    machine_cpu: float  # percent of all the machine's cores
+    cpus: int  # logical cores
+    memory: int  # the process's resident memory, bytes
+    peak_memory: int  # the most it has held so far, bytes
+    gpu_utilization: float | None = None  # percent, when a GPU is used and it can be read
+    gpu_memory: int | None = None  # bytes in use on the GPU
+    gpu_memory_total: int | None = None  # bytes
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (Phase, RunStarted, BatchEnd, EpochEnd, Evaluated, RunFinished, RunStopped,
+                RunFailed, Checkpointed, RunResumed, StorageProblem, ShownDigits, Predictions,
+                LearningRateChanged, SystemLoad)
+}
+TERMINAL_TYPES: tuple[type[Event], ...] = (RunFinished, RunStopped, RunFailed)
+
+Emit = Callable[[Event], None]
+"""What a producer calls with each event; it never knows who consumes them."""
+
+
+def _tupled(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _all(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(check(v) for v in value)
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": _is_int,
+    "float": _is_number,
+    "float | None": lambda value: value is None or _is_number(value),
+    "int | None": lambda value: value is None or _is_int(value),
+    "tuple[int, ...]": _all(_is_int),
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "dict[str, Any]": lambda value: isinstance(value, dict),
+    "RunSummary": lambda value: isinstance(value, dict),
+    "tuple[str, ...]": _all(lambda value: isinstance(value, str)),
+    "tuple[float, ...]": _all(_is_number),
+    "tuple[tuple[int, ...], ...]": lambda value: _all(_all(_is_int))(value) and all(
+        len(row) == len(value) for row in value),  # a square matrix
+}
+"""What a JSON value must be for a field of each annotation: a garbled line whose fields
+have the wrong kinds is refused here, not met later by a screen that formats it."""
+
+
+def _sample(data: Any) -> DigitSample:
+    """A `DigitSample` from its JSON form; TypeError when it is not a whole 28x28 sample."""
+    if not isinstance(data, dict):
+        raise TypeError("a test digit must be an object")
+    sample = DigitSample(**data)
+    if not (all(_is_int(v) for v in (sample.index, sample.label, sample.predicted))
+            and _is_number(sample.confidence) and isinstance(sample.pixels, str)):
+        raise TypeError("a test digit has fields of the wrong kind")
+    try:
+        size = len(base64.b64decode(sample.pixels, validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size != 28 * 28:
+        raise TypeError("a test digit's pixels are not 784 base64 bytes")
+    return sample
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form. Raises ValueError for an unknown or bad record."""
+    if not isinstance(data, dict):
+        raise ValueError(f"an event must be a JSON object, got {type(data).__name__}")
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    try:
+        for key, value in restore_nonfinite(data).items():
+            if key == "type" or key not in known:
+                continue
+            check = _FIELD_CHECKS.get(str(known[key].type))
+            if check is not None and not check(value):
+                raise TypeError(f"{key} is {value!r:.40}")
+            if key == "samples":
+                if not isinstance(value, list):
+                    raise TypeError("samples must be a list")
+                value = tuple(_sample(s) for s in value)
+            elif key not in ("config", "summary"):
+                value = _tupled(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+    except TypeError as exc:
+        # A garbled record (wrong shapes, unknown sample keys) is a bad event, not a crash.
+        raise ValueError(f"bad {kind} event: {exc}") from None
+
+
+def event_from_json(line: str) -> Event:
+    """Parse one line of `events.jsonl`. Raises ValueError if it is not a whole event."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON event line: {exc}") from None
+    return event_from_dict(data)

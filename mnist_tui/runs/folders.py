@@ -1,0 +1,341 @@
+"""The run log on disk: one folder per run, and readers that list, find and follow runs.
+
+A run folder holds `config.json`, `events.jsonl` (one event per line), `summary.json` (written
+atomically when the run ends), `model.keras`, and `process.json` (which process writes the
+log, so a watcher can tell a live run from one that died). `RunWriter` (in `run_writer`)
+writes it; `execute_run` trains into it. Readers never write into a run folder, and skip what
+they cannot read (see `run_listing` for the list of runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.events import (
+    TERMINAL_TYPES,
+    Emit,
+    Event,
+    RunResumed,
+    event_from_json,
+)
+from mnist_tui.core.jsonio import read_json_dict
+from mnist_tui.core.summary import RunSummary
+from mnist_tui.runs.writer import PROCESS_FILE, RunWriter, start_ticks
+from mnist_tui.runs.writer import write_process_file as write_process_file
+from mnist_tui.training.data import MnistData
+
+RUNS_ENV = "MNIST_TUI_RUNS_DIR"
+LIVENESS_SECONDS = 1.0  # how often `follow_run` asks whether the writer is still alive
+
+
+def default_runs_dir() -> Path:
+    """Where runs are kept: `$MNIST_TUI_RUNS_DIR`, else the user's data dir / runs."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: local start time plus a few random hex digits."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def process_alive(run_dir: Path) -> bool | None:
+    """Whether the process that writes the run's log still runs; None when nobody can tell.
+
+    None for a folder without `process.json`, or a run on another host. A zombie (exited,
+    not yet reaped) counts as gone; so does a pid that now belongs to another process.
+    """
+    info = read_json_dict(Path(run_dir) / PROCESS_FILE) or {}
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return None  # none, or garbage: a kill(0 or -1) would ask about other processes
+    if info.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # the pid exists (another user's now?): the start time below tells
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        if state.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass  # no /proc (not Linux): kill(0) is all we can know
+    recorded = info.get("start_ticks")
+    return recorded is None or start_ticks(pid) in (None, recorded)
+
+
+def liveness_unknown(run_dir: Path) -> str:
+    """Why a watcher of a run that has not ended cannot tell whether it still trains ("" when
+    it has ended or its process can be checked): its folder has no process.json (an older
+    run, or a copy), or its process runs on another host (a shared folder)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").exists() or process_alive(run_dir) is not None:
+        return ""
+    info = read_json_dict(run_dir / PROCESS_FILE)
+    host = (info or {}).get("host")
+    if info is None:
+        why = f"its folder has no {PROCESS_FILE}"
+    elif isinstance(host, str) and host and host != socket.gethostname():
+        why = f"its process runs on {host}"
+    else:
+        why = f"its {PROCESS_FILE} names no process"
+    return (f"cannot tell whether this run still trains ({why}): its log is followed until "
+            "it ends, however long it stays silent")
+
+
+class Runner(Protocol):
+    """What a front end calls to train a config: `execute_run`, or a fake in tests.
+
+    Returns the run folder (None when none was made) and the run's summary.
+    """
+
+    def __call__(self, config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
+                 runs_dir: Path | None = None, data_path: str | Path | None = None
+                 ) -> tuple[Path | None, RunSummary]:
+        """Train `config`, reporting every event to `emit` and obeying `control`."""
+        ...
+
+
+def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
+                runs_dir: Path | None = None, data_path: str | Path | None = None,
+                run_id: str | None = None, writer: RunWriter | None = None,
+                data: MnistData | None = None) -> tuple[Path | None, RunSummary]:
+    """Train `config` into a run folder; every event goes to the log and to `emit`.
+
+    The folder is `writer`'s when given, else a new one under `runs_dir`. `data` skips the
+    lookup of MNIST (see `load_mnist` for `data_path`). While it trains, the folder's control
+    channel feeds `control` (made if not given), so `mnist-tui watch` can pause and stop any
+    run, and a second SIGTERM or Ctrl+C can close its log (`signals.live_run`). Returns the
+    run folder (None when it could not be made: the run trains all the same, and `emit` is
+    told why as a `StorageProblem`) and the summary (which also names the folder, if any).
+    """
+    from mnist_tui.runs.channel import ControlChannel
+    from mnist_tui.runs.signals import live_run
+    from mnist_tui.training.trainer import Trainer
+
+    if writer is None:
+        writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config,
+                           report=emit)
+    else:
+        writer.storage.report = emit  # what it cannot write from now on, this front end says
+    control = control or RunControl()
+    run_dir = writer.run_dir if writer.has_folder else None
+
+    def both(event: Event) -> None:
+        writer.write(event)
+        emit(event)
+
+    try:
+        channel = ControlChannel(writer.run_dir, control).start()
+        try:
+            with live_run(writer, config):
+                trainer = Trainer(data_path=data_path, run_dir=run_dir, data=data,
+                                  resume=writer.resume)
+                summary = trainer.run(config, both, control, run_id=writer.run_id)
+        finally:
+            channel.close()
+    finally:
+        writer.close()
+    return run_dir, summary
+
+
+def read_events(run_dir: Path) -> list[Event]:
+    """Every whole event in a run's log; a half-written last line is left out."""
+    return list(follow(run_dir, wait=False))
+
+
+def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
+           stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Yield a run's events as they are written, from the first.
+
+    With `wait`, keeps polling for new lines until a terminal event arrives or `stop()` says
+    so; without it, ends at the current end of the file. A half-written last line is held back
+    until its newline arrives; a garbled whole line is skipped. A terminal event followed by
+    a `RunResumed` was superseded (the run went on): it is left out and following goes on; a
+    terminal event at the end of what is written ends it.
+    """
+    path = Path(run_dir) / "events.jsonl"
+    pending = ""
+    offset = 0
+    ended: Event | None = None  # a terminal event, unless a RunResumed comes right after it
+    while True:
+        chunk = ""
+        if path.exists():
+            # A log that cannot be read (a folder, no permission) reads as empty.
+            with contextlib.suppress(OSError), open(path, encoding="utf-8",
+                                                    errors="replace") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+                offset = fh.tell()
+        if chunk:
+            pending += chunk
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    event = event_from_json(line)
+                except ValueError:
+                    continue
+                if ended is not None:
+                    if not isinstance(event, RunResumed):
+                        yield ended
+                        return
+                    ended = None
+                if isinstance(event, TERMINAL_TYPES):
+                    ended = event
+                else:
+                    yield event
+        if ended is not None:
+            yield ended
+            return
+        if not wait or (stop is not None and stop()):
+            return
+        time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class FollowEnd:
+    """How following a run ended: "ended" (its terminal event came), "died" (its process is
+    gone without one) or "left" (the follower was told to stop); and the last event seen."""
+
+    outcome: str
+    last_event: Event | None
+
+    def last_event_age(self, now: float | None = None) -> float | None:
+        """Seconds since the last event was made (its wall-clock `time`); None if none came."""
+        if self.last_event is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.last_event.time)
+
+    def died_message(self, now: float | None = None) -> str:
+        """A sentence for people about a run whose process ended without a final event."""
+        age = self.last_event_age(now)
+        if age is None:
+            return "the run's process ended before it logged any event"
+        return (f"the run's process ended without a final event; its last event came "
+                f"{describe_age(age)} ago")
+
+
+def describe_age(seconds: float) -> str:
+    """A time span for people: "12 s", "3 min 05 s", "2 h 07 min", "3 days 4 h"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h"
+
+
+def follow_run(run_dir: Path, emit: Emit, *, stop: Callable[[], bool] | None = None,
+               poll: float = 0.2) -> FollowEnd:
+    """Hand every event of a run to `emit` as it is written (a replay first), like `follow`.
+
+    Ends at the terminal event, when `stop()` says so, or once the run's process is known to
+    be gone (checked about once a second; the log is read once more after that, so nothing
+    it wrote before dying is missed). Only reads: any number of followers may share a run.
+    """
+    last: Event | None = None
+    gone = dead = False
+    next_check = 0.0
+
+    def should_stop() -> bool:
+        nonlocal gone, dead, next_check
+        if stop is not None and stop():
+            return True
+        if dead:
+            gone = True
+            return True
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + LIVENESS_SECONDS
+            dead = process_alive(run_dir) is False
+        return False
+
+    for event in follow(run_dir, wait=True, poll=poll, stop=should_stop):
+        last = event
+        emit(event)
+    if isinstance(last, TERMINAL_TYPES):
+        return FollowEnd("ended", last)
+    return FollowEnd("died" if gone else "left", last)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run list shows of one run folder."""
+
+    run_id: str
+    run_dir: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        """The summary's status (finished, stopped, failed); without a summary, "running" or
+        "died" when its process tells, else "incomplete"."""
+        if self.summary is None:
+            alive = process_alive(self.run_dir)
+            return "incomplete" if alive is None else ("running" if alive else "died")
+        return str(self.summary.get("status", "unknown"))
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
+    """All readable runs under `runs_dir`, newest first; what is not a readable run is
+    skipped (`run_listing.scan_runs` also says what, and why)."""
+    from mnist_tui.runs.listing import scan_runs  # which imports this module
+
+    return scan_runs(runs_dir).runs
+
+
+class RunNotFound(MnistTuiError, LookupError):
+    """No run matches what the user named; the message says what was looked for, and where."""
+
+
+def resolve_run(spec: str | Path | None, runs_dir: Path | None = None) -> Path:
+    """The run folder that `spec` names: a run id, a unique prefix of one, or a folder path.
+
+    None means the latest run. Raises RunNotFound with a message for people.
+    """
+    root = Path(runs_dir or default_runs_dir())
+    runs = list_runs(root)
+    if spec is None or str(spec) == "":
+        if not runs:
+            raise RunNotFound(f"no runs in {root} yet")
+        return runs[0].run_dir
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_dir() and ((path / "events.jsonl").exists() or (path / "config.json").exists()):
+        return path
+    if os.sep in text or path.is_absolute():
+        raise RunNotFound(f"{text} is not a run folder (it has no events.jsonl)")
+    exact = [r for r in runs if r.run_id == text]
+    matches = exact or [r for r in runs if r.run_id.startswith(text)]
+    if len(matches) == 1:
+        return matches[0].run_dir
+    if matches:
+        shown = ", ".join(r.run_id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise RunNotFound(f"{text!r} matches {len(matches)} runs ({shown}); give more of the id")
+    raise RunNotFound(f"no run {text!r} in {root} ({len(runs)} runs there; "
+                      "`mnist-tui runs` lists them)")

@@ -1,0 +1,104 @@
+"""Listing the runs folder when some of what is in it is damaged.
+
+A runs folder collects what crashes, full disks and people leave behind: an empty folder, a
+`config.json` that is truncated, a folder or a symbolic link loop, a `summary.json` that is a
+list. `scan_runs` never fails on any of them: it lists the readable runs and says what it
+skipped, and why, so that `mnist-tui runs` and the Runs screen can tell the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnist_tui.core.jsonio import UnreadableJson, load_json_dict
+from mnist_tui.runs.folders import RunInfo, default_runs_dir
+
+SHOWN = 5  # damaged folders named in a note; the rest are counted
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Something in the runs folder that could not be read, and why (for people)."""
+
+    path: Path
+    why: str
+
+    def __str__(self) -> str:
+        """"name (why)", as the notes list it."""
+        return f"{self.path.name} ({self.why})"
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What `scan_runs` found: the runs (newest first), the folders skipped because they
+    are not readable runs, listed runs whose `summary.json` could not be read, and `problem`:
+    why the runs folder itself could not be read ("" when it could, or does not exist)."""
+
+    runs: list[RunInfo] = field(default_factory=list)
+    skipped: list[Unreadable] = field(default_factory=list)
+    damaged: list[Unreadable] = field(default_factory=list)
+    problem: str = ""
+
+    def notes(self) -> list[str]:
+        """One sentence for each kind of problem, naming the first few folders."""
+        notes = [self.problem] if self.problem else []
+        if self.skipped:
+            notes.append(f"skipped {_count(self.skipped, 'folder')} that "
+                         f"{'is' if len(self.skipped) == 1 else 'are'} not readable runs: "
+                         f"{_names(self.skipped)}")
+        if self.damaged:
+            notes.append(f"{_count(self.damaged, 'run')} without a readable summary "
+                         f"(listed from the rest of the folder): {_names(self.damaged)}")
+        return notes
+
+
+def _count(items: list[Unreadable], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+def _names(items: list[Unreadable]) -> str:
+    shown = ", ".join(str(item) for item in items[:SHOWN])
+    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def _read_folder(folder: Path, listing: RunListing) -> None:
+    """Add the run in `folder` to `listing`, or note why it cannot be listed."""
+    try:
+        config = load_json_dict(folder / "config.json")
+    except UnreadableJson as exc:
+        listing.skipped.append(Unreadable(folder, str(exc)))
+        return
+    summary = None
+    try:
+        summary = load_json_dict(folder / "summary.json")
+    except UnreadableJson as exc:
+        if (folder / "summary.json").exists() or (folder / "summary.json").is_symlink():
+            listing.damaged.append(Unreadable(folder, str(exc)))
+    listing.runs.append(RunInfo(folder.name, folder, config, summary))
+
+
+def scan_runs(runs_dir: Path | None = None) -> RunListing:
+    """The runs under `runs_dir` (newest first) and what was skipped, without ever failing.
+
+    Plain files and hidden entries are left out silently (exports, temporary files); a
+    folder without a readable `config.json`, or a link that leads nowhere, is skipped with
+    a note; a run whose `summary.json` cannot be read is listed, with a note.
+    """
+    root = Path(runs_dir or default_runs_dir())
+    try:
+        entries = sorted(root.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return RunListing()
+    except OSError as exc:
+        return RunListing(problem=f"cannot read the runs in {root}: {exc.strerror or exc}")
+    listing = RunListing()
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            _read_folder(entry, listing)
+        elif entry.is_symlink():
+            listing.skipped.append(Unreadable(entry, "a link that leads nowhere or loops"))
+    listing.runs.sort(key=lambda run: run.run_id, reverse=True)
+    return listing

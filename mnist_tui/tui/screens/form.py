@@ -1,0 +1,376 @@
+"""FormScreen: the hyperparameters of the next run, with inline errors and a model preview.
+
+Every `TrainConfig` field is one row: label, input (or select for choices, checkbox for yes/no),
+one-line help, and an error line that appears the moment the value is invalid. A setting that
+the chosen learning-rate schedule does not use is hidden (unless it holds an error). Under the
+model preview, the schedule's rate over the run is drawn as a one-line curve. The rules are the
+core's (`parse_values` → `parse_field` + `validate`); nothing is checked here. Enter anywhere
+submits, like a web form; an invalid form starts nothing and focuses its first bad field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.lazy import Lazy
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
+
+from mnist_tui.core.config import (
+    FIELD_SPECS,
+    SCHEDULE_SETTINGS,
+    TrainConfig,
+    parse_values,
+)
+from mnist_tui.core.presets import PRESETS
+from mnist_tui.training.model import TABLE_HEADERS, preview_model
+from mnist_tui.training.schedules import describe_schedule, rate_curve
+
+PRESET_LABELS: dict[str, tuple[str, str]] = {
+    "seed": ("Seed", "the TensorFlow.js example's settings (the defaults)"),
+    "quick": ("Quick", "a quick demo on 6,000 images"),
+    "accurate": ("Accurate", "3 epochs, a wider network with dropout, Adam with cosine "
+                             "decay: 99%+ test accuracy"),
+}
+"""Button label and description of the presets in `presets.PRESETS` (others get their name)."""
+
+WIDE = 150
+"""From this many columns on, the model preview sits beside the fields instead of below."""
+
+STRUCTURE_FIELDS = ("model", "conv1_filters", "conv2_filters", "conv3_filters", "kernel_size",
+                    "dense_units", "dropout")
+"""Fields that shape the network, i.e. the model preview."""
+
+SCHEDULE_FIELDS = ("learning_rate", "epochs", "batch_size", "train_size", "validation_split",
+                   "lr_schedule", "lr_factor", "lr_patience", "lr_floor")
+"""Fields that shape the learning rate over the run, i.e. its curve."""
+
+CURVE_WIDTH = 48
+"""Characters in the learning-rate curve."""
+
+_LEVELS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Values as a line of block characters, from 0 (lowest block) to the largest (full)."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return _LEVELS[0] * len(values)
+    last = len(_LEVELS) - 1
+    return "".join(_LEVELS[min(last, max(0, round(v / top * last)))] for v in values)
+
+
+def schedule_used(name: str, schedule: str) -> bool:
+    """Whether setting `name` matters under learning-rate schedule `schedule`."""
+    unused = {n for names in SCHEDULE_SETTINGS.values() for n in names}
+    return name not in unused or name in SCHEDULE_SETTINGS.get(schedule, ())
+
+
+def preset_label(name: str) -> tuple[str, str]:
+    """The button label and the description of a preset."""
+    return PRESET_LABELS.get(name, (name.replace("_", " ").capitalize(), ""))
+
+
+def field_text(value: Any) -> str:
+    """A config value as typed in the form ("" for a seed left random)."""
+    return "" if value is None else str(value)
+
+
+
+class PreviewPane(Vertical):
+    """The model preview and the learning-rate curve beside the fields.
+
+    It is mounted lazily (`textual.lazy.Lazy`): the form's first frame is not held up by
+    its table; once mounted it posts `Ready`, and the form fills it.
+    """
+
+    class Ready(Message):
+        """The preview pane is mounted: its table and curve can be filled."""
+
+    def on_mount(self) -> None:
+        """Tell the form the pane is there."""
+        self.post_message(self.Ready())
+
+class FormSelect(Select[str]):
+    """A compact Select in which Enter submits the form; space and the arrows open the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.start", "Start", show=False),
+    ]
+
+
+class FormCheckbox(Checkbox):
+    """A compact Checkbox in which Enter submits the form; space ticks it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.start", "Start", show=False),
+    ]
+
+
+class FormScreen(Screen[None]):
+    """Edit the settings of a run and start it.
+
+    Posts `FormScreen.StartRequested(config, detach)` (it bubbles to the app) when submitted
+    valid; `detach` is the Detach box (train in a background process that outlives the app),
+    ticked at first when `detach=True`.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Start", show=False),
+        Binding("ctrl+s", "start", "Start"),
+        Binding("ctrl+r", "reset", "Reset"),
+        # The app's own ctrl+q is hidden (q shows on other screens); list it here.
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+    ]
+    # The first field, not the scrolling body: focusing the body would restyle every field.
+    AUTO_FOCUS = f"#field-{next(iter(FIELD_SPECS))}"
+
+    @dataclass
+    class StartRequested(Message):
+        """The form was submitted with valid settings: start a run with `config`."""
+
+        config: TrainConfig
+        detach: bool = False
+
+    def __init__(self, config: TrainConfig | None = None, *, detach: bool = False,
+                 name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.initial = config or TrainConfig()
+        self.detach = detach
+        self.errors: dict[str, str] = {}
+        self.config = self.initial
+        self.preview_ready = False  # whether the lazily mounted preview pane is filled
+
+    def compose(self) -> ComposeResult:
+        """The fields, the model preview, and a bar of actions that never scrolls away."""
+        # Set before the first styling pass; set on resize it would restyle every widget.
+        self.set_class(self.app.size.width >= WIDE, "-wide", update=False)
+        yield Static("mnist-tui · train the TensorFlow.js MNIST network", id="form-title",
+                     classes="title-bar")
+        with VerticalScroll(id="form-body"):
+            with Vertical(id="fields"):
+                for name, spec in FIELD_SPECS.items():
+                    value = getattr(self.initial, name)
+                    with Horizontal(classes="field", id=f"row-{name}"):
+                        yield Label(spec.label, classes="field-label")
+                        if spec.kind == "choice":
+                            known = value in spec.choices
+                            yield FormSelect([(c, c) for c in spec.choices],
+                                             value=value if known else Select.NULL,
+                                             allow_blank=not known, compact=True,
+                                             id=f"field-{name}")
+                        elif spec.kind == "bool":
+                            yield FormCheckbox("", bool(value), compact=True,
+                                               id=f"field-{name}", tooltip=spec.help)
+                        else:
+                            yield Input(field_text(value), compact=True, id=f"field-{name}",
+                                        select_on_focus=False, tooltip=spec.help)
+                        yield Static(spec.help, classes="field-help", markup=False)
+                    # A field's error line is mounted below its row when it first has one.
+            # Drawn just after the first frame, so the fields come up first (see PreviewPane).
+            with Lazy(PreviewPane(id="preview-pane")):
+                yield Static("", id="param-count", classes="section-title", markup=False)
+                table: DataTable[str] = DataTable(id="preview", cursor_type="none",
+                                                  show_cursor=False, zebra_stripes=True)
+                table.can_focus = False
+                yield table
+                yield Static("", id="lr-curve-title", classes="section-title", markup=False)
+                yield Static("", id="lr-curve", markup=False)
+        yield Static("", id="help-bar", markup=False)
+        with Horizontal(id="form-actions"):
+            yield Button("Start ⏎", id="start", variant="primary", compact=True)
+            yield Button("Reset", id="reset", compact=True,
+                         tooltip="back to the defaults (the seed's settings)")
+            yield FormCheckbox("Detach", self.detach, id="detach", compact=True,
+                               tooltip="train in a background process of its own: quitting "
+                                       "the app or losing SSH leaves it running")
+            yield Label("Presets:", id="presets-label")
+            for preset in PRESETS:
+                label, description = preset_label(preset)
+                yield Button(label, id=f"preset-{preset}", classes="preset", compact=True,
+                             tooltip=description)
+        yield Lazy(Footer())  # a frame after the fields: the first frame comes sooner
+
+    def on_mount(self) -> None:
+        """Show the first validation (the preview follows once it is mounted)."""
+        self.revalidate()
+
+    def on_resize(self) -> None:
+        """Put the preview beside the fields on a wide terminal, below them otherwise."""
+        wide = self.app.size.width >= WIDE
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+
+    def field(self, name: str) -> Widget:
+        """The input or select of one field."""
+        return self.query_one(f"#field-{name}")
+
+    def raw_values(self) -> dict[str, Any]:
+        """What each field holds now, as typed (strings; None for an empty select)."""
+        values: dict[str, Any] = {}
+        for name in FIELD_SPECS:
+            widget = self.field(name)
+            if isinstance(widget, Select):
+                values[name] = None if widget.is_blank() else widget.value
+            elif isinstance(widget, Checkbox):
+                values[name] = widget.value
+            else:
+                assert isinstance(widget, Input)
+                values[name] = widget.value
+        return values
+
+    def read(self) -> tuple[TrainConfig, dict[str, str]]:
+        """The config the fields describe and every problem with it (field → message)."""
+        return parse_values(self.raw_values(), base=TrainConfig())
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self) -> None:
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        """Show each field's error (or none) and update the model preview."""
+        self.config, self.errors = self.read()
+        for name in FIELD_SPECS:
+            message = self.errors.get(name, "")
+            self._show_error(name, message)
+            self.field(name).set_class(bool(message), "-invalid")
+            self.query_one(f"#row-{name}").display = bool(message) or schedule_used(
+                name, self.config.lr_schedule)
+        self._update_preview()
+        self._update_curve()
+
+    def _show_error(self, name: str, message: str) -> None:
+        """Show `message` under field `name`'s row, or hide the line when it is empty."""
+        found = self.query(f"#error-{name}").results(Static)
+        error = next(found, None)
+        if error is None:
+            if not message:
+                return  # no error line yet, and none needed
+            error = Static("", classes="field-error", id=f"error-{name}", markup=False)
+            self.query_one("#fields").mount(error, after=f"#row-{name}")
+        error.update(message)
+        error.display = bool(message)
+
+    @on(PreviewPane.Ready)
+    def _preview_ready(self) -> None:
+        self.query_one("#preview", DataTable).add_columns(*TABLE_HEADERS)
+        self.preview_ready = True
+        self._update_preview()
+        self._update_curve()
+
+    def _update_curve(self) -> None:
+        """The learning rate over the run, under the model preview."""
+        if not self.preview_ready:
+            return  # the preview is not mounted yet
+        title = self.query_one("#lr-curve-title", Static)
+        curve = self.query_one("#lr-curve", Static)
+        problems = [self.errors[name] for name in SCHEDULE_FIELDS if name in self.errors]
+        title.set_class(bool(problems), "-invalid")
+        if problems:
+            title.update(f"Learning rate: no curve ({problems[0]})")
+            curve.update("")
+            return
+        title.update(f"Learning rate: {describe_schedule(self.config)}")
+        curve.update(sparkline(rate_curve(self.config, CURVE_WIDTH)))
+
+    def _update_preview(self) -> None:
+        if not self.preview_ready:
+            return  # the preview is not mounted yet
+        table = self.query_one("#preview", DataTable)
+        count = self.query_one("#param-count", Static)
+        table.clear()
+        problems = [self.errors[name] for name in STRUCTURE_FIELDS if name in self.errors]
+        if problems:
+            count.update(f"Model: no preview ({problems[0]})")
+            count.add_class("-invalid")
+            return
+        try:
+            preview = preview_model(self.config)
+        except ValueError as exc:
+            count.update(f"Model: no preview ({exc})")
+            count.add_class("-invalid")
+            return
+        for row in preview.table():
+            table.add_row(*row)
+        count.update(f"Model: {preview.total_text} parameters")
+        count.remove_class("-invalid")
+
+    def load(self, config: TrainConfig) -> None:
+        """Put every value of `config` into the fields."""
+        for name in FIELD_SPECS:
+            widget = self.field(name)
+            value = getattr(config, name)
+            if isinstance(widget, Select):
+                if value in FIELD_SPECS[name].choices:
+                    widget.value = value
+            elif isinstance(widget, Checkbox):
+                widget.value = bool(value)
+            else:
+                assert isinstance(widget, Input)
+                widget.value = field_text(value)
+        self.revalidate()
+
+    def action_start(self) -> None:
+        """Submit: start a run if every field is valid, else focus the first bad field."""
+        config, errors = self.read()
+        self.config, self.errors = config, errors
+        if errors:
+            self.revalidate()
+            first = next(name for name in FIELD_SPECS if name in errors)
+            self.field(first).focus()
+            self.notify(errors[first], title=f"{len(errors)} setting(s) to fix before starting",
+                        severity="error")
+            return
+        self.post_message(self.StartRequested(config, self.query_one("#detach", Checkbox).value))
+
+    def action_reset(self) -> None:
+        """Put back the defaults (the TensorFlow.js example's settings)."""
+        self.load(TrainConfig())
+        self.notify("Settings reset to the defaults.")
+
+    def action_preset(self, name: str) -> None:
+        """Load a preset from `presets.PRESETS` into the form."""
+        if name not in PRESETS:
+            self.notify(f"Unknown preset {name!r}.", severity="error")
+            return
+        self.load(PRESETS[name])
+        label, description = preset_label(name)
+        self.notify(f"{label}: {description}" if description else label, title="Preset loaded")
+
+    def on_descendant_focus(self) -> None:
+        """Show the whole help line of the focused field (the row may cut it short)."""
+        focused = self.focused
+        name = (focused.id or "").removeprefix("field-") if focused is not None else ""
+        bar = self.query_one("#help-bar", Static)
+        if name in FIELD_SPECS:
+            spec = FIELD_SPECS[name]
+            bar.update(f"{spec.label}: {spec.help}")
+        else:
+            bar.update("Enter starts the run from any field · Tab moves between fields")
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_start()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#reset")
+    def _reset_pressed(self) -> None:
+        self.action_reset()
+
+    @on(Button.Pressed, ".preset")
+    def _preset_pressed(self, event: Button.Pressed) -> None:
+        assert event.button.id is not None
+        self.action_preset(event.button.id.removeprefix("preset-"))
