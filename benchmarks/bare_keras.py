@@ -35,8 +35,8 @@ def fit_clock(keras: Any) -> Any:
 
 def bare_fit(config: TrainConfig, data: MnistData) -> tuple[Any, dict[str, list[float]], float]:
     """Train `config` as the plain script does; the model, its history and fit's seconds."""
+    from mnist_tui.training.keras_runtime import import_keras
     from mnist_tui.training.model import build_model
-    from mnist_tui.training.trainer import import_keras
 
     keras = import_keras()
     x = float_images(data.x_train[: config.train_size])

@@ -74,9 +74,10 @@ def one_pipeline(args: argparse.Namespace) -> dict:
 
     from mnist_tui.core.config import TrainConfig
     from mnist_tui.training.data import load_mnist
+    from mnist_tui.training.keras_runtime import import_keras
     from mnist_tui.training.model import build_model
     from mnist_tui.training.pipeline import make_datasets
-    from mnist_tui.training.trainer import STEPS_PER_EXECUTION, import_keras
+    from mnist_tui.training.trainer import STEPS_PER_EXECUTION
 
     keras = import_keras()
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
@@ -95,7 +96,7 @@ def one_headless(args: argparse.Namespace) -> dict:
 
     from mnist_tui.core.config import TrainConfig
     from mnist_tui.headless import HeadlessConsole
-    from mnist_tui.runs.folders import execute_run
+    from mnist_tui.runs.driver import execute_run
     from mnist_tui.training.data import load_mnist
 
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs, seed=args.seed)
@@ -114,7 +115,7 @@ def _trainer(args: argparse.Namespace, checkpoints: bool, live: bool = True) -> 
     from mnist_tui.core.config import TrainConfig
     from mnist_tui.core.events import Checkpointed, Event
     from mnist_tui.headless import HeadlessConsole
-    from mnist_tui.runs.folders import RunWriter, new_run_id
+    from mnist_tui.runs.writer import RunWriter, new_run_id
     from mnist_tui.training.data import load_mnist
     from mnist_tui.training.trainer import Trainer
 

@@ -41,7 +41,7 @@ from mnist_tui.core.events import (
 )
 from mnist_tui.core.summary import RunSummary, Status, new_summary
 from mnist_tui.runs.channel import ControlChannel
-from mnist_tui.runs.folders import RunWriter, default_runs_dir, new_run_id
+from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
 from mnist_tui.training.batch_metrics import FitHook, FitProgress
 from mnist_tui.training.predictions import PredictionHook, choose_digits
 from mnist_tui.training.rate_control import LearningRateHook, optimizer_rate_lock

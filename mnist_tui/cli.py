@@ -179,8 +179,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def runs_command(argv: Sequence[str]) -> int:
     """`mnist-tui runs`: print the runs table (and write it as CSV if asked)."""
     from mnist_tui.runs.compare import format_runs_table, write_runs_csv
-    from mnist_tui.runs.folders import default_runs_dir
     from mnist_tui.runs.listing import scan_runs
+    from mnist_tui.runs.writer import default_runs_dir
 
     args = build_runs_parser().parse_args(argv)
     root = args.runs_dir or default_runs_dir()
@@ -211,7 +211,7 @@ def runs_command(argv: Sequence[str]) -> int:
 
 def watch_command(argv: Sequence[str]) -> int:
     """`mnist-tui watch [RUN]`: follow a run in the app, or headless without a terminal."""
-    from mnist_tui.runs.folders import RunNotFound, resolve_run
+    from mnist_tui.runs.listing import RunNotFound, resolve_run
 
     args = build_watch_parser().parse_args(argv)
     try:
@@ -248,7 +248,7 @@ def build_resume_parser() -> argparse.ArgumentParser:
 def resume_command(argv: Sequence[str]) -> int:
     """`mnist-tui resume RUN`: go on with a run from its checkpoint, in the app, headless or
     in the background; a run that cannot go on is refused (exit 2) with the reason."""
-    from mnist_tui.runs.folders import resolve_run
+    from mnist_tui.runs.listing import resolve_run
     from mnist_tui.runs.resume import begin_resume, parse_epochs, plan_resume, resume_detached
 
     args = build_resume_parser().parse_args(argv)

@@ -9,14 +9,16 @@ progress with it, never the run.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
@@ -38,6 +40,8 @@ from mnist_tui.core.events import (
 from mnist_tui.core.formatting import format_bytes, format_duration, format_loss, format_percent
 from mnist_tui.core.jsonio import dumps_strict
 from mnist_tui.core.summary import HEADLINE_KEYS, RunSummary, as_summary
+from mnist_tui.runs.driver import execute_run
+from mnist_tui.runs.reading import follow_run, liveness_unknown
 from mnist_tui.runs.signals import (
     StopSignals,
     failed_summary,
@@ -46,10 +50,11 @@ from mnist_tui.runs.signals import (
     stop_reason,
     survive_hang_up,
 )
+from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
+from mnist_tui.training.data import load_mnist
 from mnist_tui.training.epoch_rules import outcome_text
-
-if TYPE_CHECKING:
-    from mnist_tui.runs.folders import RunWriter
+from mnist_tui.training.strategy import read_tf_config
+from mnist_tui.training.trainer import check_data_fits
 
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines
 MISSING = "n/a"  # how a value the run does not have reads in its lines
@@ -250,10 +255,6 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     SIGINT and SIGTERM stop the run cleanly, a second one quits at once (`StopSignals`); a
     terminal that hangs up leaves it training (`survive_hang_up`).
     """
-    from mnist_tui.runs.folders import RunWriter, default_runs_dir, execute_run, new_run_id
-    from mnist_tui.training.data import load_mnist
-    from mnist_tui.training.strategy import read_tf_config
-    from mnist_tui.training.trainer import check_data_fits
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -319,7 +320,6 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     died without a final event (said on stderr, with how long ago its last event came).
     Ctrl+C stops watching, never the run.
     """
-    from mnist_tui.runs.folders import follow_run, liveness_unknown
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -343,3 +343,25 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
     return exit_code(summary)
+
+
+def detached_main(argv: Sequence[str] | None = None) -> int:
+    """The detached process: train the config in RUN_DIR headless (its control channel is
+    opened by `execute_run`, like every run's)."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_tui.headless",
+                                     description="Train a prepared run folder in the "
+                                                 "background (started by mnist-tui --detach).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data", metavar="PATH")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from the run's checkpoint (mnist-tui resume --detach)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hung-up terminal must not end the run
+    run_dir = args.run_dir
+    config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text("utf-8")))
+    writer = RunWriter(run_dir.parent, run_dir.name, config, exist_ok=True, resume=args.resume)
+    return run_headless(config, data_path=args.data, writer=writer)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(detached_main())

@@ -1,4 +1,4 @@
-"""A stand-in for `mnist_tui.runs.folders.execute_run` that emits a plausible run without Keras.
+"""A stand-in for `mnist_tui.runs.driver.execute_run` that emits a plausible run without Keras.
 
 The TUI tests inject `FakeRunner(...)` as the app's runner. It emits the same event sequence the
 real trainer does (phases, RunStarted, BatchEnd per batch, EpochEnd per epoch, Evaluated, then

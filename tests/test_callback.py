@@ -29,7 +29,8 @@ from mnist_tui.core.events import (
 )
 from mnist_tui.runs.channel import read_state, send_command
 from mnist_tui.runs.compare import format_runs_table
-from mnist_tui.runs.folders import follow_run, list_runs, read_events
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import follow_run, read_events
 from mnist_tui.tui.state.history import TrainingHistory
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ WAIT_SECONDS = 60.0  # a safety net against a hang, never a measure of speed
 
 @pytest.fixture(scope="module")
 def keras() -> Any:
-    from mnist_tui.training.trainer import import_keras
+    from mnist_tui.training.keras_runtime import import_keras
 
     return import_keras()
 

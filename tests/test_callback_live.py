@@ -17,7 +17,7 @@ from mnist_tui.core.events import (
     ShownDigits,
     SystemLoad,
 )
-from mnist_tui.runs.folders import read_events
+from mnist_tui.runs.reading import read_events
 from mnist_tui.training.data import MnistData
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def keras() -> Any:
-    from mnist_tui.training.trainer import import_keras
+    from mnist_tui.training.keras_runtime import import_keras
 
     return import_keras()
 

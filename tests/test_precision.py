@@ -16,8 +16,9 @@ from mnist_tui.core.config import TrainConfig, load_toml, parse_values
 from mnist_tui.core.events import RunStarted, event_from_json
 from mnist_tui.training import precision
 from mnist_tui.training.data import MnistData
+from mnist_tui.training.keras_runtime import import_keras
 from mnist_tui.training.precision import cpu_flags, cpu_has_bf16, keras_policy, resolve_precision
-from mnist_tui.training.trainer import Trainer, import_keras
+from mnist_tui.training.trainer import Trainer
 
 INTEL_AMX = """processor\t: 0
 vendor_id\t: GenuineIntel

@@ -39,14 +39,14 @@ from mnist_tui.runs.compare import (
     rate_schedule_text,
     write_runs_csv,
 )
-from mnist_tui.runs.folders import list_runs, read_events
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import read_events
 from mnist_tui.training.data import MnistData
 from mnist_tui.training.rate_control import (
     LearningRateHook,
     config_rate_lock,
     earlier_rate_changes,
     optimizer_rate_lock,
-    read_earlier_rate_changes,
 )
 from mnist_tui.training.trainer import Trainer
 
@@ -287,11 +287,11 @@ def scheduled_weights(data: MnistData, monkeypatch: pytest.MonkeyPatch,
     and NEW_RATE after it, as a Keras schedule."""
     import keras
 
-    from mnist_tui.training import schedules
+    from mnist_tui.training import model
 
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
         boundaries=[boundary], values=[CONFIG.learning_rate, NEW_RATE])
-    monkeypatch.setattr(schedules, "make_learning_rate", lambda config: schedule)
+    monkeypatch.setattr(model, "make_learning_rate", lambda config: schedule)
     trainer = Trainer(data=data)
     events, summary = collect_run(trainer, CONFIG)
     monkeypatch.undo()
@@ -343,7 +343,7 @@ def test_a_stopped_run_resumes_at_the_rate_it_was_set_to(tmp_path: Path,
     goes on at the user's rate, exactly as the run that was never stopped."""
     import keras
 
-    from mnist_tui.runs.folders import execute_run
+    from mnist_tui.runs.driver import execute_run
     from mnist_tui.runs.resume import plan_resume, resume_run
 
     config = TrainConfig(seed=0, train_size=3000, epochs=2)  # 40 batches an epoch
@@ -375,7 +375,7 @@ def test_a_stopped_run_resumes_at_the_rate_it_was_set_to(tmp_path: Path,
         {"step": 16, "epoch": 1, "previous": 0.01, "rate": NEW_RATE, "by": "user"}]
     assert resumed["learning_rate_changes"] == whole["learning_rate_changes"]
     assert changes_in(read_events(run_dir)) == changes_in(read_events(whole_dir))
-    kept = read_earlier_rate_changes(run_dir, 32)
+    kept = earlier_rate_changes(read_events(run_dir), 32)
     assert [(c.step, c.rate) for c in kept] == [(16, NEW_RATE)]
 
 
@@ -395,7 +395,7 @@ def script_data() -> tuple[np.ndarray, np.ndarray]:
 def test_a_keras_script_takes_a_rate_from_a_watcher(tmp_path: Path) -> None:
     from mnist_tui import MonitorCallback
     from mnist_tui.runs.channel import read_state, send_command
-    from mnist_tui.training.trainer import import_keras
+    from mnist_tui.training.keras_runtime import import_keras
 
     keras = import_keras()
     monitor = MonitorCallback(tmp_path, name="script", batch_size=32)
@@ -428,7 +428,7 @@ def test_a_keras_script_takes_a_rate_from_a_watcher(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_keras_script_with_a_schedule_says_why_and_ignores_a_request(tmp_path: Path) -> None:
     from mnist_tui import MonitorCallback
-    from mnist_tui.training.trainer import import_keras
+    from mnist_tui.training.keras_runtime import import_keras
 
     keras = import_keras()
     monitor = MonitorCallback(tmp_path, name="scheduled")

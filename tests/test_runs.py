@@ -26,17 +26,10 @@ from mnist_tui.core.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs import folders as runs
 from mnist_tui.runs import writer as run_writer
-from mnist_tui.runs.folders import (
-    RUNS_ENV,
-    RunWriter,
-    default_runs_dir,
-    follow,
-    list_runs,
-    new_run_id,
-    read_events,
-)
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import follow, read_events
+from mnist_tui.runs.writer import RUNS_ENV, RunWriter, default_runs_dir, new_run_id
 
 JOIN_SECONDS = 20.0  # only a safety net so a broken reader fails instead of hanging
 CONFIG = TrainConfig(train_size=1000, epochs=2, seed=1)
@@ -345,7 +338,7 @@ def test_new_run_ids_sort_by_start_time(monkeypatch: pytest.MonkeyPatch) -> None
     for moment in moments:
         fake_time = SimpleNamespace(
             strftime=lambda fmt, m=moment: time.strftime(fmt, time.localtime(m)))
-        monkeypatch.setattr(runs, "time", fake_time)
+        monkeypatch.setattr(run_writer, "time", fake_time)
         ids.append(new_run_id())
     assert sorted(ids) == ids
     assert ids[0].startswith("20241231-235959-")

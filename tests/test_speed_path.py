@@ -15,8 +15,9 @@ from trainer_runs import collect_run, float_images
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event, RunFailed, RunStopped
+from mnist_tui.training.keras_runtime import import_keras
 from mnist_tui.training.pipeline import eval_dataset, make_datasets, train_dataset
-from mnist_tui.training.trainer import Trainer, import_keras
+from mnist_tui.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

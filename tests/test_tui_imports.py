@@ -52,7 +52,7 @@ def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Pa
         later = ("numpy", "plotext", "textual_plotext", "mnist_tui.tui.screens.monitor",
                  "mnist_tui.tui.screens.summary", "mnist_tui.tui.screens.runs",
                  "mnist_tui.tui.commands",
-                 "mnist_tui.tui.screens.compare", "mnist_tui.runs.folders", "mnist_tui.runs.resume",
+                 "mnist_tui.tui.screens.compare", "mnist_tui.runs.driver", "mnist_tui.runs.resume",
                  "mnist_tui.training.data")
         print(sorted(name for name in later if name in sys.modules))
     """)

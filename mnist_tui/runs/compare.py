@@ -1,7 +1,7 @@
 """Runs side by side: the rows of the runs table, the settings that differ, CSV exports.
 
 Shared by `mnist-tui runs` and the app's Runs screen, so both show the same values. Only reads
-run folders (through `mnist_tui.runs.folders`). In the CSV exports a value that is unknown, and a
+run folders (through `mnist_tui.runs.reading`). In the CSV exports a value that is unknown, and a
 number that is not finite (a diverged run's NaN loss), is an empty cell.
 
 The learning rate shown is the schedule that ran: the config's rate, then each change made
@@ -21,7 +21,8 @@ from typing import Any, TextIO
 
 from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event, RunResumed
 from mnist_tui.core.formatting import MISSING, format_duration, format_percent
-from mnist_tui.runs.folders import RunInfo, read_events
+from mnist_tui.runs.listing import RunInfo
+from mnist_tui.runs.reading import read_events
 
 COLUMNS = ("id", "started", "status", "model", "epochs", "learning rate", "optimizer",
            "batch size", "precision", "val accuracy", "test accuracy", "time")

@@ -1,6 +1,6 @@
 """Detached runs: training as a background process of its own, steered through its run folder.
 
-`start_detached` prepares a run folder and starts `python -m mnist_tui.runs.detach RUN_DIR` in a
+`start_detached` prepares a run folder and starts `python -m mnist_tui.headless RUN_DIR` in a
 new session (no controlling terminal, SIGHUP ignored), its output going to `output.log` in the
 folder: closing the terminal or losing SSH leaves it training, and `mnist-tui watch` follows it.
 Watchers pause and stop it through the folder's control channel (`mnist_tui.runs.channel`), which
@@ -9,22 +9,18 @@ the run opens as every run does (`runs.execute_run`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.jsonio import write_json_atomic
 from mnist_tui.runs.channel import create_control_file
-from mnist_tui.runs.folders import default_runs_dir, new_run_id, write_process_file
+from mnist_tui.runs.writer import default_runs_dir, new_run_id, write_process_file
 
 OUTPUT_FILE = "output.log"
 
@@ -61,7 +57,7 @@ def start_detached(config: TrainConfig, *, runs_dir: Path | None = None,
         run_dir.mkdir(parents=True, exist_ok=False)
         write_json_atomic(run_dir / "config.json", config.to_dict())
         create_control_file(run_dir)
-    command = [python or sys.executable, "-m", "mnist_tui.runs.detach", str(run_dir)]
+    command = [python or sys.executable, "-m", "mnist_tui.headless", str(run_dir)]
     if resume_dir is not None:
         command.append("--resume")
     if data_path is not None:
@@ -80,28 +76,3 @@ def start_detached(config: TrainConfig, *, runs_dir: Path | None = None,
     # Reap it when it ends, so that this process never holds a zombie that looks alive.
     threading.Thread(target=proc.wait, name=f"mnist-tui-reap-{proc.pid}", daemon=True).start()
     return DetachedRun(run_id, run_dir, proc.pid)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The detached process: train the config in RUN_DIR headless (its control channel is
-    opened by `execute_run`, like every run's)."""
-    from mnist_tui.headless import run_headless
-    from mnist_tui.runs.folders import RunWriter
-
-    parser = argparse.ArgumentParser(prog="python -m mnist_tui.runs.detach",
-                                     description="Train a prepared run folder in the "
-                                                 "background (started by mnist-tui --detach).")
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--data", metavar="PATH")
-    parser.add_argument("--resume", action="store_true",
-                        help="go on from the run's checkpoint (mnist-tui resume --detach)")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hung-up terminal must not end the run
-    run_dir = args.run_dir
-    config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text("utf-8")))
-    writer = RunWriter(run_dir.parent, run_dir.name, config, exist_ok=True, resume=args.resume)
-    return run_headless(config, data_path=args.data, writer=writer)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

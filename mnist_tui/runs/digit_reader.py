@@ -1,6 +1,6 @@
 """Reading drawn digits with a run's trained model: which run, its model, the test digits.
 
-`DigitReader.load` imports Keras (quietly, through `training.import_keras`), so it belongs in
+`DigitReader.load` imports Keras (quietly, through `keras_runtime.import_keras`), so it belongs in
 a worker thread; reading one digit is a preprocessing (`drawing.preprocess`) and one forward
 pass (`predict_on_batch`: a few milliseconds on a CPU, where `predict` takes ~70).
 `Latest` is the mailbox between a UI and that worker: only the newest drawing waits, so a
@@ -20,7 +20,9 @@ import numpy as np
 
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.events import RunStarted
-from mnist_tui.runs.folders import RunNotFound, default_runs_dir, follow, list_runs, resolve_run
+from mnist_tui.runs.listing import RunNotFound, list_runs, resolve_run
+from mnist_tui.runs.reading import follow
+from mnist_tui.runs.writer import default_runs_dir
 from mnist_tui.training.data import DataError, MnistData, load_mnist
 from mnist_tui.training.drawing import SIDE, preprocess
 
@@ -91,7 +93,7 @@ class DigitReader:
         Raises `ModelError` when the file is missing, unreadable, or not a model of 28x28
         images into 10 classes.
         """
-        from mnist_tui.training.trainer import import_keras
+        from mnist_tui.training.keras_runtime import import_keras
 
         path = model_file(run_dir)
         if not path.is_file():

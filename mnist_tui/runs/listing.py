@@ -8,13 +8,36 @@ skipped, and why, so that `mnist-tui runs` and the Runs screen can tell the user
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.jsonio import UnreadableJson, load_json_dict
-from mnist_tui.runs.folders import RunInfo, default_runs_dir
+from mnist_tui.runs.reading import process_alive
+from mnist_tui.runs.writer import default_runs_dir
 
 SHOWN = 5  # damaged folders named in a note; the rest are counted
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run list shows of one run folder."""
+
+    run_id: str
+    run_dir: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        """The summary's status (finished, stopped, failed); without a summary, "running" or
+        "died" when its process tells, else "incomplete"."""
+        if self.summary is None:
+            alive = process_alive(self.run_dir)
+            return "incomplete" if alive is None else ("running" if alive else "died")
+        return str(self.summary.get("status", "unknown"))
 
 
 @dataclass(frozen=True)
@@ -102,3 +125,41 @@ def scan_runs(runs_dir: Path | None = None) -> RunListing:
             listing.skipped.append(Unreadable(entry, "a link that leads nowhere or loops"))
     listing.runs.sort(key=lambda run: run.run_id, reverse=True)
     return listing
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
+    """All readable runs under `runs_dir`, newest first; what is not a readable run is
+    skipped (`run_listing.scan_runs` also says what, and why)."""
+    return scan_runs(runs_dir).runs
+
+
+class RunNotFound(MnistTuiError, LookupError):
+    """No run matches what the user named; the message says what was looked for, and where."""
+
+
+def resolve_run(spec: str | Path | None, runs_dir: Path | None = None) -> Path:
+    """The run folder that `spec` names: a run id, a unique prefix of one, or a folder path.
+
+    None means the latest run. Raises RunNotFound with a message for people.
+    """
+    root = Path(runs_dir or default_runs_dir())
+    runs = list_runs(root)
+    if spec is None or str(spec) == "":
+        if not runs:
+            raise RunNotFound(f"no runs in {root} yet")
+        return runs[0].run_dir
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_dir() and ((path / "events.jsonl").exists() or (path / "config.json").exists()):
+        return path
+    if os.sep in text or path.is_absolute():
+        raise RunNotFound(f"{text} is not a run folder (it has no events.jsonl)")
+    exact = [r for r in runs if r.run_id == text]
+    matches = exact or [r for r in runs if r.run_id.startswith(text)]
+    if len(matches) == 1:
+        return matches[0].run_dir
+    if matches:
+        shown = ", ".join(r.run_id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise RunNotFound(f"{text!r} matches {len(matches)} runs ({shown}); give more of the id")
+    raise RunNotFound(f"no run {text!r} in {root} ({len(runs)} runs there; "
+                      "`mnist-tui runs` lists them)")

@@ -24,7 +24,9 @@ from mnist_tui.core.jsonio import read_json_dict
 from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.channel import CONTROL_FILE, STATE_FILE, create_control_file
 from mnist_tui.runs.detach import DetachedRun, start_detached
-from mnist_tui.runs.folders import RunWriter, execute_run, process_alive, read_events
+from mnist_tui.runs.driver import execute_run
+from mnist_tui.runs.reading import process_alive, read_events
+from mnist_tui.runs.writer import RunWriter
 from mnist_tui.training.checkpoint import CheckpointError, CheckpointInfo, read_checkpoint_info
 
 CALLBACK_SOURCE = "keras callback"  # the `source` MonitorCallback writes into a run's config

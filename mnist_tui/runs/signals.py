@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import EXIT_FAILED, EXIT_TERMINATED
+from mnist_tui.core.events import RunFailed
 from mnist_tui.core.summary import RunSummary, new_summary
 
 if TYPE_CHECKING:
-    from mnist_tui.runs.folders import RunWriter
+    from mnist_tui.runs.writer import RunWriter
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CONTROLLING_TTY = os.makedev(5, 0)  # /dev/tty, the process's controlling terminal by any name
@@ -85,9 +86,6 @@ def close_live_runs(reason: str) -> list[Path]:
     with _live_lock:
         runs = list(_live.values())
     for writer, config in runs:
-        # Imported here: a run's writer has imported the events already; the form has not.
-        from mnist_tui.core.events import RunFailed
-
         writer.write(RunFailed(error=reason, summary=failed_summary(writer, config, reason)))
     return [writer.run_dir for writer, _ in runs]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import socket
 import threading
 import time
@@ -28,6 +29,21 @@ from mnist_tui.core.summary import as_summary
 FLUSH_SECONDS = 1.0
 FLUSH_CHECK_SECONDS = 0.5  # how often a writer looks for batches left unflushed (a paused run)
 PROCESS_FILE = "process.json"
+RUNS_ENV = "MNIST_TUI_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    """Where runs are kept: `$MNIST_TUI_RUNS_DIR`, else the user's data dir / runs."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: local start time plus a few random hex digits."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def start_ticks(pid: int) -> int | None:

@@ -19,6 +19,8 @@ from mnist_tui.core.config import (
     TrainConfig,
     max_kernel_size,
 )
+from mnist_tui.training.precision import keras_policy, resolve_precision
+from mnist_tui.training.schedules import make_learning_rate
 
 if TYPE_CHECKING:
     import keras
@@ -167,8 +169,6 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
         )
     import keras
 
-    from mnist_tui.training.schedules import make_learning_rate
-
     cls = getattr(keras.optimizers, _OPTIMIZER_CLASSES[config.optimizer])
     return cls(learning_rate=make_learning_rate(config))
 
@@ -190,8 +190,6 @@ def build_model(config: TrainConfig, steps_per_execution: int = 1,
     preview_model(config)  # readable errors before Keras gives its own
     import keras
     from keras import layers
-
-    from mnist_tui.training.precision import keras_policy, resolve_precision
 
     policy = keras.DTypePolicy(keras_policy(resolve_precision(precision or config.precision)))
     # In bfloat16 the cnn's dense1 cost ~0.3 points of test accuracy over 10 seeds; in float32

@@ -27,7 +27,6 @@ Keras is never imported here: the hook reads and assigns the variable it is hand
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,13 +104,6 @@ def earlier_rate_changes(events: Iterable[Event], step: int) -> list[LearningRat
     return [change for change in kept if change.step <= step]
 
 
-def read_earlier_rate_changes(run_dir: Path, step: int) -> list[LearningRateChanged]:
-    """`earlier_rate_changes` of the log in `run_dir` (for `Trainer` when it resumes)."""
-    from mnist_tui.runs.folders import read_events  # runs imports the trainer, which imports this
-
-    return earlier_rate_changes(read_events(run_dir), step)
-
-
 def change_record(change: LearningRateChanged) -> dict[str, Any]:
     """One change as the summary's `learning_rate_changes` holds it."""
     return {"step": change.step, "epoch": change.epoch, "previous": change.previous,
@@ -124,7 +116,7 @@ class LearningRateHook:
 
     `locked` says why the run's rate cannot be set ("" when it can): a request is then
     dropped (kept in `ignored`), nothing is logged. `earlier` are the changes a resumed run
-    made before its checkpoint (see `read_earlier_rate_changes`), kept for its summary.
+    made before its checkpoint (`earlier_rate_changes` of its log), kept for its summary.
     Per execution the hook only takes the request (a lock); it reads the optimizer's
     variable when a rate came, after the first execution, and at every epoch end. A change
     seen at an epoch end and not made here is the plateau's (epoch rules run before hooks).

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.training.model import INPUT_SHAPE
 
 CPU_DEVICES_ENV = "MNIST_TUI_CPU_DEVICES"
 TF_CONFIG_ENV = "TF_CONFIG"
@@ -99,8 +100,6 @@ class Placement:
         if not self.multi_worker:
             return
         import tensorflow as tf
-
-        from mnist_tui.training.model import INPUT_SHAPE
 
         strategy = self.strategy
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,13 +53,16 @@ from mnist_tui.training.checkpoint import (
 )
 from mnist_tui.training.data import DataError, MnistData, load_mnist
 from mnist_tui.training.divergence import FirstLoss, warn_if_diverged
+from mnist_tui.training.epoch_rules import EpochRules
+from mnist_tui.training.keras_runtime import import_keras
+from mnist_tui.training.model import build_model
 from mnist_tui.training.pipeline import eval_dataset, make_datasets
 from mnist_tui.training.precision import resolve_precision
 from mnist_tui.training.predictions import PredictionHook, choose_digits
 from mnist_tui.training.rate_control import (
     LearningRateHook,
     config_rate_lock,
-    read_earlier_rate_changes,
+    earlier_rate_changes,
 )
 from mnist_tui.training.strategy import MULTI_WORKER_SEED, make_placement
 from mnist_tui.training.system_load import LoadHook
@@ -74,42 +76,6 @@ STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy);
 FIRST_SAMPLES = 16  # test images shown in the gallery from the front of the test set
 WRONG_SAMPLES = 16  # extra misclassified test images shown after them
 CROSSENTROPY_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps]
-_IMPORT_LOCK = threading.Lock()
-
-
-def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ and Python log lines, which would corrupt a terminal UI."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-def import_keras() -> Any:
-    """Import Keras quietly (TensorFlow backend) and return the module.
-
-    TensorFlow's C++ code logs a few lines to file descriptor 2 while it loads, whatever
-    `TF_CPP_MIN_LOG_LEVEL` says (absl logs before it is initialised), so the import runs with
-    descriptor 2 pointed at the null device.
-    """
-    quiet_tensorflow()
-    with _IMPORT_LOCK:
-        if "tensorflow" not in sys.modules:
-            sys.stderr.flush()
-            saved = os.dup(2)
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, 2)
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                os.close(null)
-    import absl.logging
-    import keras
-    import tensorflow as tf
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.get_logger().setLevel("ERROR")
-    return keras
 
 
 def check_data_fits(config: TrainConfig, data: MnistData) -> None:
@@ -165,12 +131,13 @@ class Trainer:
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
                  checkpoints: bool = True, resume: bool = False,
-                 live: bool | None = None) -> None:
+                 earlier_events: Sequence[Event] = (), live: bool | None = None) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
         self.checkpoints = checkpoints
         self.resume = resume
+        self.earlier_events = earlier_events  # the log before a resume: its rate changes
         self.live = live if live is not None else os.environ.get("MNIST_TUI_LIVE") != "0"
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
@@ -218,8 +185,6 @@ class Trainer:
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
         keras = import_keras()
         from mnist_tui.training.bridge import BridgeCallback, record_batch_metrics  # imports Keras
-        from mnist_tui.training.epoch_rules import EpochRules
-        from mnist_tui.training.model import build_model
 
         placement = make_placement(config.strategy)  # first: multi-worker needs a fresh TF
         if not placement.is_chief:
@@ -258,8 +223,8 @@ class Trainer:
         params = summary["params"] = int(model.count_params())
         train_data, val_data = make_datasets(config, data, placement.multi_worker)
         split = config.train_samples
-        earlier = (read_earlier_rate_changes(self.run_dir, resume.position.step)
-                   if resume is not None and self.run_dir is not None else ())
+        earlier = (earlier_rate_changes(self.earlier_events, resume.position.step)
+                   if resume is not None else ())
         rate_hook = LearningRateHook(control, emit, config_rate_lock(config) or (
             "a multi-worker run keeps the rate it started with" if placement.multi_worker
             else ""), earlier=earlier)

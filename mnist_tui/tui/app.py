@@ -41,7 +41,8 @@ from mnist_tui.tui.themes import register_themes, remember_theme, use_start_them
 # imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
 if TYPE_CHECKING:
     from mnist_tui.core.events import Emit, RunFailed, RunFinished, RunStopped
-    from mnist_tui.runs.folders import FollowEnd, Runner
+    from mnist_tui.runs.driver import Runner
+    from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
     from mnist_tui.tui.screens.monitor import MonitorScreen
     from mnist_tui.tui.state.history import TrainingHistory
@@ -223,7 +224,7 @@ class MnistApp(LeavingApp):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
         """The watching worker: emit the run's logged events as a training worker would."""
-        from mnist_tui.runs.folders import liveness_unknown
+        from mnist_tui.runs.reading import liveness_unknown
         from mnist_tui.tui.state.watching import follow_events
 
         worker = get_current_worker()
@@ -237,7 +238,7 @@ class MnistApp(LeavingApp):
     def _train(self, config: TrainConfig, control: RunControl, emit: Emit
                ) -> tuple[Path | None, RunSummary]:
         """The training worker: call the runner, which reports its events to `emit`."""
-        from mnist_tui.runs.folders import execute_run
+        from mnist_tui.runs.driver import execute_run
 
         runner = self.runner or execute_run  # which imports TensorFlow, in this thread only
         return runner(config, emit, control, runs_dir=self.runs_dir, data_path=self.data_path)
@@ -305,7 +306,7 @@ class MnistApp(LeavingApp):
             self._exit_if_idle()
 
     def _worker_returned(self, result: object) -> None:
-        from mnist_tui.runs.folders import FollowEnd
+        from mnist_tui.runs.reading import FollowEnd
         from mnist_tui.tui.screens.summary import SummaryScreen
 
         if isinstance(result, FollowEnd):

@@ -29,7 +29,8 @@ from textual_plotext import PlotextPlot
 from mnist_tui.core.formatting import format_duration, format_loss, format_percent
 from mnist_tui.core.summary import RunSummary, as_summary
 from mnist_tui.runs.compare import differing_settings, write_metrics_csv
-from mnist_tui.runs.folders import RunInfo, read_events
+from mnist_tui.runs.listing import RunInfo
+from mnist_tui.runs.reading import read_events
 from mnist_tui.tui.keys import BACK, BACK_Q, EXPORT, SMOOTHING
 from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.theming import ThemeAware, theme_color

@@ -22,9 +22,9 @@ from textual.worker import Worker, WorkerState
 
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.runs.compare import COLUMNS, run_row
-from mnist_tui.runs.folders import RunInfo, default_runs_dir
-from mnist_tui.runs.listing import RunListing, scan_runs
+from mnist_tui.runs.listing import RunInfo, RunListing, scan_runs
 from mnist_tui.runs.resume import ResumePlan, plan_resume
+from mnist_tui.runs.writer import default_runs_dir
 from mnist_tui.tui.keys import BACK, BACK_Q, EXPORT
 from mnist_tui.tui.screens.compare import CompareScreen, export_metrics, load_history, summary_of
 from mnist_tui.tui.screens.dialogs import ConfirmScreen

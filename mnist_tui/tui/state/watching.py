@@ -13,7 +13,7 @@ from pathlib import Path
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.events import Emit, RunFailed
 from mnist_tui.core.jsonio import read_json_dict
-from mnist_tui.runs.folders import FollowEnd, follow_run
+from mnist_tui.runs.reading import FollowEnd, follow_run
 
 
 def follow_events(run_dir: Path, emit: Emit, stop: Callable[[], bool]) -> FollowEnd:

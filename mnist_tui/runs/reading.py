@@ -1,56 +1,26 @@
-"""The run log on disk: one folder per run, and readers that list, find and follow runs.
+"""Reading a run folder's log: every event so far, or following it as it is written.
 
 A run folder holds `config.json`, `events.jsonl` (one event per line), `summary.json` (written
 atomically when the run ends), `model.keras`, and `process.json` (which process writes the
-log, so a watcher can tell a live run from one that died). `RunWriter` (in `run_writer`)
-writes it; `execute_run` trains into it. Readers never write into a run folder, and skip what
-they cannot read (see `run_listing` for the list of runs).
+log, so a watcher can tell a live run from one that died). `writer.RunWriter` writes it;
+readers never write into it, and skip what they cannot read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.control import RunControl
-from mnist_tui.core.errors import MnistTuiError
-from mnist_tui.core.events import (
-    TERMINAL_TYPES,
-    Emit,
-    Event,
-    RunResumed,
-    event_from_json,
-)
+from mnist_tui.core.events import TERMINAL_TYPES, Emit, Event, RunResumed, event_from_json
 from mnist_tui.core.jsonio import read_json_dict
-from mnist_tui.core.summary import RunSummary
-from mnist_tui.runs.writer import PROCESS_FILE, RunWriter, start_ticks
-from mnist_tui.runs.writer import write_process_file as write_process_file
-from mnist_tui.training.data import MnistData
+from mnist_tui.runs.writer import PROCESS_FILE, start_ticks
 
-RUNS_ENV = "MNIST_TUI_RUNS_DIR"
 LIVENESS_SECONDS = 1.0  # how often `follow_run` asks whether the writer is still alive
-
-
-def default_runs_dir() -> Path:
-    """Where runs are kept: `$MNIST_TUI_RUNS_DIR`, else the user's data dir / runs."""
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: local start time plus a few random hex digits."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def process_alive(run_dir: Path) -> bool | None:
@@ -98,62 +68,6 @@ def liveness_unknown(run_dir: Path) -> str:
         why = f"its {PROCESS_FILE} names no process"
     return (f"cannot tell whether this run still trains ({why}): its log is followed until "
             "it ends, however long it stays silent")
-
-
-class Runner(Protocol):
-    """What a front end calls to train a config: `execute_run`, or a fake in tests.
-
-    Returns the run folder (None when none was made) and the run's summary.
-    """
-
-    def __call__(self, config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
-                 runs_dir: Path | None = None, data_path: str | Path | None = None
-                 ) -> tuple[Path | None, RunSummary]:
-        """Train `config`, reporting every event to `emit` and obeying `control`."""
-        ...
-
-
-def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
-                runs_dir: Path | None = None, data_path: str | Path | None = None,
-                run_id: str | None = None, writer: RunWriter | None = None,
-                data: MnistData | None = None) -> tuple[Path | None, RunSummary]:
-    """Train `config` into a run folder; every event goes to the log and to `emit`.
-
-    The folder is `writer`'s when given, else a new one under `runs_dir`. `data` skips the
-    lookup of MNIST (see `load_mnist` for `data_path`). While it trains, the folder's control
-    channel feeds `control` (made if not given), so `mnist-tui watch` can pause and stop any
-    run, and a second SIGTERM or Ctrl+C can close its log (`signals.live_run`). Returns the
-    run folder (None when it could not be made: the run trains all the same, and `emit` is
-    told why as a `StorageProblem`) and the summary (which also names the folder, if any).
-    """
-    from mnist_tui.runs.channel import ControlChannel
-    from mnist_tui.runs.signals import live_run
-    from mnist_tui.training.trainer import Trainer
-
-    if writer is None:
-        writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config,
-                           report=emit)
-    else:
-        writer.storage.report = emit  # what it cannot write from now on, this front end says
-    control = control or RunControl()
-    run_dir = writer.run_dir if writer.has_folder else None
-
-    def both(event: Event) -> None:
-        writer.write(event)
-        emit(event)
-
-    try:
-        channel = ControlChannel(writer.run_dir, control).start()
-        try:
-            with live_run(writer, config):
-                trainer = Trainer(data_path=data_path, run_dir=run_dir, data=data,
-                                  resume=writer.resume)
-                summary = trainer.run(config, both, control, run_id=writer.run_id)
-        finally:
-            channel.close()
-    finally:
-        writer.close()
-    return run_dir, summary
 
 
 def read_events(run_dir: Path) -> list[Event]:
@@ -280,62 +194,3 @@ def follow_run(run_dir: Path, emit: Emit, *, stop: Callable[[], bool] | None = N
     if isinstance(last, TERMINAL_TYPES):
         return FollowEnd("ended", last)
     return FollowEnd("died" if gone else "left", last)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What the run list shows of one run folder."""
-
-    run_id: str
-    run_dir: Path
-    config: dict[str, Any]
-    summary: dict[str, Any] | None
-
-    @property
-    def status(self) -> str:
-        """The summary's status (finished, stopped, failed); without a summary, "running" or
-        "died" when its process tells, else "incomplete"."""
-        if self.summary is None:
-            alive = process_alive(self.run_dir)
-            return "incomplete" if alive is None else ("running" if alive else "died")
-        return str(self.summary.get("status", "unknown"))
-
-
-def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
-    """All readable runs under `runs_dir`, newest first; what is not a readable run is
-    skipped (`run_listing.scan_runs` also says what, and why)."""
-    from mnist_tui.runs.listing import scan_runs  # which imports this module
-
-    return scan_runs(runs_dir).runs
-
-
-class RunNotFound(MnistTuiError, LookupError):
-    """No run matches what the user named; the message says what was looked for, and where."""
-
-
-def resolve_run(spec: str | Path | None, runs_dir: Path | None = None) -> Path:
-    """The run folder that `spec` names: a run id, a unique prefix of one, or a folder path.
-
-    None means the latest run. Raises RunNotFound with a message for people.
-    """
-    root = Path(runs_dir or default_runs_dir())
-    runs = list_runs(root)
-    if spec is None or str(spec) == "":
-        if not runs:
-            raise RunNotFound(f"no runs in {root} yet")
-        return runs[0].run_dir
-    text = str(spec)
-    path = Path(text).expanduser()
-    if path.is_dir() and ((path / "events.jsonl").exists() or (path / "config.json").exists()):
-        return path
-    if os.sep in text or path.is_absolute():
-        raise RunNotFound(f"{text} is not a run folder (it has no events.jsonl)")
-    exact = [r for r in runs if r.run_id == text]
-    matches = exact or [r for r in runs if r.run_id.startswith(text)]
-    if len(matches) == 1:
-        return matches[0].run_dir
-    if matches:
-        shown = ", ".join(r.run_id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
-        raise RunNotFound(f"{text!r} matches {len(matches)} runs ({shown}); give more of the id")
-    raise RunNotFound(f"no run {text!r} in {root} ({len(runs)} runs there; "
-                      "`mnist-tui runs` lists them)")
