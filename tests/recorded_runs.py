@@ -27,7 +27,7 @@ from mnist_tui.core.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs.folders import RunWriter
+from mnist_tui.runs.writer import RunWriter
 
 TEST_SAMPLES = 10_000
 

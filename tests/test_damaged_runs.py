@@ -24,8 +24,9 @@ from textual.widgets import DataTable, Input
 
 from mnist_tui.cli import main
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.runs.folders import process_alive, read_events, write_process_file
 from mnist_tui.runs.listing import scan_runs
+from mnist_tui.runs.reading import process_alive, read_events
+from mnist_tui.runs.writer import write_process_file
 from mnist_tui.tui.screens.compare import CompareScreen, ExportScreen
 from mnist_tui.tui.screens.runs import RunsScreen, RunSummaryScreen
 

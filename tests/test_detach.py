@@ -33,7 +33,7 @@ from mnist_tui.runs.channel import (
     send_command,
 )
 from mnist_tui.runs.detach import OUTPUT_FILE, start_detached
-from mnist_tui.runs.folders import follow_run, process_alive, read_events
+from mnist_tui.runs.reading import follow_run, process_alive, read_events
 
 
 def batches(run_dir: Path) -> list[BatchEnd]:

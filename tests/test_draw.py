@@ -27,7 +27,8 @@ from mnist_tui.runs.digit_reader import (
     data_source,
     find_model_run,
 )
-from mnist_tui.runs.folders import RunNotFound, execute_run
+from mnist_tui.runs.driver import execute_run
+from mnist_tui.runs.listing import RunNotFound
 from mnist_tui.training.data import load_mnist
 from mnist_tui.training.drawing import (
     CENTRE,

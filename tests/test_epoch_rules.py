@@ -17,7 +17,7 @@ from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import BatchEnd, EpochEnd, Event, RunFinished, RunStopped
 from mnist_tui.headless import HeadlessConsole
-from mnist_tui.runs.folders import execute_run
+from mnist_tui.runs.driver import execute_run
 from mnist_tui.runs.resume import plan_resume, resume_run
 from mnist_tui.training.data import MnistData
 from mnist_tui.training.schedules import epoch_start_rates, make_learning_rate, rate_at

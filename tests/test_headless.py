@@ -15,7 +15,7 @@ import pytest
 from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, RunFailed, RunStarted, RunStopped
 from mnist_tui.core.formatting import format_duration
 from mnist_tui.headless import HeadlessConsole
-from mnist_tui.runs.folders import read_events
+from mnist_tui.runs.reading import read_events
 
 pytestmark = pytest.mark.slow
 

@@ -36,14 +36,11 @@ from mnist_tui.core.events import (
     StorageProblem,
 )
 from mnist_tui.runs.channel import read_state, send_command
-from mnist_tui.runs.folders import (
-    execute_run,
-    follow_run,
-    list_runs,
-    read_events,
-    write_process_file,
-)
+from mnist_tui.runs.driver import execute_run
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import follow_run, read_events
 from mnist_tui.runs.resume import begin_resume, plan_resume, resume_run
+from mnist_tui.runs.writer import write_process_file
 from mnist_tui.training.checkpoint import (
     CHECKPOINT_FILE,
     CHECKPOINT_SECONDS,

@@ -17,7 +17,8 @@ from mnist_tui.core.events import (
     RunStopped,
 )
 from mnist_tui.runs.compare import metric_rows
-from mnist_tui.runs.folders import RunWriter, follow, read_events
+from mnist_tui.runs.reading import follow, read_events
+from mnist_tui.runs.writer import RunWriter
 from mnist_tui.tui.state.history import BucketSeries, TrainingHistory
 
 

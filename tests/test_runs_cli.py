@@ -22,7 +22,8 @@ from mnist_tui.runs.compare import (
     format_runs_table,
     write_metrics_csv,
 )
-from mnist_tui.runs.folders import RunWriter, list_runs, write_process_file
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.writer import RunWriter, write_process_file
 
 OLD, MID, NEW = "20250101-090000-aaaaaa", "20250102-090000-bbbbbb", "20250103-090000-cccccc"
 

@@ -33,7 +33,8 @@ from mnist_tui.core.events import (
     event_from_json,
 )
 from mnist_tui.runs.channel import read_state, send_command
-from mnist_tui.runs.folders import RunWriter, follow_run, list_runs, read_events
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import follow_run, read_events
 from mnist_tui.runs.signals import (
     StopSignals,
     TerminalWriter,
@@ -41,6 +42,7 @@ from mnist_tui.runs.signals import (
     silence_terminal,
     survive_hang_up,
 )
+from mnist_tui.runs.writer import RunWriter
 
 
 @pytest.fixture

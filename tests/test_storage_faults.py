@@ -22,7 +22,7 @@ import pytest
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, StorageProblem
 from mnist_tui.headless import run_headless
-from mnist_tui.runs.folders import RunWriter
+from mnist_tui.runs.writer import RunWriter
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.summary import SummaryScreen
 

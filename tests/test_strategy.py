@@ -23,7 +23,7 @@ from mnist_tui.core.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.runs.folders import read_events
+from mnist_tui.runs.reading import read_events
 from mnist_tui.training.data import MnistData, load_mnist
 from mnist_tui.training.strategy import (
     AGREE_EVERY,

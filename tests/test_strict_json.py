@@ -26,7 +26,8 @@ from mnist_tui.core.events import BatchEnd, EpochEnd, RunFailed, event_from_json
 from mnist_tui.core.jsonio import dumps_strict, json_safe, read_json_dict, write_json_atomic
 from mnist_tui.runs.compare import write_metrics_csv, write_runs_csv
 from mnist_tui.runs.detach import DetachedRun
-from mnist_tui.runs.folders import list_runs, read_events
+from mnist_tui.runs.listing import list_runs
+from mnist_tui.runs.reading import read_events
 from mnist_tui.tui.themes import remember_theme
 
 DIVERGING = ("--seed", "0", "--learning-rate", "10", "--optimizer", "sgd", "--dense-units",

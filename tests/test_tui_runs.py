@@ -225,7 +225,7 @@ async def test_delete_asks_first(runs_dir: Path) -> None:
 
 
 async def test_a_running_run_is_watched_not_deleted(tmp_path: Path) -> None:
-    from mnist_tui.runs.folders import RunWriter
+    from mnist_tui.runs.writer import RunWriter
 
     root = tmp_path / "runs"
     RunWriter(root, "20250101-000000-live00", TrainConfig())  # this process writes it

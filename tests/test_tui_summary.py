@@ -22,7 +22,7 @@ from mnist_tui.core.events import (
     RunFinished,
     RunStarted,
 )
-from mnist_tui.runs.folders import RunWriter
+from mnist_tui.runs.writer import RunWriter
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.screens.summary import SummaryScreen, format_summary_text

@@ -23,7 +23,9 @@ from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import BatchEnd, Event, RunFinished, RunStarted
 from mnist_tui.runs import detach
 from mnist_tui.runs.channel import ControlChannel
-from mnist_tui.runs.folders import RunWriter, read_events, resolve_run, write_process_file
+from mnist_tui.runs.listing import resolve_run
+from mnist_tui.runs.reading import read_events
+from mnist_tui.runs.writer import RunWriter, write_process_file
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.monitor import MonitorScreen

@@ -23,20 +23,16 @@ from recorded_runs import dead_pid, folder_state
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.events import BatchEnd, EpochEnd, Event, Phase, RunFinished, RunStarted
 from mnist_tui.headless import watch_headless
-from mnist_tui.runs.folders import (
-    PROCESS_FILE,
+from mnist_tui.runs.listing import RunNotFound, list_runs, resolve_run
+from mnist_tui.runs.reading import (
     FollowEnd,
-    RunNotFound,
-    RunWriter,
     describe_age,
     follow_run,
-    list_runs,
     liveness_unknown,
     process_alive,
     read_events,
-    resolve_run,
-    write_process_file,
 )
+from mnist_tui.runs.writer import PROCESS_FILE, RunWriter, write_process_file
 
 JOIN_SECONDS = 30.0  # a safety net against a hang, never a measure of speed
 CONFIG = TrainConfig(train_size=1000, epochs=1, seed=3)
@@ -147,7 +143,7 @@ def test_a_run_that_dies_without_a_final_event(tmp_path: Path) -> None:
         from pathlib import Path
         from mnist_tui.core.config import TrainConfig
         from mnist_tui.core.events import BatchEnd, Phase
-        from mnist_tui.runs.folders import RunWriter
+        from mnist_tui.runs.writer import RunWriter
         writer = RunWriter(Path({str(runs_dir)!r}), "20250101-000000-dead00", TrainConfig())
         writer.write(Phase(phase="training", message="go"))
         while not Path({str(go_on)!r}).exists():
