@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnist_tui import __version__
-from mnist_tui.core.config import (
-    FIELD_NAMES,
-    FIELD_SPECS,
-    ConfigError,
-    TrainConfig,
-    load_toml,
-    parse_values,
-)
+from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig, load_toml, parse_values
 from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
+from mnist_tui.core.fields import FIELD_SPECS
 from mnist_tui.core.jsonio import dumps_strict
 from mnist_tui.core.presets import PRESETS
 from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout

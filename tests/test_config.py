@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.core.config import (
-    FIELD_NAMES,
-    FIELD_SPECS,
-    ConfigError,
-    TrainConfig,
-    load_toml,
-    parse_field,
-    parse_values,
-)
+from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig, load_toml, parse_values
+from mnist_tui.core.fields import FIELD_SPECS, parse_field
 from mnist_tui.core.presets import PRESETS
 
 LR_ZERO_MESSAGE = "learning rate must be > 0 and ≤ 10, got 0"

@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from mnist_tui.core.config import OPTIMIZERS, TrainConfig, max_kernel_size
+from mnist_tui.core.config import TrainConfig, max_kernel_size
+from mnist_tui.core.fields import OPTIMIZERS
 from mnist_tui.training.model import LayerInfo, build_model, preview_model
 
 SEED_TABLE = [

@@ -10,7 +10,8 @@ import pytest
 from fake_runs import FakeRunner, wait_for
 from textual.widgets import Input, Select, Static
 
-from mnist_tui.core.config import FIELD_SPECS, TrainConfig
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.fields import FIELD_SPECS
 from mnist_tui.core.presets import PRESETS
 from mnist_tui.training.model import preview_model
 from mnist_tui.tui.app import MnistApp

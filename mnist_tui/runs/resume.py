@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mnist_tui.core.config import MAX_EPOCHS, ConfigError, TrainConfig, parse_field
+from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.events import TERMINAL_TYPES, Emit, RunResumed
+from mnist_tui.core.fields import MAX_EPOCHS, parse_field
 from mnist_tui.core.jsonio import read_json_dict
 from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.channel import CONTROL_FILE, STATE_FILE, create_control_file

@@ -11,14 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mnist_tui.core.config import (
-    IMAGE_SIZE,
-    MAX_DROPOUT,
-    MODELS,
-    OPTIMIZERS,
-    TrainConfig,
-    max_kernel_size,
-)
+from mnist_tui.core.config import TrainConfig, max_kernel_size
+from mnist_tui.core.fields import IMAGE_SIZE, MAX_DROPOUT, MODELS, OPTIMIZERS
 from mnist_tui.training.precision import keras_policy, resolve_precision
 from mnist_tui.training.schedules import make_learning_rate
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mnist_tui.core.config import PRECISIONS
+from mnist_tui.core.fields import PRECISIONS
 
 CPUINFO = Path("/proc/cpuinfo")
 CPU_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})

@@ -23,12 +23,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
-from mnist_tui.core.config import (
-    FIELD_SPECS,
-    SCHEDULE_SETTINGS,
-    TrainConfig,
-    parse_values,
-)
+from mnist_tui.core.config import TrainConfig, parse_values
+from mnist_tui.core.fields import FIELD_SPECS, SCHEDULE_SETTINGS
 from mnist_tui.core.presets import PRESETS
 from mnist_tui.training.model import TABLE_HEADERS, preview_model
 from mnist_tui.training.schedules import describe_schedule, rate_curve

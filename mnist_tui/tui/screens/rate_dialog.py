@@ -1,7 +1,7 @@
 """RateScreen: set a running run's learning rate, from the monitor's `l`.
 
 A small dialog with the current rate in an input: Enter applies the typed rate, Escape
-cancels. A rate the form would refuse shows the form's own message (`config.parse_field`
+cancels. A rate the form would refuse shows the form's own message (`fields.parse_field`
 and `config.check_learning_rate`), and the dialog stays open until it is fixed.
 """
 
@@ -17,7 +17,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
-from mnist_tui.core.config import check_learning_rate, parse_field
+from mnist_tui.core.config import check_learning_rate
+from mnist_tui.core.fields import parse_field
 
 
 def parse_rate(text: str) -> tuple[float | None, str]:
