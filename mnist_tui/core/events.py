@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mnist_tui.core.jsonio import json_safe, restore_nonfinite
+from mnist_tui.core.kinds import is_int, is_number, list_of
 from mnist_tui.core.summary import RunSummary
 
 if TYPE_CHECKING:
@@ -325,31 +326,19 @@ def _tupled(value: Any) -> Any:
     return value
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _all(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda value: isinstance(value, list) and all(check(v) for v in value)
-
-
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "int": _is_int,
-    "float": _is_number,
-    "float | None": lambda value: value is None or _is_number(value),
-    "int | None": lambda value: value is None or _is_int(value),
-    "tuple[int, ...]": _all(_is_int),
+    "int": is_int,
+    "float": is_number,
+    "float | None": lambda value: value is None or is_number(value),
+    "int | None": lambda value: value is None or is_int(value),
+    "tuple[int, ...]": list_of(is_int),
     "str": lambda value: isinstance(value, str),
     "bool": lambda value: isinstance(value, bool),
     "dict[str, Any]": lambda value: isinstance(value, dict),
     "RunSummary": lambda value: isinstance(value, dict),
-    "tuple[str, ...]": _all(lambda value: isinstance(value, str)),
-    "tuple[float, ...]": _all(_is_number),
-    "tuple[tuple[int, ...], ...]": lambda value: _all(_all(_is_int))(value) and all(
+    "tuple[str, ...]": list_of(lambda value: isinstance(value, str)),
+    "tuple[float, ...]": list_of(is_number),
+    "tuple[tuple[int, ...], ...]": lambda value: list_of(list_of(is_int))(value) and all(
         len(row) == len(value) for row in value),  # a square matrix
 }
 """What a JSON value must be for a field of each annotation: a garbled line whose fields
@@ -361,8 +350,8 @@ def _sample(data: Any) -> DigitSample:
     if not isinstance(data, dict):
         raise TypeError("a test digit must be an object")
     sample = DigitSample(**data)
-    if not (all(_is_int(v) for v in (sample.index, sample.label, sample.predicted))
-            and _is_number(sample.confidence) and isinstance(sample.pixels, str)):
+    if not (all(is_int(v) for v in (sample.index, sample.label, sample.predicted))
+            and is_number(sample.confidence) and isinstance(sample.pixels, str)):
         raise TypeError("a test digit has fields of the wrong kind")
     try:
         size = len(base64.b64decode(sample.pixels, validate=True))
