@@ -33,8 +33,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from mnist_tui.core.control import Controller
-from mnist_tui.core.formatting import format_duration
 from mnist_tui.tui.keys import QUIT, SMOOTHING
+from mnist_tui.tui.screens.monitor_lines import header_line, progress_line
 from mnist_tui.tui.screens.rate_dialog import RateScreen
 from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.widgets.charts import AccuracyChart, LossChart, MetricChart, legend_markup
@@ -253,50 +253,11 @@ class MonitorScreen(Screen[None]):
 
     def info_text(self) -> str:
         """The header line: run id, model and size, learning rate, devices, data."""
-        history = self.history
-        started = history.started
-        if started is None:
-            return f"mnist-tui · {history.phase_message or 'starting…'}"
-        model = history.config.get("model", "?")
-        data = f" · {started.data_source}" if started.data_source else ""
-        images = (f" · {started.train_samples:,} train / {started.val_samples:,} val images"
-                  if started.val_samples else "")  # unknown to a Keras callback's run
-        devices = [d.rsplit("device:", 1)[-1] for d in started.devices]
-        where = ""
-        if started.strategy and started.strategy != "default":
-            where = f" · {started.strategy} on {', '.join(devices) or '?'}"
-        elif devices:
-            where = f" · {devices[0]}"
-        if started.precision:
-            where += f" · {started.precision}"
-        rate = history.learning_rate
-        lr = f" · lr {rate:.3g}" if rate is not None else ""
-        return (f"run {history.run_id} · {model}, {history.params:,} params{lr}{where}"
-                f"{images}{data}")
+        return header_line(self.history)
 
     def stats_text(self) -> str:
         """The line under the bar: batch n/N, epoch e/E, elapsed, ETA, samples/s, state."""
-        history = self.history
-        if history.started is None:
-            return history.phase_message or "starting…"
-        rate = history.samples_per_second()
-        parts = [
-            f"batch {history.step:,}/{history.total_batches:,}",
-            f"epoch {max(history.epoch, 1)}/{history.epochs}",
-            f"elapsed {format_duration(history.elapsed)}",
-            f"ETA {format_duration(history.eta_seconds())}",
-            f"{rate:,.0f} img/s" if rate is not None else "— img/s",
-        ]
-        # The state goes first so that a narrow terminal never cuts it off.
-        if history.finished:
-            parts.insert(0, history.log_lines[-1] if history.log_lines else "done")
-        elif self.paused:
-            parts.insert(0, "PAUSED")
-        elif self.stopping:
-            parts.insert(0, "stopping…")
-        elif history.phase not in ("training", ""):
-            parts.insert(0, history.phase_message)
-        return " · ".join(parts)
+        return progress_line(self.history, paused=self.paused, stopping=self.stopping)
 
     @property
     def live(self) -> bool:
