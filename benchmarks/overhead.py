@@ -28,8 +28,8 @@ and how long one checkpoint took to write (the median of every `Checkpointed` ev
 
 The TUI trial runs `mnist-tui --start` in a tmux session (tmux must be installed), once per
 terminal size (`--sizes`), each size a kind of its own in the alternation. It also reports the
-UI (main) thread's CPU time while the run trains, which the app measures itself from its first
-batch to its last epoch's end when $MNIST_TUI_UI_CPU_FILE names a file: as CPU seconds per
+UI (main) thread's CPU time while the run trains, measured by `ui_probe.py` (which runs the app)
+from its first batch to its last epoch's end: as CPU seconds per
 5 seconds of training and as a share of one core. (`ui_thread_cpu_s` and `process_cpu_s` are
 the whole process's life, start-up and summary included.) Each TUI trial has a tmux server of
 its own, whose CPU time (`terminal_cpu_s`, over the app's life) is what drawing the screen cost
@@ -169,7 +169,7 @@ def _process_cpu(pid: int) -> float:
 
 def one_tui(args: argparse.Namespace, size: str, live: bool = True) -> dict:
     """`mnist-tui --start` in a real tmux terminal of `size` (WIDTHxHEIGHT); throughput from
-    its run summary, the UI thread's CPU while training from the app's own probe. Without
+    its run summary, the UI thread's CPU while training from `ui_probe.py`'s probe. Without
     `live`, the run has no live predictions and load samples ($MNIST_TUI_LIVE=0)."""
     if shutil.which("tmux") is None:
         raise SystemExit("the --tui trial needs tmux (apt-get install tmux)")
@@ -177,8 +177,8 @@ def one_tui(args: argparse.Namespace, size: str, live: bool = True) -> dict:
     session = f"mnist-bench-{os.getpid()}"
     with tempfile.TemporaryDirectory() as runs:
         probe = Path(runs) / "ui-cpu.json"
-        command = (f"exec env MNIST_TUI_UI_CPU_FILE={probe} MNIST_TUI_LIVE={int(live)} "
-                   f"{sys.executable} -m mnist_tui "
+        command = (f"exec env MNIST_TUI_LIVE={int(live)} "
+                   f"{sys.executable} {ROOT / 'benchmarks' / 'ui_probe.py'} {probe} "
                    f"--start --data {args.data} --runs-dir {runs} --train-size "
                    f"{args.train_size} --epochs {args.epochs} --seed {args.seed}")
         # A tmux server of its own, so that its CPU time is this terminal's alone.

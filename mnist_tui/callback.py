@@ -7,11 +7,12 @@ then, in another terminal (or after an SSH reconnect): `mnist-tui watch`.
 
 The run folder is the same as the app's (config, events.jsonl, summary.json, process.json),
 with what a callback can know: the model's name, optimizer, learning rate, parameter count,
-epochs and steps per epoch. Per batch it turns `logs` into one `BatchEnd` and hands it to the
-run's writer (a buffered append; the writer flushes about once a second), nothing more. A
-metric named like accuracy ("accuracy", "acc", "sparse_categorical_accuracy", ...) is charted
-as accuracy; without one, only the loss is. The run also takes pause and stop from watchers
-through its control file, like a detached run.
+epochs and steps per epoch. It is the app's own translation of `fit` into events
+(`training.translator.KerasTranslator`), configured for any model: per batch it turns `logs`
+into one `BatchEnd` and hands it to the run's writer (a buffered append; the writer flushes
+about once a second), nothing more. A metric named like accuracy ("accuracy", "acc",
+"sparse_categorical_accuracy", ...) is charted as accuracy; without one, only the loss is. The
+run also takes pause and stop from watchers through its control file, like a detached run.
 
 This module imports Keras; `import mnist_tui` does not (it loads this module on first use).
 """
@@ -19,18 +20,15 @@ This module imports Keras; `import mnist_tui` does not (it loads this module on 
 from __future__ import annotations
 
 import atexit
-import math
 import re
 import warnings
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
-    EpochEnd,
     Event,
     Phase,
     RunFailed,
@@ -39,29 +37,17 @@ from mnist_tui.core.events import (
     RunStopped,
     ShownDigits,
 )
-from mnist_tui.core.summary import RunSummary, Status, new_summary
+from mnist_tui.core.summary import RunSummary, Status
 from mnist_tui.runs.channel import ControlChannel
 from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
-from mnist_tui.training.batch_metrics import FitHook, FitProgress
+from mnist_tui.training.batch_metrics import FitHook
 from mnist_tui.training.predictions import PredictionHook, choose_digits
 from mnist_tui.training.rate_control import LearningRateHook, optimizer_rate_lock
 from mnist_tui.training.system_load import LoadHook
+from mnist_tui.training.translator import FitShape, KerasTranslator, metric_value
 
 ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
                  "binary_accuracy")
-
-
-def _accuracy_key(logs: dict[str, Any]) -> str | None:
-    """The name under which `logs` hold an accuracy, if any."""
-    return next((key for key in ACCURACY_KEYS if key in logs), None)
-
-
-def _number(value: Any) -> float | None:
-    """A metric as a float; None for a missing or non-numeric one."""
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _slug(name: str) -> str:
@@ -69,7 +55,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-.")[:40]
 
 
-class MonitorCallback(keras.callbacks.Callback):
+class MonitorCallback(KerasTranslator):
     """Log a Keras training run as an mnist-tui run folder, for `mnist-tui watch` and `runs`.
 
     `runs_dir`: where the folder goes (default: the app's runs folder, `$MNIST_TUI_RUNS_DIR`
@@ -81,12 +67,17 @@ class MonitorCallback(keras.callbacks.Callback):
     are); without it there is no strip. Each `fit` with this callback starts a new run;
     `run_dir` names the latest. The system load is logged once a second, and a watcher may
     set the learning rate when the optimizer's is a plain value (not a schedule).
+
+    As a `KerasTranslator` it is configured with its own run folder's writer and control,
+    the accuracy under any of `ACCURACY_KEYS`, no NaN check (the script decides), and its
+    hooks' `epoch_end` after an epoch a stop cut short too (no test evaluation follows).
     """
 
     def __init__(self, runs_dir: str | Path | None = None, name: str | None = None, *,
                  batch_size: int | None = None, config: dict[str, Any] | None = None,
                  test_data: tuple[Any, Any] | None = None) -> None:
-        super().__init__()
+        super().__init__(self._write, RunControl(), accuracy_keys=ACCURACY_KEYS,
+                         cut_epoch_hooks=True)
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self.name = name
         self.batch_size = batch_size
@@ -94,10 +85,7 @@ class MonitorCallback(keras.callbacks.Callback):
         self.run_dir: Path | None = None
         self._writer: RunWriter | None = None
         self._channel: ControlChannel | None = None
-        self.control = RunControl()
         self.epochs = self.steps = 0
-        self.last_logs: dict[str, float] = {}
-        self.progress = FitProgress(self._paused_seconds)  # made again by each fit
         self.test_data = test_data
         self._shown: ShownDigits | None = None  # the strip's digits, chosen once
         self._shown_inputs: np.ndarray | None = None  # their rows of x_test, as the model takes
@@ -105,19 +93,15 @@ class MonitorCallback(keras.callbacks.Callback):
             x_test = np.asarray(test_data[0])
             self._shown = choose_digits(x_test, np.asarray(test_data[1]))
             self._shown_inputs = x_test[list(self._shown.indices)]
-        self.hooks: list[FitHook] = []  # made again by each fit
         self._run_config: dict[str, Any] = {}  # as the fit began (its rate may change)
         self._rate_hook: LearningRateHook | None = None
         self._load_hook: LoadHook | None = None
-
-    def _paused_seconds(self) -> float:
-        return self.control.paused_seconds
 
     def _config(self) -> dict[str, Any]:
         """What a callback can know of the run's settings, plus the `config` given."""
         model = self.model
         optimizer = getattr(model, "optimizer", None)
-        rate = _number(getattr(optimizer, "learning_rate", None))
+        rate = metric_value(getattr(optimizer, "learning_rate", None))
         optimizer_name = getattr(optimizer, "name", None)
         if rate is not None:
             rate = float(f"{rate:.7g}")  # a float32 0.01 reads 0.009999999776...
@@ -149,7 +133,9 @@ class MonitorCallback(keras.callbacks.Callback):
         self.epochs = int(self.params.get("epochs") or 0)
         self.steps = int(self.params.get("steps") or 0)
         self.last_logs = {}
-        self.progress = FitProgress(self._paused_seconds)
+        per_batch = self.batch_size or 1  # without a batch size, images count batches
+        self.set_shape(FitShape(self.steps, per_batch, self.steps * per_batch))
+        self.start_run()  # each fit is a run of its own
         train_samples = self.steps * self.batch_size if self.steps and self.batch_size else 0
         self._write(Phase(phase="training", message=f"training {config['name']}"))
         rate_hook = LearningRateHook(self.control, self._write,
@@ -161,7 +147,7 @@ class MonitorCallback(keras.callbacks.Callback):
             data_source="keras model.fit", rate_locked=rate_hook.locked))
         self._load_hook, self._rate_hook = LoadHook(self._write), rate_hook
         self._load_hook.sample_now()
-        self.hooks = [self._load_hook, rate_hook]
+        hooks: list[FitHook] = [self._load_hook, rate_hook]
         if self._shown is not None:
             self._write(self._shown)
             predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
@@ -170,58 +156,28 @@ class MonitorCallback(keras.callbacks.Callback):
                 warnings.warn(f"mnist-tui: the model cannot predict the test digits given "
                               f"as test_data, so the monitor shows none: "
                               f"{predictions.failure}", stacklevel=2)
-            self.hooks.append(predictions)
+            hooks.append(predictions)
+        self.hooks = tuple(hooks)
 
     def _write(self, event: Event) -> None:
         if self._writer is not None:
             self._writer.write(event)
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Note where the epoch starts."""
-        self.progress.begin_epoch(epoch)
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """One `BatchEnd` from Keras's running means; obey a stop or pause from a watcher."""
-        logs = logs or {}
-        done = batch + 1
-        loss = _number(logs.get("loss"))
-        key = _accuracy_key(logs)
-        acc = _number(logs.get(key)) if key else None
-        # Batches of equal size assumed (Keras does not say): without a batch size, `seen`
-        # counts batches.
-        self._write(self.progress.batch_end(done, done * (self.batch_size or 1),
-                                            math.nan if loss is None else loss, acc))
-        if not self.control.stop_requested:
-            self.control.wait_if_paused()
-        if self.control.stop_requested:
-            self.model.stop_training = True
-        else:
-            for hook in self.hooks:
-                hook.after_execution(self)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """One `EpochEnd` with the epoch's means and validation metrics."""
-        logs = logs or {}
-        self.last_logs = {k: v for k, v in ((k, _number(v)) for k, v in logs.items())
-                          if v is not None}
-        seconds = self.progress.end_epoch(self.steps)  # steps 0 (unknown): every epoch counts
-        key = _accuracy_key(logs)
-        loss = _number(logs.get("loss"))
-        self._write(EpochEnd(
-            epoch=epoch + 1, step=self.progress.step, loss=math.nan if loss is None else loss,
-            accuracy=_number(logs.get(key)) if key else None,
-            val_loss=_number(logs.get("val_loss")),
-            val_accuracy=_number(logs.get(f"val_{key}")) if key else None, seconds=seconds))
-        for hook in self.hooks:
-            hook.epoch_end(self)
-
     def _summary(self, status: Status, reason: str = "") -> RunSummary:
         """The run's summary as a callback knows it (no test evaluation)."""
         seconds = self.progress.train_seconds()
         completed = self.progress.epochs_completed
-        key = _accuracy_key(self.last_logs)
-        summary = new_summary(
-            self._writer.run_id if self._writer else "", self._run_config, epochs=self.epochs,
+        key = self.accuracy_key(self.last_logs)
+        hooks_saw: dict[str, Any] = {}  # the rates that ran, the peak memory
+        if self._rate_hook is not None:
+            hooks_saw.update(self._rate_hook.summary_fields())
+        if self._load_hook is not None:
+            self._load_hook.sample_now()
+            hooks_saw["peak_memory"] = self._load_hook.peak_memory
+        return RunSummary(
+            run_id=self._writer.run_id if self._writer else "",
+            run_dir=str(self._writer.run_dir) if self._writer else None,
+            config=self._run_config, epochs=self.epochs,
             train_samples=self.steps * self.batch_size if self.batch_size else None,
             status=status, reason=reason, params=int(self.model.count_params()),
             epochs_completed=completed, stopped_early=completed < self.epochs,
@@ -229,16 +185,11 @@ class MonitorCallback(keras.callbacks.Callback):
             val_accuracy=self.last_logs.get(f"val_{key}") if key else None, seconds=seconds,
             samples_per_second=self.progress.seen / seconds if self.batch_size and seconds > 0
             else None,
-            metrics=dict(self.last_logs))
-        if self._rate_hook is not None:
-            self._rate_hook.add_to_summary(summary)
-        if self._load_hook is not None:
-            self._load_hook.sample_now()
-            summary["peak_memory"] = self._load_hook.peak_memory
-        return summary
+            metrics=dict(self.last_logs), **hooks_saw)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """RunFinished, or RunStopped when a watcher stopped it; the log is then closed."""
+        super().on_train_end(logs)
         if self.control.stop_requested:
             reason = self.control.reason
             self._write(RunStopped(reason=reason, summary=self._summary("stopped", reason)))

@@ -9,13 +9,13 @@ first argument only).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnist_tui import __version__
+from mnist_tui.core import environment
 from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig, load_toml, parse_values
 from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
 from mnist_tui.core.fields import FIELD_SPECS
@@ -312,13 +312,12 @@ def detach_headless(config: TrainConfig, args: argparse.Namespace,
     rather than in the background. `start` starts it (default: a new run of `config`).
     """
     from mnist_tui.runs.detach import start_detached
-    from mnist_tui.training.data import ENV_VAR, DataError, load_mnist
-    from mnist_tui.training.trainer import check_data_fits
+    from mnist_tui.training.data import DataError, load_run_data
 
     try:
-        check_data_fits(config, load_mnist(args.data, download=False))
+        load_run_data(config, args.data, download=False)
     except DataError as exc:
-        if args.data is not None or os.environ.get(ENV_VAR):
+        if args.data is not None or environment.data_path():
             sys.stderr.write(f"mnist-tui: {exc}\n")
             return EXIT_BAD_INPUT
     try:

@@ -39,7 +39,7 @@ from mnist_tui.core.events import (
 )
 from mnist_tui.core.formatting import format_bytes, format_duration, format_loss, format_percent
 from mnist_tui.core.jsonio import dumps_strict
-from mnist_tui.core.summary import HEADLINE_KEYS, RunSummary, as_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.driver import execute_run
 from mnist_tui.runs.reading import follow_run, liveness_unknown
 from mnist_tui.runs.signals import (
@@ -51,10 +51,9 @@ from mnist_tui.runs.signals import (
     survive_hang_up,
 )
 from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
-from mnist_tui.training.data import load_mnist
+from mnist_tui.training.data import load_run_data
 from mnist_tui.training.epoch_rules import outcome_text
 from mnist_tui.training.strategy import read_tf_config
-from mnist_tui.training.trainer import check_data_fits
 
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines
 MISSING = "n/a"  # how a value the run does not have reads in its lines
@@ -221,11 +220,9 @@ def _after_words(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def summary_json(summary: Mapping[str, Any]) -> str:
+def summary_json(summary: RunSummary) -> str:
     """The JSON object printed on stdout: the documented keys first, then any others."""
-    ordered = {key: summary.get(key) for key in HEADLINE_KEYS}
-    ordered.update({k: v for k, v in summary.items() if k not in ordered})
-    return dumps_strict(ordered, default=str)
+    return dumps_strict(summary.to_json(), default=str)
 
 
 def exit_code(summary: Mapping[str, Any]) -> int:
@@ -262,8 +259,7 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     try:
         if config.strategy == "multi-worker":
             read_tf_config()
-        data = load_mnist(data_path)
-        check_data_fits(config, data)
+        data = load_run_data(config, data_path)
     except MnistTuiError as exc:
         stderr.write(f"mnist-tui: {exc}\n")
         if writer is not None:
@@ -303,10 +299,6 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
             thread.join(0.2)
             stops.rearm()
     summary = outcome.get("summary") or failed_summary(writer, config)
-    if writer.has_folder:
-        summary.setdefault("run_dir", str(writer.run_dir))
-    if writer.storage.problem is not None:
-        summary["storage_error"] = writer.storage.problem.message
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
     return stops.exit_code(exit_code(summary))
@@ -338,8 +330,10 @@ def watch_headless(run_dir: Path, *, stdout: TextIO | None = None,
     if end.outcome == "died":
         stderr.write(f"mnist-tui: {end.died_message()}\n")
         return EXIT_FAILED
-    summary = as_summary(getattr(end.last_event, "summary", None))
-    summary.setdefault("run_dir", str(run_dir))
+    ended = end.last_event
+    summary = ended.summary if isinstance(ended, (RunFinished, RunStopped, RunFailed)) else (
+        RunSummary())
+    summary = summary.in_folder(run_dir)  # a log of an older version may not name it
     stdout.write(summary_json(summary) + "\n")
     stdout.flush()
     return exit_code(summary)

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mnist_tui.core.digit_sample import DigitSample
 from mnist_tui.core.jsonio import json_safe, restore_nonfinite
 from mnist_tui.core.kinds import is_int, is_number, list_of
-from mnist_tui.core.summary import RunSummary
+from mnist_tui.core.summary import RunSummary, ending_summary
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: the app's form must not wait for it
@@ -40,12 +41,21 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dict with a `"type"` key (non-finite numbers as noted None)."""
-        data: dict[str, Any] = json_safe({"type": self.TYPE, **asdict(self)})
+        data: dict[str, Any] = json_safe(self._fields())
+        return data
+
+    def _fields(self) -> dict[str, Any]:
+        """The JSON object before `json_safe`: the type, then each field (a summary as its
+        JSON form)."""
+        data = {"type": self.TYPE, **asdict(self)}
+        summary = getattr(self, "summary", None)
+        if isinstance(summary, RunSummary):
+            data["summary"] = summary.to_json()
         return data
 
     def to_json(self) -> str:
         """One line of strict JSON (no newline), as written to `events.jsonl`."""
-        data = {"type": self.TYPE, **asdict(self)}
+        data = self._fields()
         try:  # the common case, at full speed: every number finite
             return json.dumps(data, separators=(",", ":"), allow_nan=False)
         except ValueError:  # a NaN or an infinity: written as null, and named
@@ -118,41 +128,6 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DigitSample:
-    """One test image with its true and predicted label; `pixels` is 784 bytes, base64."""
-
-    index: int
-    label: int
-    predicted: int
-    confidence: float
-    pixels: str
-
-    @property
-    def correct(self) -> bool:
-        """Whether the prediction was right."""
-        return self.label == self.predicted
-
-    def image(self) -> np.ndarray:
-        """The 28x28 uint8 image."""
-        import numpy as np
-
-        return np.frombuffer(base64.b64decode(self.pixels), dtype=np.uint8).reshape(28, 28)
-
-    @classmethod
-    def from_image(cls, index: int, label: int, predicted: int, confidence: float,
-                   image: np.ndarray) -> DigitSample:
-        """Make a sample from a 28x28 image (uint8, or floats in 0..1)."""
-        import numpy as np
-
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8:
-            arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-        pixels = base64.b64encode(arr.reshape(28, 28).tobytes()).decode("ascii")
-        return cls(index=int(index), label=int(label), predicted=int(predicted),
-                   confidence=float(confidence), pixels=pixels)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Evaluated(Event):
     """The trained model was evaluated on the test images."""
 
@@ -173,6 +148,9 @@ class RunFinished(Event):
     TYPE: ClassVar[str] = "run_finished"
     summary: RunSummary
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", ending_summary(self.summary, "finished", ""))
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunStopped(Event):
@@ -180,7 +158,10 @@ class RunStopped(Event):
 
     TYPE: ClassVar[str] = "run_stopped"
     reason: str
-    summary: RunSummary = field(default_factory=RunSummary)
+    summary: RunSummary = field(default_factory=lambda: RunSummary(status="stopped"))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", ending_summary(self.summary, "stopped", self.reason))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +172,9 @@ class RunFailed(Event):
     error: str  # one readable sentence
     detail: str = ""  # traceback or extra context, for the log
     summary: RunSummary = field(default_factory=RunSummary)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", ending_summary(self.summary, "failed", self.error))
 
 
 @dataclass(frozen=True, kw_only=True)

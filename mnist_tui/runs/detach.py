@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_tui.core import environment
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.jsonio import write_json_atomic
 from mnist_tui.runs.channel import create_control_file
@@ -62,7 +63,7 @@ def start_detached(config: TrainConfig, *, runs_dir: Path | None = None,
         command.append("--resume")
     if data_path is not None:
         command += ["--data", str(Path(data_path).expanduser().resolve())]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    env = {environment.TF_CPP_MIN_LOG_LEVEL: "3", **os.environ}  # quiet unless asked otherwise
     try:
         with open(run_dir / OUTPUT_FILE, "ab") as output:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,

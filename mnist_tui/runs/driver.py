@@ -7,6 +7,7 @@ front end can be handed a fake in tests.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -46,7 +47,8 @@ def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = No
     channel feeds `control` (made if not given), so `mnist-tui watch` can pause and stop any
     run, and a second SIGTERM or Ctrl+C can close its log (`signals.live_run`). Returns the
     run folder (None when it could not be made: the run trains all the same, and `emit` is
-    told why as a `StorageProblem`) and the summary (which also names the folder, if any).
+    told why as a `StorageProblem`) and the summary (which also names the folder, if any, and
+    what of it could not be written: `storage_error`).
     """
     if writer is None:
         writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config,
@@ -72,4 +74,7 @@ def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = No
             channel.close()
     finally:
         writer.close()
+    problem = writer.storage.problem  # known once the log is closed
+    if problem is not None:
+        summary = replace(summary, storage_error=problem.message)
     return run_dir, summary

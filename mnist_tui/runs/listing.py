@@ -9,16 +9,20 @@ skipped, and why, so that `mnist-tui runs` and the Runs screen can tell the user
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.jsonio import UnreadableJson, load_json_dict
+from mnist_tui.core.summary import STATUSES, RunSummary
 from mnist_tui.runs.reading import process_alive
 from mnist_tui.runs.writer import default_runs_dir
 
 SHOWN = 5  # damaged folders named in a note; the rest are counted
+NO_END = {"died": "its process ended without a final event",
+          "incomplete": "its log has no end, and nothing tells whether its process still runs"}
+"""Why a run without an end counts as failed, by its listed status."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,21 @@ class RunInfo:
             alive = process_alive(self.run_dir)
             return "incomplete" if alive is None else ("running" if alive else "died")
         return str(self.summary.get("status", "unknown"))
+
+    def full_summary(self, ended: RunSummary | None = None, *, epochs: int | None = None,
+                     epochs_completed: int = 0, params: int | None = None) -> RunSummary:
+        """The run's summary for a screen: its `summary.json`, else `ended` (the summary its
+        log ends with), else what its log tells of a run without an end (`epochs`,
+        `epochs_completed`, `params`; "failed" with the reason when its process is gone or
+        cannot be checked). Damaged keys read as missing; it names the folder it is in now.
+        """
+        status = self.status
+        fallback = {"run_id": self.run_id, "config": self.config,
+                    "status": status if status in STATUSES else "failed",
+                    "reason": NO_END.get(status, ""), "epochs": epochs or self.config.get("epochs"),
+                    "epochs_completed": epochs_completed, "params": params}
+        known = self.summary if self.summary is not None else ended
+        return replace(RunSummary.from_json(known, fallback), run_dir=str(self.run_dir))
 
 
 @dataclass(frozen=True)

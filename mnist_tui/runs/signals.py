@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import EXIT_FAILED, EXIT_TERMINATED
 from mnist_tui.core.events import RunFailed
-from mnist_tui.core.summary import RunSummary, new_summary
+from mnist_tui.core.summary import RunSummary
 
 if TYPE_CHECKING:
     from mnist_tui.runs.writer import RunWriter
@@ -61,9 +61,13 @@ def quit_reason(signum: int) -> str:
 
 
 def failed_summary(writer: RunWriter, config: TrainConfig, reason: str = "") -> RunSummary:
-    """The summary of a run that failed before its trainer could report one."""
-    return new_summary(writer.run_id, config.to_dict(), epochs=config.epochs,
-                       train_samples=config.train_samples, reason=reason)
+    """The summary of a run that failed before its trainer could report one: named after
+    the writer's run and folder (if it made one), and what of the folder could not be written."""
+    problem = writer.storage.problem
+    return RunSummary(run_id=writer.run_id, config=config.to_dict(), epochs=config.epochs,
+                      train_samples=config.train_samples, status="failed", reason=reason,
+                      run_dir=str(writer.run_dir) if writer.has_folder else None,
+                      storage_error=problem.message if problem is not None else None)
 
 
 @contextlib.contextmanager

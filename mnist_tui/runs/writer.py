@@ -17,25 +17,35 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from mnist_tui.core import environment
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.events import TERMINAL_TYPES, BatchEnd, Emit, Event
+from mnist_tui.core.events import (
+    TERMINAL_TYPES,
+    BatchEnd,
+    Emit,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStopped,
+)
 from mnist_tui.core.jsonio import write_json_atomic
 from mnist_tui.core.storage import StorageGuard
-from mnist_tui.core.summary import as_summary
 
 FLUSH_SECONDS = 1.0
 FLUSH_CHECK_SECONDS = 0.5  # how often a writer looks for batches left unflushed (a paused run)
 PROCESS_FILE = "process.json"
-RUNS_ENV = "MNIST_TUI_RUNS_DIR"
+RUNS_ENV = environment.RUNS_DIR
 
 
 def default_runs_dir() -> Path:
     """Where runs are kept: `$MNIST_TUI_RUNS_DIR`, else the user's data dir / runs."""
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV]).expanduser()
+    chosen = environment.runs_dir()
+    if chosen is not None:
+        return chosen
     import platformdirs
 
     return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
@@ -137,12 +147,12 @@ class RunWriter:
             if self.closed or self._file is None:
                 return
             summary_error: OSError | None = None
-            if isinstance(event, TERMINAL_TYPES):
-                summary = as_summary(getattr(event, "summary", None))
-                summary.setdefault("run_id", self.run_id)
-                summary["run_dir"] = str(self.run_dir)
+            if isinstance(event, (RunFinished, RunStopped, RunFailed)):
+                # The event's summary, named after this run and its folder (a new one).
+                summary = replace(event.summary, run_id=event.summary.run_id or self.run_id,
+                                  run_dir=str(self.run_dir))
                 try:
-                    write_json_atomic(self.run_dir / "summary.json", summary)
+                    write_json_atomic(self.run_dir / "summary.json", summary.to_json())
                 except OSError as exc:
                     summary_error = exc
             try:

@@ -3,8 +3,8 @@
 Keras 3 hands callbacks running means since the epoch began, not each batch's own value;
 `RunningMeans` turns them back. `PauseClock` measures training time with the pauses taken
 out. `FitProgress` keeps, with both, the counts a callback reports (batches, images, epochs)
-and makes its `BatchEnd` events. All are pure: the Keras bridge and `MonitorCallback` feed
-them.
+and makes its `BatchEnd` events. All are pure: `translator.KerasTranslator` (the app's
+bridge and `MonitorCallback`) feeds them.
 """
 
 from __future__ import annotations
@@ -144,11 +144,12 @@ class FitHook(Protocol):
     (a paused run has been let go), unless the fit is stopping; `epoch_end` after the epoch's
     `EpochEnd` (and its rules), before its checkpoint. Both must be quick: they hold up
     training. Live predictions, learning-rate requests and system load samples are hooks;
-    `bridge.BridgeCallback` and `callback.MonitorCallback` run them.
+    `translator.KerasTranslator` runs them.
     """
 
     def after_execution(self, fit: FitState) -> None:
         """Between two executions: the next batch has not started."""
 
     def epoch_end(self, fit: FitState) -> None:
-        """At a whole epoch's end, after `EpochEnd` and the epoch rules."""
+        """At a whole epoch's end (or one a stop cut short, where the translator is so
+        configured), after `EpochEnd` and the epoch rules."""

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_tui.core import environment
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.events import Checkpointed, Emit
@@ -38,7 +39,7 @@ from mnist_tui.core.storage import StorageGuard
 
 CHECKPOINT_FILE = "checkpoint.npz"
 CHECKPOINT_SECONDS = 30.0  # at most this long between checkpoints within an epoch
-CHECKPOINT_SECONDS_ENV = "MNIST_TUI_CHECKPOINT_SECONDS"
+CHECKPOINT_SECONDS_ENV = environment.CHECKPOINT_SECONDS
 FORMAT = 1  # the layout of `meta`; a checkpoint of another format is refused
 
 
@@ -121,7 +122,7 @@ def checkpoint_path(run_dir: Path) -> Path:
 def checkpoint_seconds(environ: Mapping[str, str] | None = None) -> float:
     """The interval between checkpoints within an epoch: `$MNIST_TUI_CHECKPOINT_SECONDS`,
     else CHECKPOINT_SECONDS. Raises CheckpointError for a value that is not seconds ≥ 0."""
-    raw = (os.environ if environ is None else environ).get(CHECKPOINT_SECONDS_ENV, "").strip()
+    raw = environment.checkpoint_seconds_text(environ)
     if not raw:
         return CHECKPOINT_SECONDS
     try:

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_tui.core import environment
+from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import MnistTuiError
 
-ENV_VAR = "MNIST_TUI_DATA"
+ENV_VAR = environment.DATA
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NPZ_NAME = "mnist.npz"
@@ -83,8 +85,7 @@ def default_keras_cache(env: Mapping[str, str] | None = None) -> Path:
 
     Like Keras, falls back to `/tmp/.keras` when the home folder is not writable.
     """
-    env = os.environ if env is None else env
-    home = env.get("KERAS_HOME")
+    home = environment.keras_home(env)
     if not home:
         base = os.path.expanduser("~")
         home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
@@ -109,12 +110,11 @@ def load_mnist(
     cache, checked against `sha256`. A given path or variable that is bad is an error at once;
     it never falls through to a download. `env` defaults to `os.environ`.
     """
-    env = os.environ if env is None else env
     cache = default_keras_cache(env) if keras_cache is None else Path(keras_cache)
     if path is not None:
         return _load_given(Path(path).expanduser(), "given with --data", str(path))
-    if env.get(ENV_VAR):
-        env_path = env[ENV_VAR]
+    env_path = environment.data_path(env)
+    if env_path:
         return _load_given(
             Path(env_path).expanduser(), f"from ${ENV_VAR}", f"{env_path} (${ENV_VAR})"
         )
@@ -138,6 +138,30 @@ def load_mnist(
         + "".join(f"  - {place}\n" for place in tried)
         + _fix_hint(cache, url)
     )
+
+
+def check_data_fits(config: TrainConfig, data: MnistData) -> None:
+    """Raise DataError when the data holds fewer training images than the config asks for."""
+    if data.x_train.shape[0] < config.train_size:
+        raise DataError(
+            f"{data.source} holds {data.x_train.shape[0]:,} training images but the training "
+            f"size is {config.train_size:,}; use a training size of at most "
+            f"{data.x_train.shape[0]:,}"
+        )
+
+
+def load_run_data(config: TrainConfig, path: str | Path | None = None, *,
+                  data: MnistData | None = None, download: bool = True) -> MnistData:
+    """MNIST for a run of `config`, checked before anything trains on it: `data` when given,
+    else `load_mnist(path, download=download)`. Raises DataError when it cannot be had or
+    holds fewer training images than the run's training size (`check_data_fits`).
+
+    The one data check of every way to start a run: the trainer, headless mode (before its
+    run folder is made), and `--detach` (before the background process starts).
+    """
+    data = data or load_mnist(path, download=download)
+    check_data_fits(config, data)
+    return data
 
 
 def _fix_hint(cache: Path, url: str) -> str:

@@ -21,6 +21,7 @@ learned yet), so that warning names both causes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from mnist_tui.core.events import BatchEnd, Emit, Event
 from mnist_tui.core.formatting import finite
@@ -79,12 +80,12 @@ class FirstLoss:
 
 
 def warn_if_diverged(summary: RunSummary, first_loss: float | None,
-                     learning_rate: float | None) -> None:
-    """Put `divergence_warning`'s warning into a finished run's summary, if it has one.
+                     learning_rate: float | None) -> RunSummary:
+    """A finished run's summary with `divergence_warning`'s warning, if it has one (else the
+    summary itself).
 
     Reads the summary's last-epoch training loss and validation accuracy.
     """
-    warning = divergence_warning(first_loss, summary.get("train_loss"),
-                                 summary.get("val_accuracy"), learning_rate)
-    if warning:
-        summary["warning"] = warning
+    warning = divergence_warning(first_loss, summary.train_loss, summary.val_accuracy,
+                                 learning_rate)
+    return replace(summary, warning=warning) if warning else summary

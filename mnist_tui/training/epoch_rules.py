@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.summary import RunSummary
 
 
 def _plain(value: Any) -> float | None:
@@ -122,14 +121,14 @@ class EpochRules:
             stopper.best_weights = list(best_weights) or None
             self.best_logs = dict(stopping.get("best_logs") or {})
 
-    def outcome(self) -> RunSummary:
+    def outcome(self) -> dict[str, Any]:
         """Summary keys: `early_stopped_epoch` (the epoch after which early stopping ended
         the run) and `best_epoch` (whose weights the model has), both from 1, and the best
-        epoch's validation figures when its weights were put back."""
+        epoch's validation figures when its weights were put back; {} when it did nothing."""
         stopper = self.stopper
         if stopper is None or not self.restored:
-            return RunSummary()
-        keys = RunSummary(best_epoch=stopper.best_epoch + 1)
+            return {}
+        keys: dict[str, Any] = {"best_epoch": stopper.best_epoch + 1}
         if stopper.stopped_epoch > 0:
             keys["early_stopped_epoch"] = stopper.stopped_epoch + 1
         if "val_loss" in self.best_logs:

@@ -11,13 +11,15 @@ import sys
 import threading
 from typing import Any
 
+from mnist_tui.core import environment
+
 _IMPORT_LOCK = threading.Lock()
 
 
 def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ and Python log lines, which would corrupt a terminal UI."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault(environment.TF_CPP_MIN_LOG_LEVEL, "3")
+    os.environ.setdefault(environment.KERAS_BACKEND, "tensorflow")
 
 
 def import_keras() -> Any:

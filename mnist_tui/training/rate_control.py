@@ -34,7 +34,6 @@ import numpy as np
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import Emit, Event, LearningRateChanged, RunResumed
-from mnist_tui.core.summary import RunSummary
 from mnist_tui.training.batch_metrics import FitState
 
 USER = "user"  # `LearningRateChanged.by` for a rate asked for
@@ -186,10 +185,10 @@ class LearningRateHook:
         self.changes.append(change)
         self.emit(change)
 
-    def add_to_summary(self, summary: RunSummary) -> None:
-        """Put the changes (if any) and the last rate into the run's summary."""
+    def summary_fields(self) -> dict[str, Any]:
+        """The run's summary keys it knows: the changes (if any) and the last rate; {}
+        when the rate never changed."""
         if not self.changes:
-            return
-        summary["learning_rate_changes"] = [change_record(c) for c in self.changes]
-        summary["learning_rate"] = self.rate if self.rate is not None else (
-            self.changes[-1].rate)
+            return {}
+        return {"learning_rate_changes": [change_record(c) for c in self.changes],
+                "learning_rate": self.rate if self.rate is not None else self.changes[-1].rate}

@@ -16,16 +16,17 @@ TensorFlow is imported only inside the functions.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mnist_tui.core import environment
 from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.events import TERMINAL_TYPES, Emit, Event, Phase
 from mnist_tui.training.model import INPUT_SHAPE
 
-CPU_DEVICES_ENV = "MNIST_TUI_CPU_DEVICES"
-TF_CONFIG_ENV = "TF_CONFIG"
+CPU_DEVICES_ENV = environment.CPU_DEVICES
+TF_CONFIG_ENV = environment.TF_CONFIG
 MULTI_WORKER_SEED = 0  # used when the config has none: every worker must draw the same order
 AGREE_EVERY = 10  # batches between the workers' checks for a stop (each costs ~15 ms on CPU)
 _TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -60,6 +61,18 @@ class Placement:
     def scope(self) -> Any:
         """The context in which the model must be built and compiled."""
         return self.strategy.scope()
+
+    def reporting(self, emit: Emit) -> Emit:
+        """`emit` for this process's run: every event on the chief; on a cluster's other
+        workers their phases and their end, no progress (the chief reports it)."""
+        if self.is_chief:
+            return emit
+
+        def quiet(event: Event) -> None:
+            if isinstance(event, (Phase, *TERMINAL_TYPES)):
+                emit(event)
+
+        return quiet
 
     def agree_to_stop(self, local: bool, step: int) -> bool:
         """Whether to stop after batch `step` (of the run), given this process's wish `local`.
@@ -121,7 +134,7 @@ class Placement:
 
 def read_tf_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`$TF_CONFIG` parsed and checked; raises StrategyError with an example when it is bad."""
-    raw = (os.environ if environ is None else environ).get(TF_CONFIG_ENV, "")
+    raw = environment.tf_config_text(environ)
     hint = f"set {TF_CONFIG_ENV} on every worker, e.g. {_TF_CONFIG_EXAMPLE}"
     if not raw.strip():
         raise StrategyError(f"the multi-worker strategy needs ${TF_CONFIG_ENV}; {hint}")
@@ -175,8 +188,8 @@ def _short(device: str) -> str:
     return device.rsplit("/device:", 1)[-1]
 
 
-def _cpu_devices_wanted(environ: Mapping[str, str]) -> int:
-    raw = environ.get(CPU_DEVICES_ENV, "").strip()
+def _cpu_devices_wanted(environ: Mapping[str, str] | None) -> int:
+    raw = environment.cpu_devices_text(environ)
     if not raw:
         return 0
     if not raw.isdigit() or not 1 <= int(raw) <= 64:
@@ -194,8 +207,7 @@ def make_placement(name: str, environ: Mapping[str, str] | None = None) -> Place
     """
     import tensorflow as tf
 
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    cpu_count = _cpu_devices_wanted(env)
+    cpu_count = _cpu_devices_wanted(environ)
     if cpu_count:
         split_cpu(cpu_count)
     if name == "default":
@@ -209,7 +221,7 @@ def make_placement(name: str, environ: Mapping[str, str] | None = None) -> Place
         return Placement(name, strategy, tuple(_short(d) for d in devices),
                          replicas=strategy.num_replicas_in_sync)
     if name == "multi-worker":
-        spec = read_tf_config(env)
+        spec = read_tf_config(environ)
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except (RuntimeError, ValueError) as exc:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mnist_tui.core import environment
 from mnist_tui.core.events import Emit, SystemLoad
 from mnist_tui.training.batch_metrics import FitState
 
@@ -66,8 +67,7 @@ def _tensorflow() -> Any:
 def _nvml_index() -> int:
     """The NVML index of TensorFlow's GPU:0: the first of `CUDA_VISIBLE_DEVICES` when it
     lists numbers, else 0."""
-    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    return int(first) if first.isdigit() else 0
+    return environment.first_visible_gpu()
 
 
 class GpuReader:

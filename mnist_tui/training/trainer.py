@@ -1,12 +1,15 @@
 """The trainer: loads MNIST, builds the seed's model, fits it and evaluates it, emitting events.
 
-Keras and TensorFlow are imported inside `Trainer.run`, in the thread that trains, so that
-front ends can show themselves before TensorFlow's seconds-long import.
+`Trainer.run` is a sequence of named steps (check, load, place, build, start, fit, evaluate,
+save, end), each adding what it learnt to the run's summary (made anew, never changed in
+place); every outcome ends in one terminal event carrying it. Keras and TensorFlow are imported
+in the thread that trains, so front ends show themselves before TensorFlow's slow import.
 
 The fast path (measured in the README's speed section): the images go in as uint8 through
 `pipeline.py` and are scaled in the graph; on the default strategy Keras runs
 STEPS_PER_EXECUTION batches per call into TensorFlow and `bridge.py` still reports every batch.
-`TrainConfig.strategy` picks where it trains (`strategy.py`).
+`TrainConfig.strategy` picks where it trains (`strategy.py`); the test-set evaluation is
+`evaluation.py`'s.
 
 A run with a folder keeps a checkpoint there (`checkpoint.py`, written by the bridge); a
 `Trainer` made with `resume=True` goes on from it (`mnist-tui resume`, see `resume.py`).
@@ -15,23 +18,19 @@ A run with a folder keeps a checkpoint there (`checkpoint.py`, written by the br
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
+from mnist_tui.core import environment
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.events import (
-    TERMINAL_TYPES,
-    DigitSample,
     Emit,
-    Evaluated,
     Event,
     Phase,
     RunFailed,
@@ -39,7 +38,7 @@ from mnist_tui.core.events import (
     RunStarted,
     RunStopped,
 )
-from mnist_tui.core.summary import RunSummary, new_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.training.batch_metrics import FitHook
 from mnist_tui.training.checkpoint import (
     Checkpointer,
@@ -51,9 +50,10 @@ from mnist_tui.training.checkpoint import (
     resumable_checkpoint,
     resuming_message,
 )
-from mnist_tui.training.data import DataError, MnistData, load_mnist
+from mnist_tui.training.data import MnistData, load_run_data
 from mnist_tui.training.divergence import FirstLoss, warn_if_diverged
 from mnist_tui.training.epoch_rules import EpochRules
+from mnist_tui.training.evaluation import evaluate_predictions, predict
 from mnist_tui.training.keras_runtime import import_keras
 from mnist_tui.training.model import build_model
 from mnist_tui.training.pipeline import eval_dataset, make_datasets
@@ -64,53 +64,41 @@ from mnist_tui.training.rate_control import (
     config_rate_lock,
     earlier_rate_changes,
 )
-from mnist_tui.training.strategy import MULTI_WORKER_SEED, make_placement
+from mnist_tui.training.strategy import MULTI_WORKER_SEED, Placement, make_placement
 from mnist_tui.training.system_load import LoadHook
 
 if TYPE_CHECKING:
     from mnist_tui.training.bridge import BridgeCallback
-    from mnist_tui.training.strategy import Placement
     from mnist_tui.training.tensorboard_log import TensorBoardLog
 
 STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
-FIRST_SAMPLES = 16  # test images shown in the gallery from the front of the test set
-WRONG_SAMPLES = 16  # extra misclassified test images shown after them
-CROSSENTROPY_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps]
 
 
-def check_data_fits(config: TrainConfig, data: MnistData) -> None:
-    """Raise DataError when the data holds fewer training images than the config asks for."""
-    if data.x_train.shape[0] < config.train_size:
-        raise DataError(
-            f"{data.source} holds {data.x_train.shape[0]:,} training images but the training "
-            f"size is {config.train_size:,}; use a training size of at most "
-            f"{data.x_train.shape[0]:,}"
-        )
+@dataclass(frozen=True)
+class _Run:
+    """What the steps of one run share once it is placed: its settings, where its events go
+    (quieter on a cluster's other workers, also to TensorBoard when asked), its data, devices
+    and arithmetic, the checkpoint it goes on from, and the interval between checkpoints."""
+
+    config: TrainConfig
+    emit: Emit
+    control: RunControl
+    data: MnistData
+    placement: Placement
+    precision: str
+    resume: CheckpointInfo | None
+    interval: float
+    keras: Any
 
 
-def evaluate_predictions(probs: np.ndarray, y_true: np.ndarray, x_test: np.ndarray,
-                         seconds: float = 0.0) -> Evaluated:
-    """Build the `Evaluated` event from predicted probabilities on the test set."""
-    probs = np.asarray(probs, dtype=np.float32)  # float32 whatever the model computed in
-    y_true = y_true.astype(np.int64)
-    predicted = probs.argmax(axis=1)
-    picked = np.clip(probs[np.arange(len(y_true)), y_true], CROSSENTROPY_EPSILON,
-                     1.0 - CROSSENTROPY_EPSILON)
-    loss = float(-np.log(picked).mean())
-    accuracy = float((predicted == y_true).mean())
-    confusion = np.bincount(y_true * 10 + predicted, minlength=100).reshape(10, 10)
-    totals = confusion.sum(axis=1)
-    per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), 0.0)
-    first = list(range(min(FIRST_SAMPLES, len(y_true))))
-    wrong = [int(i) for i in np.flatnonzero(predicted != y_true) if i >= len(first)]
-    samples = tuple(
-        DigitSample.from_image(i, y_true[i], predicted[i], probs[i, predicted[i]], x_test[i])
-        for i in first + wrong[:WRONG_SAMPLES]
-    )
-    return Evaluated(test_loss=loss, test_accuracy=accuracy, test_samples=len(y_true),
-                     confusion=tuple(tuple(int(c) for c in row) for row in confusion),
-                     per_class_accuracy=tuple(float(a) for a in per_class),
-                     samples=samples, seconds=seconds)
+class _Built(NamedTuple):
+    """The run's compiled model, its parameter count, its epoch rules and its batch recorder
+    (None off the default strategy)."""
+
+    model: Any
+    params: int
+    rules: EpochRules
+    recorder: Any
 
 
 class Trainer:
@@ -138,164 +126,136 @@ class Trainer:
         self.checkpoints = checkpoints
         self.resume = resume
         self.earlier_events = earlier_events  # the log before a resume: its rate changes
-        self.live = live if live is not None else os.environ.get("MNIST_TUI_LIVE") != "0"
+        self.live = live if live is not None else environment.live()
         self.save_model_to = None if run_dir is None else Path(run_dir) / "model.keras"
         self.data = data
         self.model: Any = None
         self._tensorboard: TensorBoardLog | None = None  # with `config.tensorboard`
         self.hook_seconds = 0.0  # what the live parts took of the training thread's time
+        self._summary = RunSummary()  # the run's so far: each step makes a new one
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
         """Train `config` and return the summary; every outcome ends in a terminal event."""
         control = control or RunControl()
-        summary = new_summary(run_id, config.to_dict(), epochs=config.epochs,
-                              train_samples=config.train_samples)
-        if self.run_dir is not None:
-            summary["run_dir"] = str(self.run_dir)
+        self._summary = RunSummary(
+            run_id=run_id, run_dir=None if self.run_dir is None else str(self.run_dir),
+            config=config.to_dict(), epochs=config.epochs, train_samples=config.train_samples)
         self._first_loss = FirstLoss(emit)  # for the divergence check at the end
         try:
-            return self._run(config, self._first_loss, control, summary)
+            return self._run(config, self._first_loss, control)
         except MnistTuiError as exc:
-            summary["reason"] = str(exc)
-            emit(RunFailed(error=str(exc), detail="", summary=summary))
+            return self._failed(emit, str(exc))
         except Exception as exc:  # any fault becomes a readable run_failed event
-            message = f"{type(exc).__name__}: {exc}"
-            summary["reason"] = message
-            emit(RunFailed(error=message, detail=traceback.format_exc(), summary=summary))
+            return self._failed(emit, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
             if self._tensorboard is not None:
                 self._tensorboard.close()
                 self._tensorboard = None
-        return summary
 
-    def _run(self, config: TrainConfig, emit: Emit, control: RunControl,
-             summary: RunSummary) -> RunSummary:
-        """`run`'s body: a fault a person can fix raises a `MnistTuiError`."""
+    def _run(self, config: TrainConfig, emit: Emit, control: RunControl) -> RunSummary:
+        """`run`'s steps, in order: a fault a person can fix raises a `MnistTuiError`."""
+        resume, interval = self._check(config)
+        emit(Phase(phase="loading_data", message="loading MNIST"))
+        data = load_run_data(config, self.data_path, data=self.data)
+        run = self._place(config, emit, control, data, resume, interval)
+        built = self._build(run)
+        datasets = make_datasets(config, data, run.placement.multi_worker)
+        hooks, rate_hook = self._start(run, built)
+        if control.stop_requested and not run.placement.multi_worker:
+            return self._stopped(run.emit, control.reason, stopped_early=True)
+        bridge = self._fit(run, built, hooks, rate_hook, datasets)
+        if bridge.nan_message:
+            return self._failed(run.emit, bridge.nan_message)
+        built.rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
+        self._summary = replace(self._summary, **built.rules.outcome())
+        self._evaluate(run, built.model)
+        self._save(run, built.model)
+        return self._end(run, bridge)
+
+    def _check(self, config: TrainConfig) -> tuple[CheckpointInfo | None, float]:
+        """Refuse an invalid config and a bad checkpoint interval; find the checkpoint a
+        resumed run goes on from (and what it had done by then, for its summary)."""
         errors = config.validate()
         if errors:
             raise ConfigError(errors)
         interval = checkpoint_seconds()
         resume = resumable_checkpoint(self.run_dir, config) if self.resume else None
         if resume is not None:
-            _add_position(summary, resume)
-        emit(Phase(phase="loading_data", message="loading MNIST"))
-        data = self.data or load_mnist(self.data_path)
-        check_data_fits(config, data)
+            self._summary = _at_checkpoint(self._summary, resume)
+        return resume, interval
+
+    def _place(self, config: TrainConfig, emit: Emit, control: RunControl, data: MnistData,
+               resume: CheckpointInfo | None, interval: float) -> _Run:
+        """Import TensorFlow, make the run's strategy (before any other TensorFlow work: a
+        cluster needs a fresh one), route its events, and resolve its arithmetic."""
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
         keras = import_keras()
-        from mnist_tui.training.bridge import BridgeCallback, record_batch_metrics  # imports Keras
-
         placement = make_placement(config.strategy)  # first: multi-worker needs a fresh TF
-        if not placement.is_chief:
-            emit = _quiet(emit)
-        elif config.tensorboard and self.run_dir is not None:
+        emit = placement.reporting(emit)
+        if placement.is_chief and config.tensorboard and self.run_dir is not None:
             from mnist_tui.training.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
 
             self._tensorboard = TensorBoardLog(self.run_dir / TENSORBOARD_DIR, emit)
             emit = self._tensorboard.tee(emit)
         precision = resolve_precision(config.precision)
-        summary.update({"strategy": placement.name, "replicas": placement.replicas,
-                        "devices": list(placement.devices), "precision": precision})
-        if placement.task:
-            summary["task"] = placement.task
+        self._summary = replace(
+            self._summary, strategy=placement.name, replicas=placement.replicas,
+            devices=list(placement.devices), precision=precision, task=placement.task or None)
+        return _Run(config, emit, control, data, placement, precision, resume, interval, keras)
+
+    def _build(self, run: _Run) -> _Built:
+        """Seed, then build and compile the model on the run's devices with its epoch rules;
+        a resumed run's weights and rules come back from its checkpoint."""
+        from mnist_tui.training.bridge import record_batch_metrics  # imports Keras
+
+        config, placement = run.config, run.placement
         seed = config.seed
         if seed is None and placement.multi_worker:
             seed = MULTI_WORKER_SEED  # every worker must draw the same order of images
         if seed is not None:
-            keras.utils.set_random_seed(seed)
+            run.keras.utils.set_random_seed(seed)
         steps = self.steps_per_execution
         if steps is None:
             steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
         with placement.scope():
-            model = build_model(config, steps_per_execution=steps, precision=precision)
+            model = build_model(config, steps_per_execution=steps, precision=run.precision)
         placement.adapt(model)
         recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
         rules = EpochRules(config)
         rules.attach(model)
-        if resume is not None and self.run_dir is not None:
+        if run.resume is not None and self.run_dir is not None:
             # After the model is built and before the datasets are made: the same random
             # calls in the same order as the run it resumes (see pipeline.py).
             with placement.scope():
                 restore_checkpoint(self.run_dir, model)
-            rules.restore(resume.rules, read_best_weights(self.run_dir))
-        params = summary["params"] = int(model.count_params())
-        train_data, val_data = make_datasets(config, data, placement.multi_worker)
-        split = config.train_samples
-        earlier = (earlier_rate_changes(self.earlier_events, resume.position.step)
-                   if resume is not None else ())
-        rate_hook = LearningRateHook(control, emit, config_rate_lock(config) or (
+            rules.restore(run.resume.rules, read_best_weights(self.run_dir))
+        params = int(model.count_params())
+        self._summary = replace(self._summary, params=params)
+        return _Built(model, params, rules, recorder)
+
+    def _start(self, run: _Run, built: _Built) -> tuple[list[FitHook], LearningRateHook]:
+        """Say what will run (`RunStarted`), and make the hooks that run between executions:
+        the learning rate asked for, and on a live run the load and the shown digits."""
+        config, placement, data = run.config, run.placement, run.data
+        earlier = (earlier_rate_changes(self.earlier_events, run.resume.position.step)
+                   if run.resume is not None else ())
+        rate_hook = LearningRateHook(run.control, run.emit, config_rate_lock(config) or (
             "a multi-worker run keeps the rate it started with" if placement.multi_worker
             else ""), earlier=earlier)
-        emit(RunStarted(run_id=summary["run_id"], config=config.to_dict(),
-                        total_batches=config.total_batches,
-                        batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
-                        train_samples=split, val_samples=config.val_samples,
-                        test_samples=len(data.y_test), params=params,
-                        data_source=data.source, strategy=placement.name,
-                        devices=placement.devices, precision=precision,
-                        rate_locked=rate_hook.locked))
+        run.emit(RunStarted(run_id=self._summary.run_id, config=config.to_dict(),
+                            total_batches=config.total_batches,
+                            batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
+                            train_samples=config.train_samples, val_samples=config.val_samples,
+                            test_samples=len(data.y_test), params=built.params,
+                            data_source=data.source, strategy=placement.name,
+                            devices=placement.devices, precision=run.precision,
+                            rate_locked=rate_hook.locked))
         hooks: list[FitHook] = [rate_hook]
         if placement.is_chief and self.live:
-            hooks = self._live_hooks(data, emit, rate_hook)
-        if control.stop_requested and not placement.multi_worker:
-            summary.update({"status": "stopped", "reason": control.reason,
-                            "stopped_early": True})
-            emit(RunStopped(reason=control.reason, summary=summary))
-            return summary
-        where = "" if placement.is_chief else (
-            f" as {placement.task} of a multi-worker run (the chief reports its progress)")
-        emit(Phase(phase="training", message=resuming_message(config, resume) +
-                   f"training on {split:,} images{where}"))
-        checkpointer = None
-        if self.checkpoints and self.run_dir is not None and not placement.multi_worker:
-            checkpointer = Checkpointer(self.run_dir, emit, interval)
-        bridge = BridgeCallback(config, emit, control, recorder, placement,
-                                checkpointer=checkpointer,
-                                start=resume.position if resume is not None else None,
-                                rules=rules, hooks=hooks)
-        if resume is not None:
-            bridge.last_logs = dict(resume.last_logs)
-        try:
-            fit_from(model, train_data, val_data, config, bridge, resume)
-        finally:
-            self.hook_seconds = bridge.hook_seconds
-            self._end_hooks(summary, hooks, rate_hook)
-        _add_training(summary, bridge)
-        if bridge.nan_message:
-            summary["reason"] = bridge.nan_message
-            emit(RunFailed(error=bridge.nan_message, summary=summary))
-            return summary
-        rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
-        summary.update(rules.outcome())
-        emit(Phase(phase="evaluating", message=f"evaluating on {len(data.y_test):,} test images"))
-        start = time.perf_counter()
-        probs = _predict(model, placement, eval_dataset(data.x_test))
-        evaluated = evaluate_predictions(probs, data.y_test, data.x_test,
-                                         time.perf_counter() - start)
-        emit(evaluated)
-        summary.update({"test_loss": evaluated.test_loss,
-                        "test_accuracy": evaluated.test_accuracy})
-        if self.save_model_to is not None and placement.is_chief:
-            emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
-            try:
-                model.save(self.save_model_to)
-                summary["model_path"] = str(self.save_model_to)
-            except OSError as exc:
-                summary["model_error"] = f"could not save the model: {exc}"
-                with contextlib.suppress(OSError):  # no half-written model left to load
-                    self.save_model_to.unlink(missing_ok=True)
-        if control.stop_requested or bridge.stopped_by_cluster:
-            reason = control.reason if control.stop_requested else "stopped by another worker"
-            summary.update({"status": "stopped", "reason": reason,
-                            "stopped_early": bridge.epochs_completed < config.epochs})
-            emit(RunStopped(reason=reason, summary=summary))
-        else:
-            summary["status"] = "finished"
-            warn_if_diverged(summary, self._first_loss.loss, config.learning_rate)
-            emit(RunFinished(summary=summary))
-        return summary
+            hooks = self._live_hooks(data, run.emit, rate_hook)
+        return hooks, rate_hook
 
     def _live_hooks(self, data: MnistData, emit: Emit,
                     rate_hook: LearningRateHook) -> list[FitHook]:
@@ -312,61 +272,115 @@ class Trainer:
             hooks.append(predictions)
         return hooks
 
-    @staticmethod
-    def _end_hooks(summary: RunSummary, hooks: list[FitHook],
-                   rate_hook: LearningRateHook) -> None:
-        """What the hooks saw, into the summary: peak memory, the rates that ran."""
-        rate_hook.add_to_summary(summary)
-        for hook in hooks:
-            if isinstance(hook, LoadHook):
-                hook.sample_now()
-                summary["peak_memory"] = hook.peak_memory
+    def _fit(self, run: _Run, built: _Built, hooks: list[FitHook],
+             rate_hook: LearningRateHook, datasets: tuple[Any, Any]) -> BridgeCallback:
+        """Train: the bridge reports every batch, obeys the control, keeps the checkpoints
+        and runs the hooks. What the hooks saw goes into the summary even when `fit` fails,
+        what the bridge measured once it returns."""
+        from mnist_tui.training.bridge import BridgeCallback
+
+        placement, resume = run.placement, run.resume
+        where = "" if placement.is_chief else (
+            f" as {placement.task} of a multi-worker run (the chief reports its progress)")
+        run.emit(Phase(phase="training", message=resuming_message(run.config, resume) +
+                       f"training on {run.config.train_samples:,} images{where}"))
+        checkpointer = None
+        if self.checkpoints and self.run_dir is not None and not placement.multi_worker:
+            checkpointer = Checkpointer(self.run_dir, run.emit, run.interval)
+        bridge = BridgeCallback(run.config, run.emit, run.control, built.recorder, placement,
+                                checkpointer=checkpointer,
+                                start=resume.position if resume is not None else None,
+                                rules=built.rules, hooks=hooks)
+        if resume is not None:
+            bridge.last_logs = dict(resume.last_logs)
+        try:
+            fit_from(built.model, *datasets, run.config, bridge, resume)
+        finally:
+            self.hook_seconds = bridge.hook_seconds
+            self._summary = replace(self._summary, **_what_hooks_saw(hooks, rate_hook))
+        self._summary = _trained(self._summary, bridge)
+        return bridge
+
+    def _evaluate(self, run: _Run, model: Any) -> None:
+        """Evaluate the trained model on the test set (`Evaluated`), for the summary too."""
+        data = run.data
+        run.emit(Phase(phase="evaluating",
+                       message=f"evaluating on {len(data.y_test):,} test images"))
+        start = time.perf_counter()
+        probs = predict(model, run.placement, eval_dataset(data.x_test))
+        evaluated = evaluate_predictions(probs, data.y_test, data.x_test,
+                                         time.perf_counter() - start)
+        run.emit(evaluated)
+        self._summary = replace(self._summary, test_loss=evaluated.test_loss,
+                                test_accuracy=evaluated.test_accuracy)
+
+    def _save(self, run: _Run, model: Any) -> None:
+        """Save the model in the run's folder (the chief alone); the summary names the file,
+        or why it could not be written (and no half-written file is left)."""
+        if self.save_model_to is None or not run.placement.is_chief:
+            return
+        run.emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
+        try:
+            model.save(self.save_model_to)
+            self._summary = replace(self._summary, model_path=str(self.save_model_to))
+        except OSError as exc:
+            self._summary = replace(self._summary,
+                                    model_error=f"could not save the model: {exc}")
+            with contextlib.suppress(OSError):  # no half-written model left to load
+                self.save_model_to.unlink(missing_ok=True)
+
+    def _end(self, run: _Run, bridge: BridgeCallback) -> RunSummary:
+        """The run's end after its evaluation: stopped (asked to, or by another worker), or
+        finished, with a warning when it looks diverged."""
+        control = run.control
+        if control.stop_requested or bridge.stopped_by_cluster:
+            reason = control.reason if control.stop_requested else "stopped by another worker"
+            return self._stopped(run.emit, reason,
+                                 stopped_early=bridge.epochs_completed < run.config.epochs)
+        summary = warn_if_diverged(replace(self._summary, status="finished"),
+                                   self._first_loss.loss, run.config.learning_rate)
+        run.emit(RunFinished(summary=summary))
+        return summary
+
+    def _stopped(self, emit: Emit, reason: str, *, stopped_early: bool) -> RunSummary:
+        """End the run as stopped for `reason`: its summary, in a `RunStopped`."""
+        summary = replace(self._summary, status="stopped", reason=reason,
+                          stopped_early=stopped_early)
+        emit(RunStopped(reason=reason, summary=summary))
+        return summary
+
+    def _failed(self, emit: Emit, message: str, detail: str = "") -> RunSummary:
+        """End the run as failed with `message`: its summary so far, in a `RunFailed`."""
+        summary = replace(self._summary, status="failed", reason=message)
+        emit(RunFailed(error=message, detail=detail, summary=summary))
+        return summary
 
 
-def _add_position(summary: RunSummary, resume: CheckpointInfo) -> None:
-    """What a resumed run had done at its checkpoint, in its summary until it does more."""
-    where = resume.position
-    logs = resume.last_logs
-    summary.update({
-        "epochs_completed": where.epochs_completed, "seconds": where.elapsed,
-        "samples_per_second": where.seen / where.elapsed if where.elapsed else 0.0,
-        "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
-        "batches": where.step, "seen": where.seen,
-    })
+def _at_checkpoint(summary: RunSummary, resume: CheckpointInfo) -> RunSummary:
+    """`summary` with what a resumed run had done at its checkpoint, until it does more."""
+    where, logs = resume.position, resume.last_logs
+    return replace(summary, epochs_completed=where.epochs_completed, seconds=where.elapsed,
+                   samples_per_second=where.seen / where.elapsed if where.elapsed else 0.0,
+                   val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
+                   batches=where.step, seen=where.seen)
 
 
-def _add_training(summary: RunSummary, bridge: BridgeCallback) -> None:
-    """Put what the bridge measured of `fit` into the summary."""
-    logs = bridge.last_logs
-    seconds = bridge.train_seconds
-    summary.update({
-        "epochs_completed": bridge.epochs_completed, "seconds": seconds,
-        "samples_per_second": bridge.seen / seconds if seconds else 0.0,
-        "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
-        "train_loss": logs.get("loss"), "train_accuracy": logs.get("accuracy"),
-        "batches": bridge.step, "seen": bridge.seen,
-    })
+def _trained(summary: RunSummary, bridge: BridgeCallback) -> RunSummary:
+    """`summary` with what the bridge measured of `fit`."""
+    logs, seconds = bridge.last_logs, bridge.train_seconds
+    return replace(summary, epochs_completed=bridge.epochs_completed, seconds=seconds,
+                   samples_per_second=bridge.seen / seconds if seconds else 0.0,
+                   val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
+                   train_loss=logs.get("loss"), train_accuracy=logs.get("accuracy"),
+                   batches=bridge.step, seen=bridge.seen)
 
 
-def _predict(model: Any, placement: Placement, images: Any) -> np.ndarray:
-    """Class probabilities for a dataset of images, on this process alone.
-
-    In a cluster every worker evaluates by itself (a plain forward pass over its copy of the
-    weights), so the chief never waits for the others after training.
-    """
-    if not placement.multi_worker:
-        return model.predict(images, verbose=0)
-    import tensorflow as tf
-
-    forward = tf.function(lambda batch: model(batch, training=False))
-    return np.concatenate([forward(batch).numpy() for batch in images])
-
-
-def _quiet(emit: Emit) -> Emit:
-    """An emit for a cluster's non-chief worker: its phases and its end, no progress."""
-
-    def quiet(event: Event) -> None:
-        if isinstance(event, (Phase, *TERMINAL_TYPES)):
-            emit(event)
-
-    return quiet
+def _what_hooks_saw(hooks: Sequence[FitHook], rate_hook: LearningRateHook) -> dict[str, Any]:
+    """Summary keys from the hooks: the rates that ran, and the peak memory after one last
+    load sample."""
+    keys = rate_hook.summary_fields()
+    for hook in hooks:
+        if isinstance(hook, LoadHook):
+            hook.sample_now()
+            keys["peak_memory"] = hook.peak_memory
+    return keys

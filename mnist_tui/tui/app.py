@@ -31,7 +31,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
-from mnist_tui.core.summary import RunSummary, as_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.tui.leaving import LeavingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
@@ -269,13 +269,8 @@ class MnistApp(LeavingApp):
         from mnist_tui.core.events import RunFailed
 
         session = self.session
-        summary = as_summary(event.summary)
-        if session.run_dir is not None:
-            summary.setdefault("run_dir", str(session.run_dir))
-        if isinstance(event, RunFailed):
-            summary.setdefault("status", "failed")
-            summary.setdefault("reason", event.error)
-        session.summary = summary
+        # A watched log of an older version may not name the folder it is in.
+        summary = session.summary = event.summary.in_folder(session.run_dir)
         if self._shutting_down:
             return  # the app stopped the run on its way out; no screens to switch
         if self._exit_when_idle:
@@ -307,7 +302,6 @@ class MnistApp(LeavingApp):
 
     def _worker_returned(self, result: object) -> None:
         from mnist_tui.runs.reading import FollowEnd
-        from mnist_tui.tui.screens.summary import SummaryScreen
 
         if isinstance(result, FollowEnd):
             return  # a watched run: how it ended came as events; "left" is the user's choice
@@ -316,14 +310,6 @@ class MnistApp(LeavingApp):
             session.run_dir = Path(result[0])
         if not session.history.finished:
             self._worker_failed(RuntimeError("the run ended without a final event"))
-            return
-        summary = session.summary
-        if session.run_dir is not None and summary is not None and "run_dir" not in summary:
-            summary["run_dir"] = str(session.run_dir)
-            for screen in self.screen_stack:
-                if isinstance(screen, SummaryScreen) and "run_dir" not in screen.summary:
-                    screen.summary["run_dir"] = str(session.run_dir)
-                    screen.refresh(recompose=True)
 
     def _worker_failed(self, error: BaseException | None) -> None:
         message = f"{type(error).__name__}: {error}" if error is not None else "unknown error"

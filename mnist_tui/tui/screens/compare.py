@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from mnist_tui.core.formatting import format_duration, format_loss, format_percent
-from mnist_tui.core.summary import RunSummary, as_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.compare import differing_settings, write_metrics_csv
 from mnist_tui.runs.listing import RunInfo
 from mnist_tui.runs.reading import read_events
@@ -52,16 +52,12 @@ def load_history(run_dir: Path) -> TrainingHistory:
 
 
 def summary_of(run: RunInfo, history: TrainingHistory) -> RunSummary:
-    """The run's summary: `summary.json`, else its terminal event, else what the log tells."""
-    summary = as_summary(run.summary or history.summary)
-    summary.setdefault("run_id", run.run_id)
-    summary.setdefault("status", run.status)
-    summary.setdefault("config", run.config)
-    summary.setdefault("epochs", history.epochs or run.config.get("epochs"))
-    summary.setdefault("epochs_completed", len(history.epoch_ends))
-    summary.setdefault("params", history.params or None)
-    summary["run_dir"] = str(run.run_dir)
-    return summary
+    """The run's summary: `summary.json`, else its terminal event, else what the log tells
+    (see `RunInfo.full_summary`)."""
+    return run.full_summary(history.summary if history.finished else None,
+                            epochs=history.epochs or None,
+                            epochs_completed=len(history.epoch_ends),
+                            params=history.params or None)
 
 
 def default_export_path() -> Path:
@@ -284,11 +280,12 @@ class CompareScreen(Screen[None]):
         for index, (run, history) in enumerate(zip(self.runs, self.histories or [],
                                                    strict=True)):
             summary = summary_of(run, history)
+            ended = run.summary is not None or history.finished
             red, green, blue = self._colour(index)
             marker = Text("■", style=f"bold rgb({red},{green},{blue})")
             table.add_row(
                 marker, run.run_id, *(_cell(run.config.get(k)) for k in keys),
-                str(summary.get("status")),
+                summary.status if ended else run.status,  # "died", "running", "incomplete"
                 f"{summary.get('epochs_completed')}/{summary.get('epochs')}",
                 format_percent(summary.get("val_accuracy")),
                 format_percent(summary.get("test_accuracy")),

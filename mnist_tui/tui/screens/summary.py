@@ -22,7 +22,7 @@ from textual.widgets import Digits, Footer, Static
 
 from mnist_tui.core.events import Evaluated
 from mnist_tui.core.formatting import format_loss, format_percent
-from mnist_tui.core.summary import RunSummary, as_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.digit_reader import model_file
 from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
 from mnist_tui.tui.screens.draw import DrawScreen
@@ -53,7 +53,7 @@ def _prefer(value: float | None, fallback: float | None) -> float | None:
 class SummaryScreen(Screen[None]):
     """The results of one run, with keys to train again, edit the settings, or quit.
 
-    `summary` is the run's summary (see `RunSummary`; `run_dir` added by the front end),
+    `summary` is the run's summary (a `RunSummary`, or a mapping read as one),
     `evaluated` the test evaluation (None if the run ended before it), `history` the monitor's
     `TrainingHistory` if there is one (its per-epoch lines are listed at the bottom).
     A `MonitorCallback` run (`callback_run`) shows its final losses instead of accuracies.
@@ -73,7 +73,8 @@ class SummaryScreen(Screen[None]):
                  history: TrainingHistory | None = None, *, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.summary: RunSummary = as_summary(summary)
+        self.summary = (summary if isinstance(summary, RunSummary)
+                        else RunSummary.from_json(summary))
         self.evaluated = evaluated
         self.history = history
         self.callback_run = is_callback_run(self.summary, history)

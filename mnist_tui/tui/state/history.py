@@ -30,7 +30,7 @@ from mnist_tui.core.events import (
     SystemLoad,
 )
 from mnist_tui.core.formatting import format_loss, format_percent
-from mnist_tui.core.summary import RunSummary, as_summary
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.tui.state.series import (
     DEFAULT_CAPACITY,
     DEFAULT_SMOOTHING,
@@ -103,8 +103,8 @@ class TrainingHistory:
 
     @property
     def summary(self) -> RunSummary:
-        """The terminal event's summary (empty until the run ends)."""
-        return as_summary(self.outcome.summary if self.outcome is not None else None)
+        """The terminal event's summary (an empty one until the run ends)."""
+        return self.outcome.summary if self.outcome is not None else RunSummary()
 
     def note(self, line: str) -> None:
         """Add a line to the log (e.g. "paused") that did not come from an event."""

@@ -8,10 +8,7 @@ the next one.
 from __future__ import annotations
 
 import gc
-import json
-import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,46 +18,18 @@ from textual.message import Message
 from textual.worker import Worker
 
 from mnist_tui.core.control import Controller
-from mnist_tui.core.events import TERMINAL_TYPES, BatchEnd, Emit, EpochEnd, Event
-from mnist_tui.core.summary import RunSummary, as_summary, new_summary
+from mnist_tui.core.events import (
+    TERMINAL_TYPES,
+    BatchEnd,
+    Emit,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStopped,
+)
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.tui.state.history import TrainingHistory
 from mnist_tui.tui.state.messages import PendingEvents
-
-CPU_PROBE_ENV = "MNIST_TUI_UI_CPU_FILE"  # set by benchmarks/overhead.py only
-
-
-class TrainingCpuProbe:
-    """The UI thread's CPU time while a run trains, for `benchmarks/overhead.py`.
-
-    From the first batch folded to the end of the last epoch (or of the run), then written to
-    `path` as JSON: `ui_cpu_s` (this thread's CPU seconds) and `wall_s` (seconds).
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._start: tuple[float, float] | None = None
-        self._done = False
-
-    @classmethod
-    def from_env(cls) -> TrainingCpuProbe | None:
-        """A probe when $MNIST_TUI_UI_CPU_FILE names a file, else None."""
-        path = os.environ.get(CPU_PROBE_ENV)
-        return cls(path) if path else None
-
-    def observe(self, event: Event, epochs: int) -> None:
-        """Start at the first batch; stop and write at the last epoch's end or the run's."""
-        if self._done:
-            return
-        if self._start is None:
-            if isinstance(event, BatchEnd):
-                self._start = (time.thread_time(), time.monotonic())
-            return
-        if isinstance(event, TERMINAL_TYPES) or (isinstance(event, EpochEnd)
-                                                 and event.epoch >= epochs):
-            self._done = True
-            cpu, wall = time.thread_time() - self._start[0], time.monotonic() - self._start[1]
-            with open(self.path, "w", encoding="utf-8") as file:
-                json.dump({"ui_cpu_s": cpu, "wall_s": wall}, file)
 
 
 @dataclass
@@ -83,8 +52,6 @@ class RunSession:
     worker: Worker[Any] | None = None
     summary: RunSummary | None = None
     frozen: bool = field(default=False, init=False)  # see `fold`
-    probe: TrainingCpuProbe | None = field(default_factory=TrainingCpuProbe.from_env,
-                                           init=False)
 
     @property
     def active(self) -> bool:
@@ -103,8 +70,8 @@ class RunSession:
             if post(message):
                 return
             for event in self.pending.drain():
-                if isinstance(event, TERMINAL_TYPES):
-                    self.summary = as_summary(getattr(event, "summary", None))
+                if isinstance(event, (RunFinished, RunStopped, RunFailed)):
+                    self.summary = event.summary
 
         return self.pending.emitter(post_or_drop)
 
@@ -120,8 +87,6 @@ class RunSession:
         is among them can be collected again.
         """
         self.history.fold(event)
-        if self.probe is not None:
-            self.probe.observe(event, self.history.epochs)
         if not self.frozen and isinstance(event, BatchEnd):
             gc.freeze()
             self.frozen = True
@@ -147,9 +112,10 @@ class RunSession:
         self.thaw()
         history = self.history
         history.note(f"failed: {message}")
-        self.summary = new_summary(history.run_id, history.config or config,
-                                   epochs=history.epochs or None, train_samples=None,
-                                   reason=message, epochs_completed=len(history.epoch_ends))
+        self.summary = RunSummary(run_id=history.run_id, config=history.config or config,
+                                  epochs=history.epochs or None, train_samples=None,
+                                  status="failed", reason=message,
+                                  epochs_completed=len(history.epoch_ends))
 
     def close(self, reason: str, *, keep_run: bool = False) -> None:
         """The app is going: stop following, and stop a run of this process (with `reason`).

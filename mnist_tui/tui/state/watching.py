@@ -13,6 +13,7 @@ from pathlib import Path
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.events import Emit, RunFailed
 from mnist_tui.core.jsonio import read_json_dict
+from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.reading import FollowEnd, follow_run
 
 
@@ -26,8 +27,8 @@ def follow_events(run_dir: Path, emit: Emit, stop: Callable[[], bool]) -> Follow
     if end.outcome == "died":
         output = Path(run_dir) / "output.log"
         message = end.died_message() + (f" (its output: {output})" if output.exists() else "")
-        emit(RunFailed(error=message, summary={"run_id": Path(run_dir).name,
-                                               "status": "failed", "reason": message}))
+        emit(RunFailed(error=message, summary=RunSummary(
+            run_id=Path(run_dir).name, run_dir=str(run_dir), status="failed", reason=message)))
     return end
 
 

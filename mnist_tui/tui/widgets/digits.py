@@ -18,7 +18,7 @@ from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Static
 
-from mnist_tui.core.events import DigitSample
+from mnist_tui.core.digit_sample import DigitSample
 from mnist_tui.tui.theming import ThemeAware, theme_color
 
 UPPER_HALF = "▀"

@@ -1,0 +1,464 @@
+"""The monitor and the app's run flow, driven by the fake runner: progress, log, keys, endings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Label, Log, Static
+
+from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import BatchEnd, EpochEnd, Event, RunFinished, RunStarted, RunStopped
+from mnist_tui.tui.app import MnistApp
+from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
+from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.screens.monitor import (
+    CHART_BUDGET,
+    CHART_INTERVAL,
+    CHART_MAX_INTERVAL,
+    MonitorScreen,
+)
+from mnist_tui.tui.screens.summary import SummaryScreen
+from mnist_tui.tui.state.history import ChartData, TrainingHistory
+from mnist_tui.tui.state.messages import PendingEvents
+from mnist_tui.tui.themes import remembered_theme
+from mnist_tui.tui.widgets.charts import MetricChart, step_ticks, tick_label
+from mnist_tui.tui.widgets.progress import ProgressTrack, RunProgress
+from tests.helpers.fake_runs import FakeRunner, wait_for
+
+QUICK = TrainConfig(train_size=6000, epochs=2)  # 80 batches per epoch
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep theme files and the remembered theme of these tests out of the user's config."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config / "mnist-tui"
+
+
+def started_app(runner: FakeRunner, config: TrainConfig = QUICK, **kwargs: object) -> MnistApp:
+    return MnistApp(config, start=True, runner=runner, runs_dir=Path("runs"), **kwargs)
+
+
+def monitor_of(app: MnistApp) -> MonitorScreen:
+    assert isinstance(app.screen, MonitorScreen)
+    return app.screen
+
+
+def text(screen: MonitorScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_start_skips_the_form_and_progress_follows_events() -> None:
+    runner = FakeRunner(hold_after=30)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.history is not None and app.history.step == 30)
+        await pilot.pause()
+        monitor = monitor_of(app)
+        monitor.update_now()
+        await pilot.pause()
+        stats = text(monitor, "#stats")
+        assert "batch 30/160" in stats and "epoch 1/2" in stats
+        assert "img/s" in stats and "ETA" in stats and "elapsed" in stats
+        bar = monitor.query_one("#progress", RunProgress)
+        assert (bar.progress, bar.total) == (30, 160)
+        assert bar.percentage == pytest.approx(30 / 160)
+        assert str(bar.query_one(Label).render()) == "19%"
+        track = bar.query_one(ProgressTrack)
+        done = track.render_line(0).text
+        assert done.count("━") + done.count("╸") + done.count("╺") == track.size.width
+        assert done.startswith("━" * int(30 / 160 * track.size.width))
+        info = text(monitor, "#run-info")
+        assert "run fake-1" in info and "33,194 params" in info and "5,100 train" in info
+        log = monitor.query_one("#log", Log)
+        assert "loading MNIST…" in log.lines and "training…" in log.lines
+        assert runner.calls[0]["runs_dir"] == Path("runs")
+        runner.release()
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+
+
+async def test_monitor_fits_80x24_and_grows_with_the_terminal() -> None:
+    runner = FakeRunner(hold_after=5)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        await pilot.pause()
+        monitor = monitor_of(app)
+        for selector in ("#run-info", "#progress", "#stats", "#loss-chart", "#accuracy-chart",
+                         "#log", "Footer"):
+            region = monitor.query_one(selector).region
+            assert region.height >= 1 and region.bottom <= 24, selector
+        small = monitor.query_one("#loss-chart").region
+        assert small.height >= 8 and small.width >= 36
+        assert monitor.query_one("#log").region.height >= 4
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        big = monitor.query_one("#loss-chart").region
+        assert big.width > small.width and big.height > small.height
+        runner.release()
+
+
+async def test_epoch_lines_reach_the_log_and_summary_follows() -> None:
+    runner = FakeRunner()
+    app = started_app(runner)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        summary = app.screen
+        assert isinstance(summary, SummaryScreen)
+        assert summary.summary["status"] == "finished"
+        assert summary.evaluated is not None and summary.evaluated.test_accuracy == 0.98
+        assert summary.history is app.history
+        assert app.history is not None
+        epoch_lines = [line for line in app.history.log_lines if line.startswith("epoch ")]
+        assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"]
+        assert app.final_summary is not None and app.final_summary["run_id"] == "fake-1"
+        await pilot.press("q")  # nothing running: quits at once
+        await wait_for(pilot, lambda: app.return_value is not None)
+    assert app.return_value["status"] == "finished"
+
+
+async def test_pause_and_resume() -> None:
+    runner = FakeRunner(hold_after=10)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        monitor = monitor_of(app)
+        await pilot.press("p")
+        control = app.session.control
+        assert control is not None and control.paused
+        assert "PAUSED" in text(monitor, "#stats")
+        keys = {b.binding.description for b in monitor.active_bindings.values()}
+        assert "Resume" in keys and "Pause" not in keys
+        runner.release()  # the runner now waits in wait_if_paused
+        await pilot.press("p")
+        assert not control.paused
+        assert "paused" in app.history.log_lines and "resumed" in app.history.log_lines
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        assert app.history.step == 160
+
+
+async def test_stop_still_evaluates_and_shows_the_summary() -> None:
+    runner = FakeRunner(hold_after=10)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        await pilot.press("s")
+        assert app.session.control is not None and app.session.control.stop_requested
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        summary = app.screen
+        assert isinstance(summary, SummaryScreen)
+        assert summary.summary["status"] == "stopped"
+        assert summary.evaluated is not None  # the test set was still evaluated
+        assert isinstance(app.history.outcome, RunStopped)
+        assert app.history.step == 10
+        assert any(line.startswith("epoch 1/2") for line in app.history.log_lines)
+
+
+async def test_quit_asks_first_then_stops_cleanly_and_exits() -> None:
+    runner = FakeRunner(hold_after=10)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, MonitorScreen)
+        assert app.session.control is not None and not app.session.control.stop_requested
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.return_value is not None)
+    assert runner.finished.is_set()  # the run ended before the app did
+    assert isinstance(app.history.outcome, RunStopped)  # its log is complete
+    assert app.history.evaluated is not None
+    assert app.return_value["status"] == "stopped"
+    assert app.final_summary == app.return_value
+
+
+async def test_a_failed_run_shows_its_error_and_returns_to_the_form() -> None:
+    runner = FakeRunner(fail_at=5)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        error = app.screen
+        assert isinstance(error, ErrorScreen)
+        assert error.message == "the loss became NaN at batch 5"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        assert app.final_summary is not None and app.final_summary["status"] == "failed"
+
+
+async def test_a_crashing_runner_lands_on_the_error_screen() -> None:
+    runner = FakeRunner(raise_error=RuntimeError("no MNIST here"))
+    app = started_app(runner)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        error = app.screen
+        assert isinstance(error, ErrorScreen)
+        assert error.message == "RuntimeError: no MNIST here"
+        assert "Traceback" in error.detail
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        assert app.final_summary is not None
+        assert (app.final_summary["run_id"], app.final_summary["status"],
+                app.final_summary["reason"]) == ("", "failed", "RuntimeError: no MNIST here")
+        assert app.final_summary["config"] == QUICK.to_dict()  # the run that was asked for
+
+
+async def test_train_again_and_edit_settings_from_the_summary() -> None:
+    runner = FakeRunner()
+    config = TrainConfig(train_size=3000, epochs=1, optimizer="adam")
+    app = started_app(runner, config)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(runner.calls) == 2)
+        assert runner.calls[1]["config"] == config
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen)
+                       and app.screen.summary["run_id"] == "fake-2")
+        await pilot.press("e")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        assert form.config == config  # prefilled with the last run's settings
+
+
+async def test_smoothing_key_switches_the_curves() -> None:
+    runner = FakeRunner(hold_after=40)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        await pilot.pause()
+        monitor = monitor_of(app)
+        monitor.update_now()
+        chart = monitor.query_one("#loss-chart", MetricChart)
+        assert monitor.smoothing and chart.data is not None and chart.data.smooth
+        assert "smoothed" in str(monitor.query_one("#legend", Static).render())
+        await pilot.press("e")
+        assert not monitor.smoothing
+        assert chart.data is not None and chart.data.smooth is None
+        assert "smoothed" not in str(monitor.query_one("#legend", Static).render())
+        assert len(chart.data.train[0]) == 40
+        runner.release()
+
+
+async def test_events_are_folded_not_drawn_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(hold_after=1)
+    app = started_app(runner, TrainConfig(train_size=60000, epochs=1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.history.step == 1)
+        monitor = monitor_of(app)
+        history = app.history
+        chart = monitor.query_one("#loss-chart", MetricChart)
+        folded: list[Event] = []
+        drawn: list[ChartData] = []
+        fold, show = history.fold, chart.show
+
+        def spy_fold(event: Event) -> None:
+            folded.append(event)
+            fold(event)
+
+        def spy_show(data: ChartData) -> None:
+            drawn.append(data)
+            show(data)
+
+        monkeypatch.setattr(history, "fold", spy_fold)
+        monkeypatch.setattr(chart, "show", spy_show)
+        emit = app.session.pending.emitter(app.post_message)  # as the worker's emit does
+        began = time.monotonic()
+        for step in range(2, 2002):  # a flood of batches, as a GPU would send
+            emit(BatchEnd(step=step, epoch=1, batch=step, loss=1.0, accuracy=0.5,
+                          batch_loss=1.0, batch_accuracy=0.5, seen=64 * step,
+                          elapsed=0.001 * step))
+        await wait_for(pilot, lambda: history.step == 2001)
+        # The pause between redraws grows with their cost (up to CHART_MAX_INTERVAL) on a busy
+        # machine: wait for the redraw rather than for a fixed time.
+        await wait_for(pilot, lambda: bool(drawn))
+        took = time.monotonic() - began
+        assert 1 <= len(drawn) <= took / CHART_INTERVAL + 2  # paced by the timer, not events
+        # Merged deliveries lose no batch and keep their order.
+        assert [e.step for e in folded if isinstance(e, BatchEnd)] == list(range(2, 2002))
+        assert chart.data is not None  # thinned to what the chart's width can show
+        assert len(chart.data.train[0]) == chart.max_points == min(150, chart.size.width)
+        runner.release()
+
+
+def batch_at(step: int) -> BatchEnd:
+    return BatchEnd(step=step, epoch=1, batch=step, loss=1.0, accuracy=0.5, batch_loss=1.0,
+                    batch_accuracy=0.5, seen=64 * step, elapsed=0.001 * step)
+
+
+async def test_a_burst_of_events_wakes_the_ui_thread_once() -> None:
+    runner = FakeRunner(hold_after=1)
+    app = started_app(runner, TrainConfig(train_size=60000, epochs=1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.history.step == 1)
+        pending = app.session.pending
+        drains: list[int] = []
+        drain = pending.drain
+
+        def counted_drain() -> list[Event]:
+            events = drain()
+            drains.append(len(events))
+            return events
+
+        pending.drain = counted_drain  # type: ignore[method-assign]
+        emit = pending.emitter(app.post_message)
+        for burst in range(10):  # ten bursts of 16 batches, as the trainer reports them
+            last = 17 + 16 * burst
+            for step in range(last - 15, last + 1):
+                emit(batch_at(step))
+            await wait_for(pilot, lambda: app.history.step == last)  # noqa: B023 (awaited now)
+        assert drains == [16] * 10  # one wake-up per burst, not one per event
+        runner.release()
+
+
+async def test_charts_are_not_rebuilt_when_nothing_they_show_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(hold_after=1)
+    app = started_app(runner, TrainConfig(train_size=60000, epochs=10))  # 7,970 batches
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.history.step == 1)
+        monitor = monitor_of(app)
+        monkeypatch.setattr(monitor, "_chart_pause", lambda: 0.0)  # no pacing by time here
+        monitor.update_now()
+        chart = monitor.query_one("#loss-chart", MetricChart)
+        shown: list[ChartData] = []
+        show = chart.show
+
+        def spy_show(data: ChartData) -> None:
+            shown.append(data)
+            show(data)
+
+        monkeypatch.setattr(chart, "show", spy_show)
+        emit = app.session.pending.emitter(app.post_message)
+
+        async def fold(*events: Event) -> int:
+            """How many times the chart is drawn after `events`, by its timer or at once."""
+            before = len(shown)
+            for event in events:
+                emit(event)
+            await wait_for(pilot, lambda: app.session.pending.waiting == 0)  # all folded
+            await pilot.pause()
+            monitor._refresh_charts()
+            return len(shown) - before
+
+        assert await fold() == 0  # nothing new
+        # A braille pixel column is 7,970 / (2 * width) batches: fewer move no curve by one.
+        column = 7970 / (2 * chart.size.width)
+        assert await fold(*(batch_at(step) for step in range(2, int(column)))) == 0
+        assert await fold(*(batch_at(step) for step in range(int(column), int(column) + 3))) == 1
+        step = app.history.step
+        assert await fold(EpochEnd(epoch=1, step=step, loss=1.0, accuracy=0.5, val_loss=0.9,
+                                   val_accuracy=0.6, seconds=1.0)) == 1  # a validation point
+        assert await fold() == 0
+        monitor.smoothing = False  # redraws at once, then nothing is left to draw
+        await pilot.pause()
+        assert shown[-1].smooth is None and await fold() == 0
+        runner.release()
+
+
+def test_chart_redraws_are_paced_by_what_they_cost() -> None:
+    """Charts may take CHART_BUDGET of a core: the median of their recent redraws' CPU over
+    it, within CHART_INTERVAL and CHART_MAX_INTERVAL. (No clock: the costs are given.)"""
+
+    class Drawn:
+        draw_seconds = 0.0
+
+    monitor = MonitorScreen(TrainingHistory())
+    chart = Drawn()
+    monitor._charts = [chart]  # type: ignore[list-item]
+
+    def pause_after(cost: float) -> float:
+        chart.draw_seconds = cost
+        return monitor._chart_pause()
+
+    assert pause_after(0.001) == CHART_INTERVAL  # cheap charts: twice a second at most
+    assert pause_after(0.008) == CHART_INTERVAL
+    assert pause_after(0.012) == pytest.approx(0.008 / CHART_BUDGET)  # median of 1, 8, 12 ms
+    assert pause_after(0.4) == pytest.approx(0.010 / CHART_BUDGET)  # one slow redraw: little
+    assert pause_after(0.5) == pytest.approx(0.012 / CHART_BUDGET)
+    assert pause_after(0.6) == CHART_MAX_INTERVAL  # slow ones: still every few seconds
+
+
+async def test_late_events_of_an_old_run_are_ignored() -> None:
+    runner = FakeRunner(hold_after=3)
+    app = started_app(runner)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        stale = PendingEvents()  # the buffer of an earlier run, whose worker lingers
+        stale.emitter(app.post_message)(RunFinished(summary={}))
+        await pilot.pause()
+        assert app.history is not None and not app.history.finished
+        assert isinstance(app.screen, MonitorScreen)
+        runner.release()
+
+
+async def test_monitor_keys_and_palette_commands() -> None:
+    runner = FakeRunner(hold_after=3)
+    app = started_app(runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.held.is_set)
+        shown = {b.binding.description for b in app.screen.active_bindings.values()
+                 if b.binding.show}
+        assert {"Pause", "Stop", "Smoothing", "Quit"} <= shown
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        for title in ("Pause training", "Stop training", "Toggle smoothing", "Theme"):
+            assert title in commands
+        commands["Pause training"].callback()
+        assert app.session.control is not None and app.session.control.paused
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        commands["Resume training"].callback()
+        assert not app.session.control.paused
+        runner.release()
+
+
+async def test_broken_theme_file_is_reported_and_the_choice_remembered(
+        _own_config_dir: Path) -> None:
+    themes = _own_config_dir / "themes"
+    themes.mkdir(parents=True)
+    (themes / "broken.toml").write_text("name = 'broken'\nprimary = 'not a colour'\n")
+    app = MnistApp(runner=FakeRunner(), theme="no-such-theme")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("broken.toml" in m and "ignored" in m for m in messages)
+        assert any("no-such-theme" in m for m in messages)
+        assert app.theme == "mnist-dark"
+        assert remembered_theme() is None  # falling back is not a choice
+        app.theme = "mnist-light"
+        await pilot.pause()
+        assert remembered_theme() == "mnist-light"
+    app = MnistApp(runner=FakeRunner())
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.theme == "mnist-light"
+
+
+def test_step_axis_ticks_are_round_batch_numbers() -> None:
+    assert step_ticks(1594, 4) == [0, 500, 1000, 1500]
+    assert step_ticks(160, 3) == [0, 50, 100, 150]
+    assert step_ticks(1, 4) == [0, 1]
+    assert [tick_label(t) for t in step_ticks(80_000, 4)] == ["0", "20k", "40k", "60k", "80k"]
+    assert tick_label(1500) == "1.5k" and tick_label(2_000_000) == "2M"
+
+
+def test_header_names_the_strategy_and_devices() -> None:
+    def header(strategy: str, devices: tuple[str, ...]) -> str:
+        history = TrainingHistory()
+        history.fold(RunStarted(run_id="r1", config={"model": "cnn"}, total_batches=10,
+                                batches_per_epoch=10, epochs=1, train_samples=640,
+                                val_samples=100, test_samples=10, params=33_194,
+                                strategy=strategy, devices=devices))
+        return MonitorScreen(history).info_text()
+
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:"
+    assert "mirrored on CPU:0, CPU:1" in header("mirrored", (cpu + "0", cpu + "1"))
+    assert "· CPU:0 ·" in header("default", (cpu + "0",))
