@@ -5,8 +5,9 @@ test's mapping or `monkeypatch.setenv` is seen). Values that need checking come 
 text given, stripped; the module that uses them checks them and says what is wrong in its
 own words (`checkpoint.checkpoint_seconds`, `strategy.read_tf_config`, ...).
 
-Two variables are only ever written, as defaults before TensorFlow loads:
-TF_CPP_MIN_LOG_LEVEL and KERAS_BACKEND (see `training.keras_runtime`).
+Three variables are only ever written, as defaults before TensorFlow loads (a value the user
+set is kept): TF_CPP_MIN_LOG_LEVEL, KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS (see
+`training.keras_runtime`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ LIVE = "MNIST_TUI_LIVE"  # "0": no live predictions or load samples (to measure 
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"  # CUDA's own: which GPUs TensorFlow sees
 TF_CPP_MIN_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"  # written: TensorFlow's C++ log lines, "3" = none
 KERAS_BACKEND = "KERAS_BACKEND"  # written: "tensorflow"
+TF_ENABLE_ONEDNN_OPTS = "TF_ENABLE_ONEDNN_OPTS"  # written on x86: "1", oneDNN's kernels on any CPU
 
 
 def _read(name: str, environ: Mapping[str, str] | None) -> str:
