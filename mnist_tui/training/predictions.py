@@ -7,10 +7,11 @@ that any first few mix classes and hold a hard one. The choice is deterministic:
 test set gives the same digits in every run.
 
 `PredictionHook` is a `batch_metrics.FitHook`: in the training thread, between two calls into
-TensorFlow, it runs one forward pass of those digits (a traced `tf.function`, a few
-milliseconds) every `interval` seconds of training and at every epoch end, and emits a
-`Predictions` event. Inference draws no random numbers and changes no weights, so a seeded
-run trains exactly as it would without it.
+the backend, it runs one forward pass of those digits (a few milliseconds: a traced
+`tf.function` under TensorFlow, Keras's own `predict_on_batch` under JAX and PyTorch) every
+`interval` seconds of training and at every epoch end, and emits a `Predictions` event.
+Inference draws no random numbers and changes no weights, so a seeded run trains exactly as
+it would without it.
 """
 
 from __future__ import annotations
@@ -209,7 +210,27 @@ class PredictionHook:
 
 def compiled_forward(model: Any, inputs: np.ndarray) -> Callable[[], np.ndarray]:
     """A function returning `model`'s float32 outputs on `inputs` (inference: dropout off,
-    no random numbers drawn), traced once into one TensorFlow graph over a constant input."""
+    no random numbers drawn, no gradients), compiled once where the backend allows.
+
+    Under TensorFlow (the app, and a `MonitorCallback` there): one traced `tf.function` over
+    a constant input, a plain forward pass that also works inside a distribution strategy
+    (a cluster's chief predicts alone). Under any other Keras backend (JAX, PyTorch): Keras's
+    own `predict_on_batch`, which JAX compiles once (`jit`) and PyTorch runs under
+    `torch.no_grad()`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        def predict() -> np.ndarray:
+            out = model.predict_on_batch(inputs)
+            return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+        return predict
+    return _tf_forward(model, inputs)
+
+
+def _tf_forward(model: Any, inputs: np.ndarray) -> Callable[[], np.ndarray]:
+    """The TensorFlow forward pass: traced once into one graph over a constant input."""
     import tensorflow as tf
 
     images = tf.constant(inputs)
