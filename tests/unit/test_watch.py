@@ -346,3 +346,26 @@ def test_watch_headless_reports_a_dead_run(tmp_path: Path) -> None:
     assert watch_headless(run_dir, stdout=out, stderr=err) == 1
     assert out.getvalue() == ""
     assert "ended without a final event; its last event came" in err.getvalue()
+
+
+def test_an_evaluation_after_the_end_is_read_before_it(tmp_path: Path) -> None:
+    """A `MonitorCallback` script's `model.evaluate` after `fit` appends an `Evaluated` and the
+    same end again (its summary with the test figures): readers see them in the app's order,
+    one end; a log cut before the second end still ends with the first."""
+    from mnist_tui.core.events import Evaluated
+
+    tested = Evaluated(test_loss=0.3, test_accuracy=0.88, test_samples=0, confusion=(),
+                       per_class_accuracy=(), time=2100.0)
+    amended = RunFinished(summary={"status": "finished", "test_accuracy": 0.88,
+                                   "val_accuracy": 0.91, "seconds": 2.0}, time=2100.5)
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(e.to_json() + "\n" for e in [*whole_run(), tested]))
+    events = read_events(tmp_path)
+    assert events[-2:] == [tested, finished()]
+    append(log, amended.to_json() + "\n")
+    events = read_events(tmp_path)
+    assert events[:-2] == whole_run()[:-1] and events[-2:] == [tested, amended]
+    seen: list[Event] = []
+    end = follow_run(tmp_path, seen.append)
+    assert end.outcome == "ended" and seen == events
+    assert end.last_event.summary["test_accuracy"] == 0.88
