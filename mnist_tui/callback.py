@@ -54,7 +54,7 @@ from mnist_tui.runs.channel import ControlChannel
 from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
 from mnist_tui.training.batch_metrics import FitHook
 from mnist_tui.training.evaluation import keras_evaluation, logged_evaluation
-from mnist_tui.training.predictions import PredictionHook, choose_digits
+from mnist_tui.training.predictions import PREDICT_SHARE, PredictionHook, choose_digits
 from mnist_tui.training.rate_control import LearningRateHook, optimizer_rate_lock
 from mnist_tui.training.system_load import LoadHook
 from mnist_tui.training.translator import FitShape, KerasTranslator, metric_value, numeric_logs
@@ -175,7 +175,8 @@ class MonitorCallback(KerasTranslator):
         hooks: list[FitHook] = [self._load_hook, rate_hook]
         if self._shown is not None:
             self._write(self._shown)
-            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
+            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs,
+                                         share=PREDICT_SHARE)
             predictions.prepare(self.model)  # traced before the first batch
             if predictions.failure:
                 warnings.warn(f"mnist-tui: the model cannot predict the test digits given "

@@ -17,6 +17,7 @@ it would without it.
 from __future__ import annotations
 
 import base64
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,8 @@ from mnist_tui.core.events import Emit, Predictions, ShownDigits
 from mnist_tui.training.batch_metrics import FitState
 
 SHOWN_DIGITS = 32  # the most the strip can show; a forward pass of this many images
-PREDICT_SECONDS = 2.0  # seconds of training between two predictions
+PREDICT_SECONDS = 2.0  # seconds of training between two predictions, at least
+PREDICT_SHARE = 0.01  # the most of the training time a script's strip may take (see below)
 IMAGE_PIXELS = 28 * 28
 HARD_EVERY = 3  # every third digit shown (the 2nd, 5th, 8th, ...) is an atypical one
 HARD_QUANTILE = 0.97  # atypical digits come from the farthest 3% of their class, ...
@@ -142,21 +144,28 @@ class PredictionHook:
     """A `FitHook` that predicts the shown digits every `interval` s and at epoch ends.
 
     `interval` counts seconds of training (pauses excluded); the first prediction comes at
-    the first execution's end, so the strip fills at once. `inputs` are the shown digits as
-    the model takes them (a `MonitorCallback` user's own test rows, in their dtype and shape);
-    by default the trainer's: `shown_images(shown)`. A model that cannot predict them (the
-    wrong input shape) stops the hook, never the training: `failure` then says why.
+    the first execution's end, so the strip fills at once. With a `share` (a script's
+    `MonitorCallback`: any model, any backend), a forward pass that takes more than `share`
+    of `interval` (a big model, PyTorch's uncompiled pass on a busy CPU) stretches the
+    interval, so that the strip keeps to that share of the training time.
+    `inputs` are the shown digits as the model takes them (a `MonitorCallback` user's own
+    test rows, in their dtype and shape); by default the trainer's: `shown_images(shown)`.
+    A model that cannot predict them (the wrong input shape) stops the hook, never the
+    training: `failure` then says why.
     """
 
     def __init__(self, shown: ShownDigits, emit: Emit,
-                 interval: float = PREDICT_SECONDS, *, inputs: Any = None) -> None:
+                 interval: float = PREDICT_SECONDS, *, inputs: Any = None,
+                 share: float | None = None) -> None:
         self.shown = shown
         self.emit = emit
         self.interval = interval
+        self.share = share
         self.inputs = shown_images(shown) if inputs is None else np.asarray(inputs)
         self.failure = ""  # why predicting failed ("" while it works)
         self._last_seconds: float | None = None  # training seconds at the last prediction
         self._last_step = -1
+        self._cost = 0.0  # seconds the latest forward pass took
         self._forward: Callable[[], Any] | None = None
         self._model: Any = None
 
@@ -173,7 +182,8 @@ class PredictionHook:
     def after_execution(self, fit: FitState) -> None:
         """Predict when `interval` seconds of training have gone by since the last time."""
         seconds = fit.progress.train_seconds()
-        if self._last_seconds is not None and seconds - self._last_seconds < self.interval:
+        wait = max(self.interval, self._cost / self.share) if self.share else self.interval
+        if self._last_seconds is not None and seconds - self._last_seconds < wait:
             return
         self._last_seconds = seconds
         self.predict(fit.model, fit.progress.step, fit.progress.epoch)
@@ -189,7 +199,10 @@ class PredictionHook:
         if self.failure or not len(self.inputs):
             return
         try:
-            probs = _probabilities(self._forward_of(model)())
+            forward = self._forward_of(model)
+            began = time.perf_counter()
+            probs = _probabilities(forward())
+            self._cost = time.perf_counter() - began
         except Exception as exc:  # a user's model that cannot take the images
             self.failure = f"{type(exc).__name__}: {exc}"
             return
