@@ -114,8 +114,9 @@ class HeadlessConsole:
                      f"val accuracy {_pct(event.val_accuracy)}{rate}  ({event.seconds:.1f} s)")
         elif isinstance(event, Evaluated):
             self.stop_bar()
+            on = f" on {event.test_samples:,} images" if event.test_samples else ""
             self.say(f"test: loss {_num(event.test_loss)} accuracy "
-                     f"{_pct(event.test_accuracy)} on {event.test_samples:,} images")
+                     f"{_pct(event.test_accuracy)}{on}")
         elif isinstance(event, (RunFinished, RunStopped, RunFailed)):
             self.stop_bar()
             self.say(self._final_line(event))

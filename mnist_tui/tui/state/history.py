@@ -171,9 +171,10 @@ class TrainingHistory:
         self.chart_marks_version += 1
         epochs = "epoch" if event.epochs == 1 else "epochs"
         self.log_lines.append(
-            f"run {event.run_id}: {event.epochs} {epochs} of {event.batches_per_epoch:,} "
-            f"batches" + (f", then {event.test_samples:,} test images" if event.test_samples
-                          else ""))
+            f"run {event.run_id}: {event.epochs} {epochs} of "
+            + (f"{event.batches_per_epoch:,} batches" if event.batches_per_epoch
+               else "batches not counted in advance")
+            + (f", then {event.test_samples:,} test images" if event.test_samples else ""))
 
     def _fold_resumed(self, event: RunResumed) -> None:
         """Back to the checkpoint: what was logged after it (a killed run's last batches, a
