@@ -40,6 +40,7 @@ import numpy as np
 
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
+    Emit,
     Evaluated,
     Event,
     Phase,
@@ -253,7 +254,7 @@ class MonitorCallback(KerasTranslator):
         self._write(evaluated)
         return _tested(summary, evaluated, logs)
 
-    def _end(self, summary: RunSummary, write: Any) -> None:
+    def _end(self, summary: RunSummary, write: Emit) -> None:
         """Write the run's terminal event with `summary` through `write`, and keep it."""
         if summary.status == "stopped":
             write(RunStopped(reason=summary.reason, summary=summary))

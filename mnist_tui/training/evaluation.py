@@ -21,7 +21,7 @@ import numpy as np
 
 from mnist_tui.core.digit_sample import DigitSample
 from mnist_tui.core.events import Evaluated
-from mnist_tui.training.predictions import as_uint8
+from mnist_tui.training.predictions import as_probabilities, as_uint8
 
 if TYPE_CHECKING:
     from mnist_tui.training.strategy import Placement
@@ -97,8 +97,9 @@ def keras_evaluation(model: Any, x_test: Any, y_test: Any, *, batch_size: int | 
     labels = class_labels(np.asarray(y_test))
     evaluated = logged_evaluation(logs, key)
     if labels is not None:
-        probs = np.asarray(model.predict(x_test, batch_size=batch_size, verbose=0))
-        if probs.ndim == 2 and probs.shape[1] == 10:
+        outputs = np.asarray(model.predict(x_test, batch_size=batch_size, verbose=0))
+        if outputs.ndim == 2 and outputs.shape[1] == 10:
+            probs = as_probabilities(outputs)  # a model that gives logits too
             images = np.asarray(x_test).reshape(len(labels), -1)
             full = evaluate_predictions(probs, labels, as_uint8(images))
             evaluated = replace(full, test_loss=evaluated.test_loss,

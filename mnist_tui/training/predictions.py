@@ -129,7 +129,7 @@ def shown_images(shown: ShownDigits) -> np.ndarray:
     return (pixels.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
 
 
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
+def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     """Rows of class probabilities: a softmax output as it is; logits (a row with a negative
     value or not summing to 1) through a softmax."""
     out = np.asarray(outputs, dtype=np.float32).reshape(len(outputs), -1)
@@ -201,7 +201,7 @@ class PredictionHook:
         try:
             forward = self._forward_of(model)
             began = time.perf_counter()
-            probs = _probabilities(forward())
+            probs = as_probabilities(forward())
             self._cost = time.perf_counter() - began
         except Exception as exc:  # a user's model that cannot take the images
             self.failure = f"{type(exc).__name__}: {exc}"

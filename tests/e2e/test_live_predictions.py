@@ -235,11 +235,11 @@ def test_prepare_traces_before_training_and_a_failure_stops_the_hook_there(small
 
 def test_logits_become_probabilities():
     logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], np.float32)
-    probs = live_predictions._probabilities(logits)
+    probs = live_predictions.as_probabilities(logits)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     assert list(probs.argmax(axis=1)) == [0, 1]
     softmax = np.array([[0.2, 0.8]], np.float32)
-    np.testing.assert_array_equal(live_predictions._probabilities(softmax), softmax)
+    np.testing.assert_array_equal(live_predictions.as_probabilities(softmax), softmax)
 
 
 # --- real Keras ------------------------------------------------------------------------------
