@@ -5,6 +5,15 @@
 
 then, in another terminal (or after an SSH reconnect): `mnist-tui watch`.
 
+It works under each Keras 3 backend (TensorFlow, JAX, PyTorch). The test accuracy reaches
+the run in two ways: `evaluate_test=True` with `test_data` evaluates that test set at the end
+of `fit` (the app's order: `Evaluated`, then the run's end; with the confusion matrix when
+the labels name 10 classes), and a later `model.evaluate(..., callbacks=[callback])`
+amends the run it logged last: an `Evaluated` and the same end again, its summary (and
+`summary.json`, rewritten atomically) holding the test loss and accuracy, which readers
+(`runs.reading.follow`) put in the app's order. Evaluations inside `fit` (validation) are
+the epochs' validation figures, not a test.
+
 The run folder is the same as the app's (config, events.jsonl, summary.json, process.json),
 with what a callback can know: the model's name, optimizer, learning rate, parameter count,
 epochs and steps per epoch. It is the app's own translation of `fit` into events
@@ -21,7 +30,9 @@ from __future__ import annotations
 
 import atexit
 import re
+import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,8 @@ import numpy as np
 
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
+    Emit,
+    Evaluated,
     Event,
     Phase,
     RunFailed,
@@ -41,10 +54,11 @@ from mnist_tui.core.summary import RunSummary, Status
 from mnist_tui.runs.channel import ControlChannel
 from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
 from mnist_tui.training.batch_metrics import FitHook
-from mnist_tui.training.predictions import PredictionHook, choose_digits
+from mnist_tui.training.evaluation import keras_evaluation, logged_evaluation
+from mnist_tui.training.predictions import PREDICT_SHARE, PredictionHook, choose_digits
 from mnist_tui.training.rate_control import LearningRateHook, optimizer_rate_lock
 from mnist_tui.training.system_load import LoadHook
-from mnist_tui.training.translator import FitShape, KerasTranslator, metric_value
+from mnist_tui.training.translator import FitShape, KerasTranslator, metric_value, numeric_logs
 
 ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
                  "binary_accuracy")
@@ -64,7 +78,10 @@ class MonitorCallback(KerasTranslator):
     (Keras does not tell callbacks). `config`: more settings to record (JSON-ready).
     `test_data`: `(x_test, y_test)` with 28x28 images (uint8, or floats in 0..1) to show a
     strip of live test predictions in the monitor (the model must take such images as they
-    are); without it there is no strip. Each `fit` with this callback starts a new run;
+    are); without it there is no strip. `evaluate_test`: evaluate `test_data` at the end of
+    each `fit` (its test loss and accuracy, the confusion matrix, the summary's digits).
+    A `model.evaluate` given this callback after `fit` adds its test loss and accuracy to
+    the run the callback logged last. Each `fit` with this callback starts a new run;
     `run_dir` names the latest. The system load is logged once a second, and a watcher may
     set the learning rate when the optimizer's is a plain value (not a schedule).
 
@@ -75,7 +92,11 @@ class MonitorCallback(KerasTranslator):
 
     def __init__(self, runs_dir: str | Path | None = None, name: str | None = None, *,
                  batch_size: int | None = None, config: dict[str, Any] | None = None,
-                 test_data: tuple[Any, Any] | None = None) -> None:
+                 test_data: tuple[Any, Any] | None = None,
+                 evaluate_test: bool = False) -> None:
+        if evaluate_test and test_data is None:
+            raise ValueError("evaluate_test=True needs the test set to evaluate: give "
+                             "test_data=(x_test, y_test) too")
         super().__init__(self._write, RunControl(), accuracy_keys=ACCURACY_KEYS,
                          cut_epoch_hooks=True)
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
@@ -87,6 +108,10 @@ class MonitorCallback(KerasTranslator):
         self._channel: ControlChannel | None = None
         self.epochs = self.steps = 0
         self.test_data = test_data
+        self.evaluate_test = evaluate_test
+        self._fitting = False  # between on_train_begin and on_train_end: evaluations validate
+        self._ended: RunSummary | None = None  # the summary the latest run ended with
+        self._test_began = time.perf_counter()
         self._shown: ShownDigits | None = None  # the strip's digits, chosen once
         self._shown_inputs: np.ndarray | None = None  # their rows of x_test, as the model takes
         if test_data is not None:  # a test set that cannot be shown fails here, before `fit`
@@ -127,6 +152,7 @@ class MonitorCallback(KerasTranslator):
         config = self._run_config = self._config()
         self.control = RunControl()
         self._writer = RunWriter(self.runs_dir or default_runs_dir(), run_id, config)
+        self._fitting, self._ended = True, None
         self.run_dir = self._writer.run_dir
         self._channel = ControlChannel(self.run_dir, self.control).start()
         atexit.register(self._abandoned)
@@ -150,7 +176,8 @@ class MonitorCallback(KerasTranslator):
         hooks: list[FitHook] = [self._load_hook, rate_hook]
         if self._shown is not None:
             self._write(self._shown)
-            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
+            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs,
+                                         share=PREDICT_SHARE)
             predictions.prepare(self.model)  # traced before the first batch
             if predictions.failure:
                 warnings.warn(f"mnist-tui: the model cannot predict the test digits given "
@@ -187,15 +214,74 @@ class MonitorCallback(KerasTranslator):
             else None,
             metrics=dict(self.last_logs), **hooks_saw)
 
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Report the epoch; an input of unknown length (a generator) is known from its first
+        whole epoch on."""
+        super().on_epoch_end(epoch, logs)
+        if not self.steps and not self.control.stop_requested and self.progress.epoch_batches:
+            self.steps = self.progress.epoch_batches
+            per_batch = self.batch_size or 1
+            self.set_shape(FitShape(self.steps, per_batch, self.steps * per_batch))
+
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """RunFinished, or RunStopped when a watcher stopped it; the log is then closed."""
+        """Evaluate `test_data` if asked to, then RunFinished (or RunStopped when a watcher
+        stopped it); the log is then closed."""
         super().on_train_end(logs)
-        if self.control.stop_requested:
-            reason = self.control.reason
-            self._write(RunStopped(reason=reason, summary=self._summary("stopped", reason)))
-        else:
-            self._write(RunFinished(summary=self._summary("finished")))
+        self._fitting = False
+        stopped = self.control.stop_requested
+        reason = self.control.reason if stopped else ""
+        summary = self._summary("stopped" if stopped else "finished", reason)
+        if self.evaluate_test and self.test_data is not None:
+            summary = self._evaluate_test_data(summary)
+        self._end(summary, self._write)
         self._finish()
+
+    def _evaluate_test_data(self, summary: RunSummary) -> RunSummary:
+        """Evaluate `test_data` (`Evaluated`) and return `summary` with its figures; a model
+        that cannot be evaluated on it leaves `summary` as it is, with a warning."""
+        x_test, y_test = self.test_data  # type: ignore[misc]
+        self._write(Phase(phase="evaluating",
+                          message=f"evaluating on {len(np.asarray(y_test)):,} test images"))
+        try:
+            evaluated, logs = keras_evaluation(self.model, x_test, y_test,
+                                               batch_size=self.batch_size,
+                                               accuracy_keys=self.accuracy_keys)
+        except Exception as exc:  # a user's model and data: the run still ends well
+            warnings.warn(f"mnist-tui: the model could not be evaluated on test_data, so the "
+                          f"run has no test figures: {type(exc).__name__}: {exc}",
+                          stacklevel=3)
+            return summary
+        self._write(evaluated)
+        return _tested(summary, evaluated, logs)
+
+    def _end(self, summary: RunSummary, write: Emit) -> None:
+        """Write the run's terminal event with `summary` through `write`, and keep it."""
+        if summary.status == "stopped":
+            write(RunStopped(reason=summary.reason, summary=summary))
+        else:
+            write(RunFinished(summary=summary))
+        self._ended = summary
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Start the clock of an evaluation."""
+        self._test_began = time.perf_counter()
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        """After `fit`, a `model.evaluate` with this callback: amend the latest run with its
+        test loss and accuracy (inside `fit` an evaluation is the validation: nothing)."""
+        ended = self._ended
+        if self._fitting or ended is None or not ended.run_dir:
+            return
+        run_dir = Path(ended.run_dir)
+        if not (run_dir / "events.jsonl").is_file():
+            return  # the folder is gone (deleted, moved): nothing to amend
+        logs = numeric_logs(logs or {})
+        evaluated = logged_evaluation(logs, self.accuracy_key(logs),
+                                      time.perf_counter() - self._test_began)
+        writer = RunWriter(run_dir.parent, run_dir.name, self._run_config, exist_ok=True)
+        writer.write(evaluated)
+        self._end(_tested(ended, evaluated, logs), writer.write)
+        writer.close()
 
     def _finish(self) -> None:
         """Close the control channel and the log; nothing is logged after this."""
@@ -213,3 +299,14 @@ class MonitorCallback(KerasTranslator):
             reason = "the training script ended before fit() finished"
             self._write(RunFailed(error=reason, summary=self._summary("failed", reason)))
         self._finish()
+
+
+def _tested(summary: RunSummary, evaluated: Evaluated, logs: dict[str, float]) -> RunSummary:
+    """`summary` with the test figures of `evaluated` (a NaN, an accuracy not measured, left
+    out) and each logged test metric under `test_` + its name."""
+    def finite(value: float) -> float | None:
+        return value if np.isfinite(value) else None
+
+    metrics = {**(summary.metrics or {}), **{f"test_{k}": v for k, v in logs.items()}}
+    return replace(summary, test_loss=finite(evaluated.test_loss),
+                   test_accuracy=finite(evaluated.test_accuracy), metrics=metrics)

@@ -114,8 +114,9 @@ class HeadlessConsole:
                      f"val accuracy {_pct(event.val_accuracy)}{rate}  ({event.seconds:.1f} s)")
         elif isinstance(event, Evaluated):
             self.stop_bar()
+            on = f" on {event.test_samples:,} images" if event.test_samples else ""
             self.say(f"test: loss {_num(event.test_loss)} accuracy "
-                     f"{_pct(event.test_accuracy)} on {event.test_samples:,} images")
+                     f"{_pct(event.test_accuracy)}{on}")
         elif isinstance(event, (RunFinished, RunStopped, RunFailed)):
             self.stop_bar()
             self.say(self._final_line(event))
@@ -163,12 +164,15 @@ class HeadlessConsole:
             return
         self._last_line = now
         rate = event.seen / event.elapsed if event.elapsed > 0 else 0.0
-        eta = (self.total - event.step) * event.elapsed / event.step if event.step else 0.0
-        pct = 100.0 * event.step / self.total if self.total else 0.0
-        self.say(f"epoch {event.epoch}/{self.epochs} batch {event.step}/{self.total} "
-                 f"({pct:.1f}%) loss {event.loss:.4f} accuracy {_pct(event.accuracy)} "
-                 f"{rate:,.0f} images/s elapsed {_duration(event.elapsed)} "
-                 f"eta {_duration(eta)}{self._memory_text()}")
+        if self.total:
+            eta = (self.total - event.step) * event.elapsed / event.step if event.step else 0.0
+            where = (f"batch {event.step}/{self.total} ({100.0 * event.step / self.total:.1f}%)")
+            left = f" eta {_duration(eta)}"
+        else:  # a total not known: a count and a rate, nothing made up
+            where, left = f"batch {event.step}", ""
+        self.say(f"epoch {event.epoch}/{self.epochs} {where} loss {event.loss:.4f} accuracy "
+                 f"{_pct(event.accuracy)} {rate:,.0f} images/s elapsed "
+                 f"{_duration(event.elapsed)}{left}{self._memory_text()}")
 
     def _start_bar(self) -> None:
         """Start the rich progress bar, on a terminal only."""
@@ -191,7 +195,8 @@ class HeadlessConsole:
             TextColumn("loss {task.fields[loss]:.4f}{task.fields[memory]}"),
             console=Console(file=self.stream), transient=False,
         )
-        self._task = self._progress.add_task("training", total=self.total, loss=float("nan"),
+        self._task = self._progress.add_task("training", total=self.total or None,
+                                             loss=float("nan"),
                                              memory=self._memory_text())
         self._progress.start()
 

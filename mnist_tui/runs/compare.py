@@ -213,7 +213,8 @@ def metric_rows(events: Iterable[Event]) -> list[dict[str, Any]]:
             rows.append({"kind": "epoch", "epoch": event.epoch, "step": event.step,
                          "loss": event.loss, "accuracy": event.accuracy,
                          "val_loss": event.val_loss, "val_accuracy": event.val_accuracy})
-        elif isinstance(event, Evaluated):
+        elif isinstance(event, Evaluated):  # the latest is the run's (a script's evaluate)
+            rows = [row for row in rows if row["kind"] != "test"]
             rows.append({"kind": "test", "loss": event.test_loss,
                          "accuracy": event.test_accuracy})
         elif isinstance(event, RunResumed):

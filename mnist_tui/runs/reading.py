@@ -1,9 +1,10 @@
 """Reading a run folder's log: every event so far, or following it as it is written.
 
 A run folder holds `config.json`, `events.jsonl` (one event per line), `summary.json` (written
-atomically when the run ends), `model.keras`, and `process.json` (which process writes the
-log, so a watcher can tell a live run from one that died). `writer.RunWriter` writes it;
-readers never write into it, and skip what they cannot read.
+atomically when the run ends, and again when a script evaluates its model afterwards),
+`model.keras`, and `process.json` (which process writes the log, so a watcher can tell a live
+run from one that died). `writer.RunWriter` writes it; readers never write into it, and skip
+what they cannot read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_tui.core.events import TERMINAL_TYPES, Emit, Event, RunResumed, event_from_json
+from mnist_tui.core.events import (
+    TERMINAL_TYPES,
+    Emit,
+    Evaluated,
+    Event,
+    RunResumed,
+    event_from_json,
+)
 from mnist_tui.core.jsonio import read_json_dict
 from mnist_tui.runs.writer import PROCESS_FILE, start_ticks
 
@@ -83,7 +91,10 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
     so; without it, ends at the current end of the file. A half-written last line is held back
     until its newline arrives; a garbled whole line is skipped. A terminal event followed by
     a `RunResumed` was superseded (the run went on): it is left out and following goes on; a
-    terminal event at the end of what is written ends it.
+    terminal event at the end of what is written ends it. An `Evaluated` after the terminal
+    event (a `MonitorCallback` script's `model.evaluate` after its `fit`) is yielded before
+    it, and the terminal event written after that one (the same end, its summary holding the
+    test figures) replaces it: readers see the order of an app run.
     """
     path = Path(run_dir) / "events.jsonl"
     pending = ""
@@ -109,6 +120,12 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
                 except ValueError:
                     continue
                 if ended is not None:
+                    if isinstance(event, Evaluated):
+                        yield event  # a script's evaluation after its fit ended
+                        continue
+                    if isinstance(event, TERMINAL_TYPES):
+                        ended = event  # the same end, amended by that evaluation
+                        continue
                     if not isinstance(event, RunResumed):
                         yield ended
                         return

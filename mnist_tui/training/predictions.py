@@ -7,15 +7,17 @@ that any first few mix classes and hold a hard one. The choice is deterministic:
 test set gives the same digits in every run.
 
 `PredictionHook` is a `batch_metrics.FitHook`: in the training thread, between two calls into
-TensorFlow, it runs one forward pass of those digits (a traced `tf.function`, a few
-milliseconds) every `interval` seconds of training and at every epoch end, and emits a
-`Predictions` event. Inference draws no random numbers and changes no weights, so a seeded
-run trains exactly as it would without it.
+the backend, it runs one forward pass of those digits (a few milliseconds: a traced
+`tf.function` under TensorFlow, Keras's own `predict_on_batch` under JAX and PyTorch) every
+`interval` seconds of training and at every epoch end, and emits a `Predictions` event.
+Inference draws no random numbers and changes no weights, so a seeded run trains exactly as
+it would without it.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +28,8 @@ from mnist_tui.core.events import Emit, Predictions, ShownDigits
 from mnist_tui.training.batch_metrics import FitState
 
 SHOWN_DIGITS = 32  # the most the strip can show; a forward pass of this many images
-PREDICT_SECONDS = 2.0  # seconds of training between two predictions
+PREDICT_SECONDS = 2.0  # seconds of training between two predictions, at least
+PREDICT_SHARE = 0.01  # the most of the training time a script's strip may take (see below)
 IMAGE_PIXELS = 28 * 28
 HARD_EVERY = 3  # every third digit shown (the 2nd, 5th, 8th, ...) is an atypical one
 HARD_QUANTILE = 0.97  # atypical digits come from the farthest 3% of their class, ...
@@ -126,7 +129,7 @@ def shown_images(shown: ShownDigits) -> np.ndarray:
     return (pixels.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
 
 
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
+def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     """Rows of class probabilities: a softmax output as it is; logits (a row with a negative
     value or not summing to 1) through a softmax."""
     out = np.asarray(outputs, dtype=np.float32).reshape(len(outputs), -1)
@@ -141,21 +144,28 @@ class PredictionHook:
     """A `FitHook` that predicts the shown digits every `interval` s and at epoch ends.
 
     `interval` counts seconds of training (pauses excluded); the first prediction comes at
-    the first execution's end, so the strip fills at once. `inputs` are the shown digits as
-    the model takes them (a `MonitorCallback` user's own test rows, in their dtype and shape);
-    by default the trainer's: `shown_images(shown)`. A model that cannot predict them (the
-    wrong input shape) stops the hook, never the training: `failure` then says why.
+    the first execution's end, so the strip fills at once. With a `share` (a script's
+    `MonitorCallback`: any model, any backend), a forward pass that takes more than `share`
+    of `interval` (a big model, PyTorch's uncompiled pass on a busy CPU) stretches the
+    interval, so that the strip keeps to that share of the training time.
+    `inputs` are the shown digits as the model takes them (a `MonitorCallback` user's own
+    test rows, in their dtype and shape); by default the trainer's: `shown_images(shown)`.
+    A model that cannot predict them (the wrong input shape) stops the hook, never the
+    training: `failure` then says why.
     """
 
     def __init__(self, shown: ShownDigits, emit: Emit,
-                 interval: float = PREDICT_SECONDS, *, inputs: Any = None) -> None:
+                 interval: float = PREDICT_SECONDS, *, inputs: Any = None,
+                 share: float | None = None) -> None:
         self.shown = shown
         self.emit = emit
         self.interval = interval
+        self.share = share
         self.inputs = shown_images(shown) if inputs is None else np.asarray(inputs)
         self.failure = ""  # why predicting failed ("" while it works)
         self._last_seconds: float | None = None  # training seconds at the last prediction
         self._last_step = -1
+        self._cost = 0.0  # seconds the latest forward pass took
         self._forward: Callable[[], Any] | None = None
         self._model: Any = None
 
@@ -172,7 +182,8 @@ class PredictionHook:
     def after_execution(self, fit: FitState) -> None:
         """Predict when `interval` seconds of training have gone by since the last time."""
         seconds = fit.progress.train_seconds()
-        if self._last_seconds is not None and seconds - self._last_seconds < self.interval:
+        wait = max(self.interval, self._cost / self.share) if self.share else self.interval
+        if self._last_seconds is not None and seconds - self._last_seconds < wait:
             return
         self._last_seconds = seconds
         self.predict(fit.model, fit.progress.step, fit.progress.epoch)
@@ -188,7 +199,10 @@ class PredictionHook:
         if self.failure or not len(self.inputs):
             return
         try:
-            probs = _probabilities(self._forward_of(model)())
+            forward = self._forward_of(model)
+            began = time.perf_counter()
+            probs = as_probabilities(forward())
+            self._cost = time.perf_counter() - began
         except Exception as exc:  # a user's model that cannot take the images
             self.failure = f"{type(exc).__name__}: {exc}"
             return
@@ -209,7 +223,27 @@ class PredictionHook:
 
 def compiled_forward(model: Any, inputs: np.ndarray) -> Callable[[], np.ndarray]:
     """A function returning `model`'s float32 outputs on `inputs` (inference: dropout off,
-    no random numbers drawn), traced once into one TensorFlow graph over a constant input."""
+    no random numbers drawn, no gradients), compiled once where the backend allows.
+
+    Under TensorFlow (the app, and a `MonitorCallback` there): one traced `tf.function` over
+    a constant input, a plain forward pass that also works inside a distribution strategy
+    (a cluster's chief predicts alone). Under any other Keras backend (JAX, PyTorch): Keras's
+    own `predict_on_batch`, which JAX compiles once (`jit`) and PyTorch runs under
+    `torch.no_grad()`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        def predict() -> np.ndarray:
+            out = model.predict_on_batch(inputs)
+            return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+        return predict
+    return _tf_forward(model, inputs)
+
+
+def _tf_forward(model: Any, inputs: np.ndarray) -> Callable[[], np.ndarray]:
+    """The TensorFlow forward pass: traced once into one graph over a constant input."""
     import tensorflow as tf
 
     images = tf.constant(inputs)

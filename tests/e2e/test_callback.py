@@ -7,6 +7,7 @@ events in it, charts drawn from it, and a stop sent from a watcher.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -103,6 +104,78 @@ def test_a_regression_logs_a_run_that_charts(keras: Any, tmp_path: Path) -> None
     assert info.status == "finished"
     row = format_runs_table([info]).splitlines()[1].split()
     assert row[3:9] == ["finished", "my", "regression", "3", "0.01", "adam"]
+
+
+def test_evaluate_after_fit_amends_the_run(keras: Any, tmp_path: Path) -> None:
+    """A script's `model.evaluate(..., callbacks=[callback])` after `fit`: its figures reach
+    the run the callback logged (a regression: a test loss, no accuracy), the run stays
+    finished, and readers see the evaluation before the one end."""
+    from mnist_tui import MonitorCallback
+
+    x, y = regression_data()
+    model = regression_model(keras)
+    callback = MonitorCallback(runs_dir=tmp_path, name="tested", batch_size=32)
+    model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0,
+              callbacks=[callback])
+    assert callback.run_dir is not None
+    summary_before = (callback.run_dir / "summary.json").read_text()
+    result = model.evaluate(x[:64], y[:64], verbose=0, callbacks=[callback], return_dict=True)
+    events = read_events(callback.run_dir)
+    evaluated, final = events[-2:]
+    assert isinstance(evaluated, Evaluated) and isinstance(final, RunFinished)
+    assert evaluated.test_loss == pytest.approx(result["loss"], rel=1e-6)
+    assert evaluated.confusion == () and evaluated.test_samples == 0
+    assert sum(isinstance(e, (RunFinished, RunStopped, RunFailed)) for e in events) == 1
+    summary = json.loads((callback.run_dir / "summary.json").read_text())
+    assert summary != json.loads(summary_before)
+    assert summary["status"] == "finished" and "test_accuracy" in summary
+    assert summary["test_loss"] == pytest.approx(result["loss"], rel=1e-6)
+    assert summary["test_accuracy"] is None, "a regression has no accuracy"
+    assert summary["metrics"]["test_mae"] == pytest.approx(result["mae"], rel=1e-6)
+    # Strict JSON throughout: the log holds the first end too, and every line reads.
+    lines = (callback.run_dir / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in lines[-3:]] == [
+        "run_finished", "evaluated", "run_finished"]
+    # A watcher (the same reader) ends with the amended summary.
+    seen: list = []
+    assert follow_run(callback.run_dir, seen.append).outcome == "ended"
+    assert seen[-1].summary["test_loss"] == summary["test_loss"]
+
+
+def test_an_input_of_unknown_length_counts_then_knows_its_total(keras: Any,
+                                                                tmp_path: Path) -> None:
+    """A generator without a length: the first epoch shows a count and a rate, no total and
+    no percentage; from the second on, the total is the first epoch's batches."""
+    import tensorflow as tf
+
+    from mnist_tui import MonitorCallback
+    from mnist_tui.tui.screens.monitor_lines import progress_line
+
+    x, y = regression_data(320)
+
+    def batches() -> Any:
+        for i in range(0, 320, 32):
+            yield x[i:i + 32], y[i:i + 32]
+
+    data = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None, 1), tf.float32)))
+    callback = MonitorCallback(runs_dir=tmp_path, batch_size=32)
+    regression_model(keras).fit(data, epochs=3, shuffle=False, verbose=0, callbacks=[callback])
+    events = read_events(callback.run_dir)
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert started.batches_per_epoch == 0 and started.total_batches == 0
+    history = TrainingHistory()
+    lines = {}
+    for event in events:
+        history.fold(event)
+        if isinstance(event, BatchEnd):
+            lines[event.step] = progress_line(history)
+    assert lines[4].startswith("batch 4 (epoch length unknown) · epoch 1/3")
+    assert "%" not in lines[4] and "ETA --:--" in lines[4] and "img/s" in lines[4]
+    assert lines[14].startswith("batch 14/30 · epoch 2/3")
+    assert (history.batches_per_epoch, history.total_batches) == (10, 30)
+    final = events[-1]
+    assert isinstance(final, RunFinished) and final.summary["train_samples"] == 320
 
 
 def test_a_classifier_charts_its_accuracy(keras: Any, tmp_path: Path) -> None:

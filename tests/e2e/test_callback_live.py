@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from mnist_tui.core.events import (
+    Evaluated,
     Event,
+    Phase,
     Predictions,
     RunFinished,
     RunStarted,
@@ -131,3 +133,40 @@ def test_a_model_that_cannot_take_the_test_digits_warns_and_trains_on(
     events = read_events(callback.run_dir)
     assert not _of(events, Predictions)
     assert isinstance(events[-1], RunFinished)
+
+
+def test_evaluate_test_evaluates_the_test_set_at_the_end_of_fit(
+        keras: Any, small_mnist: MnistData, tmp_path: Path) -> None:
+    """`evaluate_test=True`: the app's order (evaluating, `Evaluated`, the end), Keras's own
+    figures, and the confusion matrix and digits the summary screen shows."""
+    from mnist_tui import MonitorCallback
+
+    x_test, y_test = float_images(small_mnist.x_test[:1000]), small_mnist.y_test[:1000]
+    keras.utils.set_random_seed(0)
+    model = _dense_model(keras, (28, 28, 1))
+    callback = MonitorCallback(runs_dir=tmp_path, test_data=(x_test, y_test), batch_size=100,
+                               evaluate_test=True)
+    model.fit(float_images(small_mnist.x_train[:1500]), small_mnist.y_train[:1500],
+              batch_size=100, epochs=2, verbose=0, callbacks=[callback])
+    events = read_events(callback.run_dir)
+    phase, evaluated, finished = events[-3:]
+    assert isinstance(phase, Phase) and phase.phase == "evaluating"
+    assert isinstance(evaluated, Evaluated) and isinstance(finished, RunFinished)
+    keras_figures = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    assert evaluated.test_accuracy == pytest.approx(keras_figures["accuracy"], rel=1e-6)
+    assert evaluated.test_loss == pytest.approx(keras_figures["loss"], rel=1e-5)
+    assert evaluated.test_samples == 1000
+    confusion = np.array(evaluated.confusion)
+    assert confusion.shape == (10, 10) and confusion.sum() == 1000
+    assert confusion.sum(axis=1).tolist() == np.bincount(y_test, minlength=10).tolist()
+    assert np.trace(confusion) / 1000 == pytest.approx(evaluated.test_accuracy, abs=1e-6)
+    assert evaluated.samples and evaluated.samples[0].label == int(y_test[0])
+    assert finished.summary["test_accuracy"] == evaluated.test_accuracy
+    assert finished.summary["status"] == "finished"
+
+
+def test_evaluate_test_needs_test_data(keras: Any) -> None:
+    from mnist_tui import MonitorCallback
+
+    with pytest.raises(ValueError, match=r"evaluate_test=True needs .* test_data="):
+        MonitorCallback(evaluate_test=True)

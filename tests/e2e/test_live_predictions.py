@@ -169,6 +169,29 @@ def test_the_hook_predicts_at_once_then_every_interval_of_training(small_mnist, 
     assert events[-1].step == 101
 
 
+def test_a_slow_forward_pass_keeps_to_its_share_of_training(small_mnist, monkeypatch):
+    """With a `share` (a script's callback), a forward pass of 0.125 s stretches the 2 s
+    interval to 12.5 s: the strip takes 1% of the training time, whatever the backend."""
+    shown = choose_digits(small_mnist.x_test, small_mnist.y_test, count=2)
+    clock = SimpleNamespace(now=0.0)
+
+    def slow_forward(model: Any, inputs: np.ndarray) -> Any:
+        def run() -> np.ndarray:
+            clock.now += 0.125  # what the pass takes, on the clock the hook reads
+            return np.array([[0.1, 0.9], [0.8, 0.2]], np.float32)
+        return run
+
+    monkeypatch.setattr(live_predictions, "compiled_forward", slow_forward)
+    monkeypatch.setattr(live_predictions.time, "perf_counter", lambda: clock.now)
+    events: list[Event] = []
+    hook = PredictionHook(shown, events.append, interval=2.0, share=0.01)
+    training = _Clock()
+    for step in range(1, 101):  # 100 executions, 0.5 s of training each
+        hook.after_execution(_fit(training, step))
+        training.seconds += 0.5
+    assert [e.step for e in events] == [1, 26, 51, 76]  # every 12.5 s
+
+
 def test_a_model_that_cannot_take_the_images_stops_the_hook_not_training(small_mnist,
                                                                          monkeypatch):
     def broken(model: Any, inputs: np.ndarray) -> Any:
@@ -212,11 +235,11 @@ def test_prepare_traces_before_training_and_a_failure_stops_the_hook_there(small
 
 def test_logits_become_probabilities():
     logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]], np.float32)
-    probs = live_predictions._probabilities(logits)
+    probs = live_predictions.as_probabilities(logits)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     assert list(probs.argmax(axis=1)) == [0, 1]
     softmax = np.array([[0.2, 0.8]], np.float32)
-    np.testing.assert_array_equal(live_predictions._probabilities(softmax), softmax)
+    np.testing.assert_array_equal(live_predictions.as_probabilities(softmax), softmax)
 
 
 # --- real Keras ------------------------------------------------------------------------------

@@ -462,3 +462,24 @@ def test_header_names_the_strategy_and_devices() -> None:
     cpu = "/job:localhost/replica:0/task:0/device:CPU:"
     assert "mirrored on CPU:0, CPU:1" in header("mirrored", (cpu + "0", cpu + "1"))
     assert "· CPU:0 ·" in header("default", (cpu + "0",))
+
+
+async def test_a_progress_bar_without_a_total_shows_no_percentage() -> None:
+    """A script's input of unknown length: an empty track and "—", never a made-up "100%"."""
+    from textual.app import App, ComposeResult
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RunProgress(id="progress")
+
+    app = Host()
+    async with app.run_test(size=(40, 3)) as pilot:
+        bar = app.query_one(RunProgress)
+        bar.update(progress=37, total=0)
+        await pilot.pause()
+        assert bar.percentage is None
+        assert str(bar.query_one(Label).render()) == "—"
+        assert bar.query_one(ProgressTrack).fraction == 0.0
+        bar.update(progress=37, total=74)
+        await pilot.pause()
+        assert str(bar.query_one(Label).render()) == "50%"

@@ -15,6 +15,7 @@ from textual.widgets import Digits, Static
 from mnist_tui.core.events import (
     BatchEnd,
     EpochEnd,
+    Evaluated,
     Event,
     Phase,
     RunFinished,
@@ -404,6 +405,35 @@ async def test_a_callback_run_with_accuracy_adds_it_and_its_settings() -> None:
         assert "epoch 3/3  loss 0.1234  acc 83.0%  val loss 0.2345  val acc 91.0%" in (
             text_of(app, "#summary-epochs"))
         assert not screen.query(ConfusionMatrix)
+
+
+@pytest.mark.parametrize("own_test_set", [False, True])
+async def test_a_tested_callback_run_shows_its_accuracies(own_test_set: bool) -> None:
+    """Tested by the script's `model.evaluate` (figures only) or by the callback on its own
+    `test_data` (`evaluate_test`: with the matrix and digits): accuracies, like an app run."""
+    history = callback_history(accuracy=True)
+    evaluated = (dataclasses.replace(make_evaluated(), test_accuracy=0.875, test_loss=0.41)
+                 if own_test_set else
+                 Evaluated(test_loss=0.41, test_accuracy=0.875, test_samples=0, confusion=(),
+                           per_class_accuracy=()))
+    history.fold(evaluated)
+    assert isinstance(history.outcome, RunFinished)
+    history.fold(RunFinished(summary=dataclasses.replace(
+        history.summary, test_loss=0.41, test_accuracy=0.875)))
+    app = Host(callback_summary(history), history.evaluated, history=history)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#val-accuracy", Digits).value == "91.0%"
+        assert screen.query_one("#test-accuracy", Digits).value == "87.5%"
+        assert not screen.query("#train-loss")
+        facts = text_of(app, "#summary-facts")
+        assert "Test loss 0.4100" in facts and "Val acc" not in facts
+        notes = " ".join(notes_of(app))
+        assert bool(screen.query(ConfusionMatrix)) == own_test_set
+        assert ("model.evaluate" in notes) != own_test_set
+    text = format_summary_text(callback_summary(history))
+    assert "validation accuracy 91.0%, test loss 0.4100, test accuracy 87.5%" in text
 
 
 async def test_a_callback_run_without_validation_shows_the_training_loss_alone() -> None:

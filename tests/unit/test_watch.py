@@ -6,6 +6,7 @@ and dies. No assertion depends on how fast anything happens.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -346,3 +347,31 @@ def test_watch_headless_reports_a_dead_run(tmp_path: Path) -> None:
     assert watch_headless(run_dir, stdout=out, stderr=err) == 1
     assert out.getvalue() == ""
     assert "ended without a final event; its last event came" in err.getvalue()
+
+
+def test_an_evaluation_after_the_end_is_read_before_it(tmp_path: Path) -> None:
+    """A `MonitorCallback` script's `model.evaluate` after `fit` appends an `Evaluated` and the
+    same end again (its summary with the test figures): readers see them in the app's order,
+    one end; a log cut before the second end still ends with the first."""
+    from mnist_tui.core.events import Evaluated
+    from mnist_tui.runs.compare import metric_rows
+
+    tested = Evaluated(test_loss=0.3, test_accuracy=0.88, test_samples=0, confusion=(),
+                       per_class_accuracy=(), time=2100.0)
+    amended = RunFinished(summary={"status": "finished", "test_accuracy": 0.88,
+                                   "val_accuracy": 0.91, "seconds": 2.0}, time=2100.5)
+    own = dataclasses.replace(tested, test_accuracy=0.9, test_samples=500, time=1999.0)
+    log = tmp_path / "events.jsonl"
+    run = [*whole_run()[:-1], own, finished()]  # evaluate_test: the app's order
+    log.write_text("".join(e.to_json() + "\n" for e in [*run, tested]))
+    events = read_events(tmp_path)
+    assert events[-3:] == [own, tested, finished()]
+    append(log, amended.to_json() + "\n")
+    events = read_events(tmp_path)
+    assert events[:-2] == run[:-1] and events[-2:] == [tested, amended]
+    seen: list[Event] = []
+    end = follow_run(tmp_path, seen.append)
+    assert end.outcome == "ended" and seen == events
+    assert end.last_event.summary["test_accuracy"] == 0.88
+    # The CSV export's test row is the latest evaluation's.
+    assert [r["accuracy"] for r in metric_rows(events) if r["kind"] == "test"] == [0.88]

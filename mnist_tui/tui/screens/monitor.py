@@ -160,7 +160,7 @@ class MonitorScreen(Screen[None]):
         self._progress_key = key
         with self.app.batch_update():
             self._set_line(self._info, self.info_text())
-            self._bar.update(total=max(1, history.total_batches), progress=history.step)
+            self._bar.update(total=history.total_batches, progress=history.step)
             self._set_line(self._stats, self.stats_text())
             self._update_extras()
             new_lines = history.log_lines[self._log_index:]

@@ -40,7 +40,9 @@ def progress_line(history: TrainingHistory, *, paused: bool = False,
         return history.phase_message or "starting…"
     rate = history.samples_per_second()
     parts = [
-        f"batch {history.step:,}/{history.total_batches:,}",
+        # A script's input of unknown length: a count, no total, until its first epoch ends.
+        f"batch {history.step:,}/{history.total_batches:,}" if history.total_batches
+        else f"batch {history.step:,} (epoch length unknown)",
         f"epoch {max(history.epoch, 1)}/{history.epochs}",
         f"elapsed {format_duration(history.elapsed)}",
         f"ETA {format_duration(history.eta_seconds())}",

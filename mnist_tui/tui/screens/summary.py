@@ -3,8 +3,10 @@
 The key numbers (validation and test accuracy) sit at the top, always visible at 80x24; the
 confusion matrix, the digit gallery and the per-epoch log scroll below them. Keys ask the app
 to train again, go back to the (prefilled) form, or quit: the screen itself decides nothing.
-A run of any Keras model logged by `MonitorCallback` has no test evaluation by design: its
-key numbers are its final training and validation losses, and it has no matrix or digits.
+A run of any Keras model logged by `MonitorCallback` without a test evaluation shows its
+final training and validation losses instead; one that was tested (`evaluate_test`, or the
+script's `model.evaluate`) shows its accuracies like an app run, with the matrix and digits
+when the callback evaluated its own test set.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class SummaryScreen(Screen[None]):
     `summary` is the run's summary (a `RunSummary`, or a mapping read as one),
     `evaluated` the test evaluation (None if the run ended before it), `history` the monitor's
     `TrainingHistory` if there is one (its per-epoch lines are listed at the bottom).
-    A `MonitorCallback` run (`callback_run`) shows its final losses instead of accuracies.
+    A `MonitorCallback` run (`callback_run`) without a test accuracy shows its final losses
+    instead of accuracies.
     The keys call the app's `action_train_again`, `action_edit_settings` and `action_quit`.
     """
 
@@ -96,13 +99,21 @@ class SummaryScreen(Screen[None]):
         evaluated = self.evaluated.test_loss if self.evaluated is not None else None
         return _prefer(self.summary.get("test_loss"), evaluated)
 
+    def _val_accuracy(self) -> float | None:
+        """The validation accuracy shown in its box (a callback run's from its metrics too)."""
+        if self.callback_run:
+            return reported_metrics(self.summary, self.history).val_accuracy
+        return self.val_accuracy
+
     def facts(self) -> Text:
         """The small numbers next to the key figures: loss, epochs, time, throughput."""
         rate = self.summary.get("samples_per_second")
         if self.callback_run:
             val_accuracy = reported_metrics(self.summary, self.history).val_accuracy
             rows = []
-            if val_accuracy is not None:
+            if self.test_accuracy is not None:  # the accuracies are the key numbers
+                rows.append(("Test loss", format_loss(self.test_loss)))
+            elif val_accuracy is not None:
                 rows.append(("Val acc", format_percent(val_accuracy)))
             rows += [("Epochs", self._epochs_short()),
                      ("Time", format_seconds(self.summary.get("seconds")))]
@@ -194,12 +205,12 @@ class SummaryScreen(Screen[None]):
             yield Static(Text("\n".join(f"⚠ {line}" for line in warnings)),
                          id="summary-warning")
         with Horizontal(id="summary-numbers"):
-            if self.callback_run:
+            if self.callback_run and self.test_accuracy is None:
                 yield from self._compose_losses()
             else:
                 with Vertical(id="val-metric", classes="metric"):
                     yield Static("Validation accuracy", classes="metric-label")
-                    yield Digits(format_percent(self.val_accuracy, "--"), id="val-accuracy")
+                    yield Digits(format_percent(self._val_accuracy(), "--"), id="val-accuracy")
                 with Vertical(id="test-metric", classes="metric"):
                     yield Static("Test accuracy", classes="metric-label")
                     yield Digits(format_percent(self.test_accuracy, "--"), id="test-accuracy")
@@ -240,10 +251,16 @@ class SummaryScreen(Screen[None]):
         if evaluated is None and self.callback_run:
             yield Static("Logged by MonitorCallback: this run reports training and validation "
                          "metrics only, so there is no test evaluation, confusion matrix or "
-                         "test digits.", classes="note", markup=False, id="summary-note")
+                         "test digits (MonitorCallback(test_data=..., evaluate_test=True) adds "
+                         "them).", classes="note", markup=False, id="summary-note")
         elif evaluated is None:
             yield Static("The run ended before the test evaluation: no confusion matrix or "
                          "test digits to show.", classes="note", markup=False)
+        elif not evaluated.confusion:
+            yield Static("Tested by the script's model.evaluate: its loss and accuracy only, "
+                         "no confusion matrix or test digits (MonitorCallback(test_data=..., "
+                         "evaluate_test=True) evaluates the test set itself, with them).",
+                         classes="note", markup=False, id="summary-note")
         else:
             yield Static("Confusion matrix (rows: true digit, columns: predicted)",
                          classes="section-title", markup=False)

@@ -147,6 +147,10 @@ def _figures_line(summary: Mapping[str, Any]) -> str:
             line += f", val loss {format_loss(reported.val_loss)}"
         if reported.val_accuracy is not None:
             line += f", validation accuracy {format_percent(reported.val_accuracy)}"
+        if summary.get("test_loss") is not None:  # evaluated (see `callback.MonitorCallback`)
+            line += f", test loss {format_loss(summary.get('test_loss'))}"
+        if summary.get("test_accuracy") is not None:
+            line += f", test accuracy {format_percent(summary.get('test_accuracy'))}"
         return line
     return (f"validation accuracy {format_percent(summary.get('val_accuracy'))}, "
             f"test accuracy {format_percent(summary.get('test_accuracy'))}, "

@@ -148,7 +148,8 @@ class TrainingHistory:
             self.log_lines.append(
                 f"test: loss {format_loss(event.test_loss)}  "
                 f"accuracy {format_percent(event.test_accuracy)}  "
-                f"({event.test_samples:,} images, {event.seconds:.1f} s)")
+                + (f"({event.test_samples:,} images, {event.seconds:.1f} s)"
+                   if event.test_samples else f"({event.seconds:.1f} s)"))
         elif isinstance(event, RunFinished):
             self.outcome = event
             self.log_lines.append("finished")
@@ -170,9 +171,10 @@ class TrainingHistory:
         self.chart_marks_version += 1
         epochs = "epoch" if event.epochs == 1 else "epochs"
         self.log_lines.append(
-            f"run {event.run_id}: {event.epochs} {epochs} of {event.batches_per_epoch:,} "
-            f"batches" + (f", then {event.test_samples:,} test images" if event.test_samples
-                          else ""))
+            f"run {event.run_id}: {event.epochs} {epochs} of "
+            + (f"{event.batches_per_epoch:,} batches" if event.batches_per_epoch
+               else "batches not counted in advance")
+            + (f", then {event.test_samples:,} test images" if event.test_samples else ""))
 
     def _fold_resumed(self, event: RunResumed) -> None:
         """Back to the checkpoint: what was logged after it (a killed run's last batches, a
@@ -233,6 +235,10 @@ class TrainingHistory:
     def _fold_epoch(self, event: EpochEnd) -> None:
         self._add_epoch(event)
         self.epoch = event.epoch
+        if not self.batches_per_epoch and event.epoch == 1 and event.step > 0:
+            # An input of unknown length (a script's generator) is known after one epoch.
+            self.batches_per_epoch = event.step
+            self.total_batches = event.step * max(self.epochs, 1)
         of = f"/{self.epochs}" if self.epochs else ""
         self.log_lines.append(
             f"epoch {event.epoch}{of}  loss {format_loss(event.loss)}  "
@@ -284,8 +290,11 @@ class TrainingHistory:
         return None
 
     def eta_seconds(self) -> float | None:
-        """Estimated training seconds left, from the recent batch rate; None until known."""
-        if self.total_batches and self.step >= self.total_batches:
+        """Estimated training seconds left, from the recent batch rate; None until known
+        (and while the length of the run is not known)."""
+        if not self.total_batches:
+            return None
+        if self.step >= self.total_batches:
             return 0.0
         if len(self._rate) < 2:
             return None

@@ -106,15 +106,16 @@ class RunProgress(Widget, can_focus=False):
         yield self._label
 
     @property
-    def percentage(self) -> float:
-        """The fraction done, 0 to 1."""
-        return min(1.0, max(0.0, self.progress / self.total)) if self.total > 0 else 1.0
+    def percentage(self) -> float | None:
+        """The fraction done, 0 to 1; None while the total is not known."""
+        return min(1.0, max(0.0, self.progress / self.total)) if self.total > 0 else None
 
     def update(self, *, progress: float, total: float) -> None:
-        """Show `progress` of `total`; only the parts whose cells change are redrawn."""
+        """Show `progress` of `total`; only the parts whose cells change are redrawn. A total
+        of 0 is not known (a script's input of unknown length): an empty track and "—"."""
         self.progress, self.total = progress, total
         fraction = self.percentage
-        self._track.show(fraction)
-        label = f"{round(fraction * 100)}%"
+        self._track.show(fraction or 0.0)
+        label = "—" if fraction is None else f"{round(fraction * 100)}%"
         if label != self._label.content:
             self._label.update(label, layout=False)
