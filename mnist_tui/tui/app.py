@@ -15,6 +15,7 @@ run going. Everything about the run on screen is one `RunSession`, replaced per 
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -58,6 +59,8 @@ class MnistApp(LeavingApp):
     to it. `theme` names a theme to use (else the remembered one, else the default).
     `watch` opens the monitor on that run folder (another process's run) instead; `detach`
     ticks the form's Detach box, so runs start as background processes that are watched.
+    `notify` (else the run's config's `notify`) says whether a run's end that happens while
+    the app's window is not focused rings the bell and sends a desktop notification.
     After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
@@ -74,8 +77,9 @@ class MnistApp(LeavingApp):
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
-                 resume: ResumePlan | None = None) -> None:
+                 resume: ResumePlan | None = None, notify: bool | None = None) -> None:
         super().__init__()
+        self.notify_override = notify
         self.config = config or TrainConfig()
         self.start_immediately = start
         self.runner = runner
@@ -276,6 +280,7 @@ class MnistApp(LeavingApp):
         if self._exit_when_idle:
             self._exit_if_idle()
             return
+        self._announce_end(summary)
         if isinstance(event, RunFailed):
             if session.watching:  # over the monitor, so its curves stay a key away
                 self._pop_modals()
@@ -287,6 +292,21 @@ class MnistApp(LeavingApp):
 
         self._pop_modals()
         self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
+
+    def _announce_end(self, summary: RunSummary) -> None:
+        """Ring and send a desktop notification of the run's end, if the app's window is
+        not the focused one (and the setting is on)."""
+        wanted = self.notify_override
+        if wanted is None:
+            wanted = bool(self.config.notify)
+        if self.app_focus or not wanted or self._driver is None:
+            return
+        from mnist_tui.tui.state.end_notice import end_notice, notice_sequences
+
+        title, body = end_notice(summary)
+        # Straight to the driver: App.bell() writes nothing under a headless driver.
+        self._driver.write(notice_sequences(title, body, tmux=bool(os.environ.get("TMUX"))))
+        self._driver.flush()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker outcomes are handled: results, failures, a pending exit."""

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from rich.text import Text
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, CSSPathType
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
@@ -296,7 +296,8 @@ class DrawApp(App[None]):
 
     # Textual reads a screen's CSS_PATH when the screen is pushed, never for the default
     # screen: this app names the draw screen's stylesheet itself.
-    CSS_PATH = [str(Path(__file__).parent.parent / "app.tcss"), DrawScreen.CSS_PATH]
+    CSS_PATH: ClassVar[CSSPathType | None] = [str(Path(__file__).parent.parent / "app.tcss"),
+                                              DrawScreen.CSS_PATH]
     TITLE = "mnist-tui draw"
 
     def __init__(self, run_dir: Path, *, data_path: str | Path | None = None,
