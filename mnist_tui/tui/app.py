@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -37,6 +38,7 @@ from mnist_tui.tui.leaving import LeavingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
+from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
 # The form comes first and alone: the other screens, the run machinery and the palette are
 # imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
@@ -115,6 +117,7 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
+        watch_size(self)
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
@@ -123,6 +126,10 @@ class MnistApp(LeavingApp):
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
+
+    def on_resize(self, event: Resize) -> None:
+        """Say so, in place of a screen the terminal has become too small for."""
+        guard_size(self.screen, event.size.width, event.size.height)
 
     def watch_theme(self, name: str) -> None:
         """Remember a theme chosen while the app runs, for the next start."""

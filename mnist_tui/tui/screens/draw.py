@@ -34,6 +34,7 @@ from mnist_tui.tui.themes import register_themes, use_start_theme
 from mnist_tui.tui.theming import ThemeAware, theme_color
 from mnist_tui.tui.widgets.digits import BLACK, WHITE, render_digit
 from mnist_tui.tui.widgets.draw_canvas import DrawCanvas, ProbabilityBars
+from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
 SMALL, LARGE = 30, 58  # the width of a canvas (or network view) at scale 1 and 2, border in
 BARS_MIN_WIDTH = 42  # the status line and the ten bars with room for their labels
@@ -112,6 +113,7 @@ class DrawScreen(Screen[None]):
     """
 
     CSS_PATH = str(Path(__file__).with_name("draw.tcss"))  # read when first shown
+    MIN_SIZE = (72, 23)  # the canvas whole beside the bars, with the help, buttons and keys
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "clear", "Clear"),
@@ -315,3 +317,8 @@ class DrawApp(App[None]):
     def on_mount(self) -> None:
         """Pick the theme (a --theme, else the remembered one) and report broken files."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
+        watch_size(self)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Say so, in place of the screen, when the terminal is too small for it."""
+        guard_size(self.screen, event.size.width, event.size.height)

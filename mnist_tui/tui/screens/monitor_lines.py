@@ -26,8 +26,8 @@ def best_validation(history: TrainingHistory) -> str:
 
 
 def header_line(history: TrainingHistory) -> str:
-    """The header line: run id, model and size, learning rate, best validation accuracy so
-    far, devices, data."""
+    """The header line: run id, learning rate, best validation accuracy so far, model and
+    size, devices, data."""
     started = history.started
     if started is None:
         return f"mnist-tui · {history.phase_message or 'starting…'}"
@@ -45,8 +45,9 @@ def header_line(history: TrainingHistory) -> str:
         where += f" · {started.precision}"
     rate = history.learning_rate
     lr = f" · lr {rate:.3g}" if rate is not None else ""
-    return (f"run {history.run_id} · {model}, {history.params:,} params{lr}"
-            f"{best_validation(history)}{where}{images}{data}")
+    # What changes as the run goes comes first, so that a narrow terminal keeps it.
+    return (f"run {history.run_id}{lr}{best_validation(history)} · {model}, "
+            f"{history.params:,} params{where}{images}{data}")
 
 
 def progress_line(history: TrainingHistory, *, paused: bool = False,
