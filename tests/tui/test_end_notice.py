@@ -18,10 +18,17 @@ from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.summary import SummaryScreen
 from mnist_tui.tui.state.end_notice import end_notice, notice_sequences
 from tests.helpers.fake_runs import FakeRunner, wait_for
+from tests.tui.test_tui_watch import LiveRun
 
 CONFIG = TrainConfig(train_size=1000, epochs=1, seed=0)
 BELL, ESC = "\a", "\x1b"
 OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")  # OSC ... BEL or ST (e.g. pointer shapes)
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep these apps' remembered theme out of the user's config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 def bells(written: str) -> int:
@@ -133,3 +140,22 @@ def test_watch_refuses_a_bad_notify_value(capsys: pytest.CaptureFixture[str]) ->
         build_watch_parser().parse_args(["--notify", "maybe"])
     assert exit_info.value.code == 2
     assert "notify at end must be true or false" in capsys.readouterr().err
+
+
+async def test_watch_notifies_the_end_of_the_run_it_follows(tmp_path: Path) -> None:
+    live = LiveRun(tmp_path / "runs", hold_after=2)
+    app = MnistApp(watch=live.run_dir, runs_dir=tmp_path / "runs")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: live.runner.held.is_set() and app.history.step == 2)
+            written = capture_writes(app)
+            app.post_message(events.AppBlur())
+            await wait_for(pilot, lambda: not app.app_focus)
+            live.runner.release()
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await pilot.pause()
+    finally:
+        live.finish()
+    text = "".join(written)
+    assert bells(text) == 1
+    assert f"{ESC}]9;mnist-tui: run {live.run_dir.name} finished: test accuracy 98.0%" in text
