@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -36,7 +35,6 @@ from mnist_tui.tui.screens.monitor import MonitorScreen
 from mnist_tui.tui.screens.rate_dialog import RateScreen
 from mnist_tui.tui.widgets.size_notice import SizeNotice
 from tests.helpers.recorded_runs import record_run
-from tests.helpers.runs_app import Host as RunsHost
 from tests.helpers.runs_app import compared, listed
 from tests.tui.test_tui_snapshots import (
     CONFIG,
@@ -166,26 +164,34 @@ def test_summary(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size, run_before=summary_shown)
 
 
+def runs_app(recorded: Path) -> tuple[MnistApp, Run]:
+    """The app with its runs (ctrl+o) listed: three runs, as a user opens them."""
+    app = MnistApp(runs_dir=recorded)
+
+    async def shown(pilot: Pilot[Any]) -> None:
+        await settle(pilot, lambda: form_ready(app))
+        await pilot.press("ctrl+o")
+        await listed(pilot, app)  # type: ignore[arg-type]
+        await pilot.pause()
+
+    return app, shown
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_runs(snap_compare: Any, size: tuple[int, int], recorded: Path) -> None:
     """The runs table, three runs."""
-    app = RunsHost(recorded)
-
-    async def shown(pilot: Pilot[Any]) -> None:
-        await listed(pilot, app)
-        await pilot.pause()
-
+    app, shown = runs_app(recorded)
     assert snap_compare(app, terminal_size=size, run_before=shown)
 
 
-def compare_app(recorded: Path) -> tuple[App[Any], Run]:
+def compare_app(recorded: Path) -> tuple[MnistApp, Run]:
     """The runs screen with all three runs compared."""
-    app = RunsHost(recorded)
+    app, listed_runs = runs_app(recorded)
 
     async def shown(pilot: Pilot[Any]) -> None:
-        await listed(pilot, app)
+        await listed_runs(pilot)
         await pilot.press("space", "down", "space", "down", "space")
-        await compared(pilot, app)
+        await compared(pilot, app)  # type: ignore[arg-type]
         assert isinstance(app.screen, CompareScreen)
 
     return app, shown
