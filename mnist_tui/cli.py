@@ -18,7 +18,7 @@ from mnist_tui import __version__
 from mnist_tui.core import environment
 from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig, load_toml, parse_values
 from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
-from mnist_tui.core.fields import FIELD_SPECS
+from mnist_tui.core.fields import FIELD_SPECS, parse_field
 from mnist_tui.core.jsonio import dumps_strict
 from mnist_tui.core.presets import PRESETS
 from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
@@ -120,7 +120,8 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
-                   detach=getattr(args, "detach", False), resume=resume)
+                   detach=getattr(args, "detach", False), resume=resume,
+                   notify=None if config is not None else getattr(args, "notify", None))
     with terminal_on_stdout(), stray_output_to(log_path):
         code = run_app(app)  # SIGHUP leaves the run going, SIGTERM stops it (see tui.leaving)
     if app.hung_up:
@@ -162,12 +163,22 @@ def build_watch_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options `watch` and `resume` share: --runs-dir, --headless, --theme."""
+    """The options `watch` and `resume` share: --runs-dir, --headless, --theme, --notify."""
     parser.add_argument("--runs-dir", metavar="DIR", type=Path,
                         help="where the run folders are (default: the user data dir)")
     parser.add_argument("--headless", action="store_true",
                         help="no terminal UI: progress on stderr, JSON summary on stdout")
     parser.add_argument("--theme", metavar="NAME", help="colour theme of the app")
+    parser.add_argument("--notify", metavar="yes|no", nargs="?", const=True, type=_notify_flag,
+                        help=f"{FIELD_SPECS['notify'].help}; default: the run's setting")
+
+
+def _notify_flag(text: str) -> bool:
+    """--notify's value, checked as the setting is."""
+    try:
+        return bool(parse_field("notify", text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def runs_command(argv: Sequence[str]) -> int:

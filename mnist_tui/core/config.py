@@ -59,6 +59,7 @@ class TrainConfig:
     strategy: str = "default"  # one of STRATEGIES: where training runs (see strategy.py)
     precision: str = "float32"  # one of PRECISIONS: the arithmetic (see precision.py)
     tensorboard: bool = False  # also write TensorBoard event files (see tensorboard_log.py)
+    notify: bool = True  # the app rings and notifies when a run ends unseen (tui/state/end_notice)
 
     def validate(self) -> dict[str, str]:
         """Return every problem as field name → message; an empty dict means valid."""

@@ -83,6 +83,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
                            "CPUs, new GPUs; auto: if fast", "choice", PRECISIONS),
     "tensorboard": FieldSpec("TensorBoard", "also write TensorBoard logs into the run folder "
                              "(tensorboard/)", "bool"),
+    "notify": FieldSpec("Notify at end", "the bell and a desktop notification when a run "
+                        "ends out of sight", "bool"),
 }
 
 def parse_field(name: str, raw: Any) -> Any:

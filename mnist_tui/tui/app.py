@@ -15,6 +15,7 @@ run going. Everything about the run on screen is one `RunSession`, replaced per 
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -36,6 +38,7 @@ from mnist_tui.tui.leaving import LeavingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
+from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
 # The form comes first and alone: the other screens, the run machinery and the palette are
 # imported when first needed, so that the form is on screen sooner (benchmarks/first_frame.py).
@@ -58,6 +61,8 @@ class MnistApp(LeavingApp):
     to it. `theme` names a theme to use (else the remembered one, else the default).
     `watch` opens the monitor on that run folder (another process's run) instead; `detach`
     ticks the form's Detach box, so runs start as background processes that are watched.
+    `notify` (else the run's config's `notify`) says whether a run's end that happens while
+    the app's window is not focused rings the bell and sends a desktop notification.
     After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
@@ -74,8 +79,9 @@ class MnistApp(LeavingApp):
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
-                 resume: ResumePlan | None = None) -> None:
+                 resume: ResumePlan | None = None, notify: bool | None = None) -> None:
         super().__init__()
+        self.notify_override = notify
         self.config = config or TrainConfig()
         self.start_immediately = start
         self.runner = runner
@@ -111,6 +117,7 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
+        watch_size(self)
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
@@ -119,6 +126,10 @@ class MnistApp(LeavingApp):
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
+
+    def on_resize(self, event: Resize) -> None:
+        """Say so, in place of a screen the terminal has become too small for."""
+        guard_size(self.screen, event.size.width, event.size.height)
 
     def watch_theme(self, name: str) -> None:
         """Remember a theme chosen while the app runs, for the next start."""
@@ -276,6 +287,7 @@ class MnistApp(LeavingApp):
         if self._exit_when_idle:
             self._exit_if_idle()
             return
+        self._announce_end(summary)
         if isinstance(event, RunFailed):
             if session.watching:  # over the monitor, so its curves stay a key away
                 self._pop_modals()
@@ -287,6 +299,21 @@ class MnistApp(LeavingApp):
 
         self._pop_modals()
         self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
+
+    def _announce_end(self, summary: RunSummary) -> None:
+        """Ring and send a desktop notification of the run's end, if the app's window is
+        not the focused one (and the setting is on)."""
+        wanted = self.notify_override
+        if wanted is None:
+            wanted = bool(self.config.notify)
+        if self.app_focus or not wanted or self._driver is None:
+            return
+        from mnist_tui.tui.state.end_notice import end_notice, notice_sequences
+
+        title, body = end_notice(summary)
+        # Straight to the driver: App.bell() writes nothing under a headless driver.
+        self._driver.write(notice_sequences(title, body, tmux=bool(os.environ.get("TMUX"))))
+        self._driver.flush()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker outcomes are handled: results, failures, a pending exit."""

@@ -17,7 +17,7 @@ from mnist_tui.runs.digit_reader import Latest, find_model_run
 from mnist_tui.runs.listing import RunNotFound
 from mnist_tui.training.data import load_mnist
 from mnist_tui.training.drawing import FIT, blank_canvas, bounding_box, paint, preprocess
-from mnist_tui.tui.screens.draw import DrawApp, DrawScreen
+from mnist_tui.tui.screens.draw import DrawApp, DrawLayout, DrawScreen, draw_layout
 from mnist_tui.tui.screens.summary import SummaryScreen
 from tests.helpers.draw_app import (
     CANVAS_LEFT,
@@ -218,3 +218,31 @@ def test_draw_on_runs_without_a_model_exits_2(modelless_run: Path,
     assert "has no saved model" in capsys.readouterr().err
     assert main(["draw", "nope", "--runs-dir", root]) == EXIT_BAD_INPUT
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+# The layout at each size
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((80, 24), DrawLayout(1, "hidden")), ((110, 34), DrawLayout(1, "beside")),
+    ((120, 40), DrawLayout(2, "below")), ((140, 40), DrawLayout(2, "below")),
+    ((200, 60), DrawLayout(2, "beside", 2)),
+])
+def test_the_layout_uses_the_room_there_is(size: tuple[int, int], expected: DrawLayout) -> None:
+    assert draw_layout(*size) == expected
+
+
+async def test_a_large_canvas_draws_a_pixel_per_two_cells(modelless_run: Path) -> None:
+    app = DrawApp(modelless_run)
+    async with app.run_test(size=(140, 40)) as pilot:
+        canvas = canvas_of(app)
+        assert canvas.scale == 2 and canvas.content_size == (56, 28)
+        # Content cells (28, 2..20) are pixel column 14 (its left half), rows 2..20.
+        await drag(pilot, [(28, 2), (28, 10), (28, 20)])
+        assert (canvas.image[3:20, 14] == 1.0).all()
+        assert canvas.image[:, :11].sum() == 0 and canvas.image[:, 18:].sum() == 0
+        assert canvas.image[:1].sum() == 0 and canvas.image[23:].sum() == 0
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: canvas.scale == 1)
+        assert canvas.content_size == (28, 14)
+        assert (canvas.image[3:20, 14] == 1.0).all(), "the drawing stays as it was"

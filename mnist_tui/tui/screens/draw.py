@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult
+from textual import events, on, work
+from textual.app import App, ComposeResult, CSSPathType
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
@@ -34,8 +34,11 @@ from mnist_tui.tui.themes import register_themes, use_start_theme
 from mnist_tui.tui.theming import ThemeAware, theme_color
 from mnist_tui.tui.widgets.digits import BLACK, WHITE, render_digit
 from mnist_tui.tui.widgets.draw_canvas import DrawCanvas, ProbabilityBars
+from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
-SEEN_MIN_WIDTH = 30 + 40 + 30  # the canvas, the bars, and the network's view beside them
+SMALL, LARGE = 30, 58  # the width of a canvas (or network view) at scale 1 and 2, border in
+BARS_MIN_WIDTH = 42  # the status line and the ten bars with room for their labels
+LARGE_MIN_HEIGHT = 36  # a large canvas (30 lines), the title, help, buttons and keys
 HELP = ("Mouse: left button draws, right erases · keys: arrows move the cursor, space "
         "paints, shift+arrows paint as they move, x erases · c clears")
 
@@ -55,8 +58,32 @@ class ReadingDone(Message):
     reading: Reading
 
 
+@dataclass(frozen=True)
+class DrawLayout:
+    """How the draw screen uses a terminal: the canvas's scale (2: each pixel two cells
+    wide), and where the network's view goes ("beside" the bars, "below" them or "hidden")
+    at which scale."""
+
+    canvas_scale: int
+    seen: str
+    seen_scale: int = 1
+
+
+def draw_layout(width: int, height: int) -> DrawLayout:
+    """The layout for a terminal of `width` x `height` cells: the canvas large when there
+    are lines for it, the network's view wherever it fits whole."""
+    if height >= LARGE_MIN_HEIGHT and width >= LARGE + BARS_MIN_WIDTH:
+        if width >= 2 * LARGE + BARS_MIN_WIDTH:
+            return DrawLayout(2, "beside", 2)
+        return DrawLayout(2, "below")  # 2 + 10 + 1 + 16 lines fit beside a 30-line canvas
+    if width >= 2 * SMALL + BARS_MIN_WIDTH:
+        return DrawLayout(1, "beside")
+    return DrawLayout(1, "hidden")
+
+
 class NetworkView(ThemeAware):
-    """The 28x28 image the network was given: the drawing after MNIST's preprocessing."""
+    """The 28x28 image the network was given: the drawing after MNIST's preprocessing
+    (each pixel two cells wide and one high with the class `-large`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -72,7 +99,8 @@ class NetworkView(ThemeAware):
         dark = self.app.current_theme.dark
         return render_digit(self.image, theme_color(self.app, "foreground", WHITE if dark
                                                     else BLACK),
-                            theme_color(self.app, "background", BLACK if dark else WHITE))
+                            theme_color(self.app, "background", BLACK if dark else WHITE),
+                            scale=2 if self.has_class("-large") else 1)
 
 
 class DrawScreen(Screen[None]):
@@ -85,6 +113,7 @@ class DrawScreen(Screen[None]):
     """
 
     CSS_PATH = str(Path(__file__).with_name("draw.tcss"))  # read when first shown
+    MIN_SIZE = (72, 23)  # the canvas whole beside the bars, with the help, buttons and keys
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "clear", "Clear"),
@@ -105,22 +134,24 @@ class DrawScreen(Screen[None]):
         self.test_digits: MnistData | None = None
         self._requests: Latest[tuple[int, np.ndarray]] = Latest()
         self._rng = np.random.default_rng()
+        self.layout_now = DrawLayout(1, "hidden")
 
     def compose(self) -> ComposeResult:
-        """Canvas, bars and the network's view side by side; help, buttons, keys below."""
+        """Canvas, then the bars and the network's view (beside or below them); help,
+        buttons, keys below."""
         yield Static(Text(f"Draw a digit · run {self.run_dir.name}", no_wrap=True,
                           overflow="ellipsis"), classes="title-bar", id="draw-title")
         with Horizontal(id="draw-body"):
             canvas = DrawCanvas(id="draw-canvas")
             canvas.border_title = "Draw here"
             yield canvas
-            with Vertical(id="draw-side"):
-                yield Static("Loading the model…", id="draw-status")
-                yield ProbabilityBars(id="draw-bars")
-            seen = NetworkView(id="draw-seen")
-            seen.border_title = "What the network sees"
-            seen.display = self.app.size.width >= SEEN_MIN_WIDTH
-            yield seen
+            with Container(id="draw-right"):
+                with Vertical(id="draw-side"):
+                    yield Static("Loading the model…", id="draw-status")
+                    yield ProbabilityBars(id="draw-bars")
+                seen = NetworkView(id="draw-seen")
+                seen.border_title = "What the network sees"
+                yield seen
         yield Static(HELP, id="draw-help")
         with Horizontal(id="draw-actions"):
             yield Button("Clear (c)", id="draw-clear", compact=True)
@@ -129,7 +160,8 @@ class DrawScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Focus the canvas and start loading the model."""
+        """Lay out for the terminal, focus the canvas and start loading the model."""
+        self._lay_out(self.app.size.width, self.app.size.height)
         self.query_one(DrawCanvas).focus()
         self._read_drawings()
 
@@ -137,9 +169,17 @@ class DrawScreen(Screen[None]):
         """Let the reading worker go."""
         self._requests.close()
 
-    def on_resize(self) -> None:
-        """Show the network's view only where it fits beside the bars."""
-        self.query_one(NetworkView).display = self.size.width >= SEEN_MIN_WIDTH
+    def on_resize(self, event: events.Resize) -> None:
+        """Lay out again for the new size."""
+        self._lay_out(event.size.width, event.size.height)
+
+    def _lay_out(self, width: int, height: int) -> None:
+        layout = self.layout_now = draw_layout(width, height)
+        self.query_one(DrawCanvas).set_class(layout.canvas_scale == 2, "-large")
+        seen = self.query_one(NetworkView)
+        seen.display = layout.seen != "hidden"
+        seen.set_class(layout.seen_scale == 2, "-large")
+        self.query_one("#draw-right").set_class(layout.seen == "below", "-below")
 
     @work(thread=True, exit_on_error=False, group="draw-model")
     def _read_drawings(self) -> None:
@@ -256,7 +296,10 @@ class DrawScreen(Screen[None]):
 class DrawApp(App[None]):
     """`mnist-tui draw`: the draw screen on its own, in the app's themes."""
 
-    CSS_PATH = str(Path(__file__).parent.parent / "app.tcss")
+    # Textual reads a screen's CSS_PATH when the screen is pushed, never for the default
+    # screen: this app names the draw screen's stylesheet itself.
+    CSS_PATH: ClassVar[CSSPathType | None] = [str(Path(__file__).parent.parent / "app.tcss"),
+                                              DrawScreen.CSS_PATH]
     TITLE = "mnist-tui draw"
 
     def __init__(self, run_dir: Path, *, data_path: str | Path | None = None,
@@ -274,3 +317,8 @@ class DrawApp(App[None]):
     def on_mount(self) -> None:
         """Pick the theme (a --theme, else the remembered one) and report broken files."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
+        watch_size(self)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Say so, in place of the screen, when the terminal is too small for it."""
+        guard_size(self.screen, event.size.width, event.size.height)

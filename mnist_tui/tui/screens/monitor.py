@@ -252,7 +252,7 @@ class MonitorScreen(Screen[None]):
         return new_steps * 2 * max(1, self._charts[0].size.width) >= span
 
     def info_text(self) -> str:
-        """The header line: run id, model and size, learning rate, devices, data."""
+        """The header line (see `monitor_lines.header_line`)."""
         return header_line(self.history)
 
     def stats_text(self) -> str:

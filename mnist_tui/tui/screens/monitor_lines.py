@@ -6,12 +6,28 @@ say the same thing the same way.
 
 from __future__ import annotations
 
-from mnist_tui.core.formatting import format_duration
+import math
+
+from mnist_tui.core.formatting import format_duration, format_percent
 from mnist_tui.tui.state.history import TrainingHistory
 
 
+def best_validation(history: TrainingHistory) -> str:
+    """" · best val 97.8% (epoch 2)" for a run of several epochs once one has a validation
+    accuracy; "" otherwise."""
+    if history.epochs <= 1:
+        return ""
+    scored = [(end.val_accuracy, end.epoch) for end in history.epoch_ends
+              if end.val_accuracy is not None and math.isfinite(end.val_accuracy)]
+    if not scored:
+        return ""
+    accuracy, epoch = max(scored, key=lambda pair: (pair[0], -pair[1]))  # the first best
+    return f" · best val {format_percent(accuracy)} (epoch {epoch})"
+
+
 def header_line(history: TrainingHistory) -> str:
-    """The header line: run id, model and size, learning rate, devices, data."""
+    """The header line: run id, learning rate, best validation accuracy so far, model and
+    size, devices, data."""
     started = history.started
     if started is None:
         return f"mnist-tui · {history.phase_message or 'starting…'}"
@@ -29,8 +45,9 @@ def header_line(history: TrainingHistory) -> str:
         where += f" · {started.precision}"
     rate = history.learning_rate
     lr = f" · lr {rate:.3g}" if rate is not None else ""
-    return (f"run {history.run_id} · {model}, {history.params:,} params{lr}{where}"
-            f"{images}{data}")
+    # What changes as the run goes comes first, so that a narrow terminal keeps it.
+    return (f"run {history.run_id}{lr}{best_validation(history)} · {model}, "
+            f"{history.params:,} params{where}{images}{data}")
 
 
 def progress_line(history: TrainingHistory, *, paused: bool = False,

@@ -95,9 +95,7 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         """Fill the table."""
         table = self.query_one("#runs-table", DataTable)
-        table.add_column("✓", key="mark")
-        for column in COLUMNS:
-            table.add_column(HEADERS.get(column, column), key=column)
+        self._add_columns(table, [])
         self.action_refresh()
         table.focus()
 
@@ -141,15 +139,29 @@ class RunsScreen(Screen[None]):
         self.runs = runs
         ids = {run.run_id for run in self.runs}
         self.marked = [run_id for run_id in self.marked if run_id in ids]
-        table.clear()
+        rows = []
         for run in self.runs:
             row = list(run_row(run))
             row[1] = row[1][5:]  # "2025-01-31 12:00" → "01-31 12:00": the year is in the id
+            rows.append(row)
+        table.clear(columns=True)
+        self._add_columns(table, rows)
+        for run, row in zip(self.runs, rows, strict=True):
             table.add_row(self._mark(run.run_id), *row, key=run.run_id)
         if current is not None and current.run_id in ids:
             table.move_cursor(row=table.get_row_index(current.run_id))
         self.query_one("#runs-empty").display = not self.runs
         self._update_title()
+
+    @staticmethod
+    def _add_columns(table: DataTable[str], rows: list[list[str]]) -> None:
+        # Each column as wide as its widest cell, said here: a table left to measure its
+        # cells when idle can keep rows drawn at the headers' widths ("20" for a run id).
+        table.add_column("✓", key="mark", width=1)
+        for index, column in enumerate(COLUMNS):
+            label = HEADERS.get(column, column)
+            width = max([len(label), *(len(row[index]) for row in rows)])
+            table.add_column(label, key=column, width=width)
 
     def _mark(self, run_id: str) -> str:
         return "●" if run_id in self.marked else ""

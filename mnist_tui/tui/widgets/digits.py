@@ -60,20 +60,25 @@ class HalfBlocks:
         return runs
 
 
-def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK) -> Text:
-    """Draw a 28x28 uint8 image (0 = paper, 255 = ink) as 14 lines of 28 half-block cells."""
+def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK, *,
+                 scale: int = 1) -> Text:
+    """Draw a 28x28 uint8 image (0 = paper, 255 = ink) as 14 lines of 28 half-block cells;
+    `scale` 2 draws each pixel as two cells side by side (56 columns x 28 lines)."""
     pixels = np.asarray(image)
     if pixels.shape != (28, 28):
         raise ValueError(f"a digit image must be 28x28, got {pixels.shape}")
     if pixels.dtype != np.uint8:
         pixels = np.clip(np.rint(pixels.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     levels = (pixels.astype(np.int32) * (LEVELS - 1) + 127) // 255
+    if scale > 1:
+        levels = np.repeat(np.repeat(levels, scale, axis=0), scale, axis=1)
     painter = HalfBlocks(ink, paper, LEVELS)
     text = Text(no_wrap=True, end="", overflow="crop")
-    for row in range(DIGIT_ROWS):
+    rows = DIGIT_ROWS * scale
+    for row in range(rows):
         for cells, style in painter.row(levels[2 * row], levels[2 * row + 1]):
             text.append(cells, style)
-        if row < DIGIT_ROWS - 1:
+        if row < rows - 1:
             text.append("\n")
     return text
 

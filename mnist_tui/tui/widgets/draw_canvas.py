@@ -2,8 +2,9 @@
 
 The canvas is `digits.render_digit`'s picture (two pixel rows per text row) that the mouse
 and the keys paint on with `drawing.paint`'s soft brush. A terminal cell is one pixel wide
-and two high, so the mouse paints at the middle of its cell; the keyboard cursor moves by
-single pixels.
+and two high (at `scale` 2, where the terminal has room, a pixel is two cells wide and one
+high), so the mouse paints at the middle of its cell; the keyboard cursor moves by single
+pixels.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ LEFT_BUTTON, RIGHT_BUTTON = 1, 3  # Textual's numbers for the mouse buttons
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
-def cell_point(offset: Offset) -> Point:
-    """The pixel point (x, y) at the middle of a canvas cell (the cell holds two pixel rows)."""
-    return float(offset.x), 2.0 * offset.y + 0.5
+def cell_point(offset: Offset, scale: int = 1) -> Point:
+    """The pixel point (x, y) at the middle of a canvas cell: at scale 1 the cell holds two
+    pixel rows, at scale 2 half of one pixel."""
+    return (offset.x + 0.5) / scale - 0.5, (offset.y + 0.5) * 2.0 / scale - 0.5
 
 
 class DrawCanvas(ThemeAware, can_focus=True):
@@ -39,7 +41,8 @@ class DrawCanvas(ThemeAware, can_focus=True):
     arrows move a cursor, space paints there (shift+arrows paint as they move), x erases.
 
     `image` holds the pixels (float32, 0 paper, 1 ink); `version` counts its changes, and
-    each change posts `DrawCanvas.Changed`.
+    each change posts `DrawCanvas.Changed`. `scale` 2 (the class `-large`) draws each pixel
+    two cells wide and one high: 56x28 cells.
     """
 
     ALLOW_SELECT = False  # a drag draws; it never selects text
@@ -49,6 +52,10 @@ class DrawCanvas(ThemeAware, can_focus=True):
         height: 16;
         border: round $primary;
         border-title-color: $text-muted;
+    }
+    DrawCanvas.-large {
+        width: 58;
+        height: 30;
     }
     DrawCanvas:focus {
         border: round $accent;
@@ -82,6 +89,11 @@ class DrawCanvas(ThemeAware, can_focus=True):
         self.version = 0
         self.cursor = (SIDE // 2, SIDE // 2)  # (x, y) pixel of the keyboard cursor
         self._stroke: tuple[bool, Point] | None = None  # (erasing, last point) while dragging
+
+    @property
+    def scale(self) -> int:
+        """Cells per pixel across: 1, or 2 when the canvas is large."""
+        return 2 if self.has_class("-large") else 1
 
     def stroke(self, points: Sequence[Point], *, erase: bool = False) -> None:
         """Drag the brush through `points` (pixel (x, y)); one point is a single dab."""
@@ -117,7 +129,7 @@ class DrawCanvas(ThemeAware, can_focus=True):
         if offset is None or event.button not in (LEFT_BUTTON, RIGHT_BUTTON):
             return
         event.stop()
-        point = cell_point(offset)
+        point = cell_point(offset, self.scale)
         self._stroke = (event.button == RIGHT_BUTTON, point)
         self.capture_mouse()
         self.stroke([point], erase=self._stroke[0])
@@ -127,7 +139,7 @@ class DrawCanvas(ThemeAware, can_focus=True):
         if self._stroke is None:
             return
         erase, last = self._stroke
-        point = cell_point(event.get_content_offset_capture(self))
+        point = cell_point(event.get_content_offset_capture(self), self.scale)
         self._stroke = (erase, point)
         self.stroke([last, point], erase=erase)
 
@@ -163,13 +175,18 @@ class DrawCanvas(ThemeAware, can_focus=True):
         dark = self.app.current_theme.dark
         ink = theme_color(self.app, "foreground", WHITE if dark else BLACK)
         paper = theme_color(self.app, "background", BLACK if dark else WHITE)
-        text = render_digit(self.image, ink, paper)
+        scale = self.scale
+        text = render_digit(self.image, ink, paper, scale=scale)
         if self.has_focus:
             x, y = self.cursor
             mark = theme_color(self.app, "accent", "orange").rich_color
-            start = (y // 2) * (SIDE + 1) + x  # each text row is SIDE cells and a newline
-            text.stylize(Style(color=mark) if y % 2 == 0 else Style(bgcolor=mark),
-                         start, start + 1)
+            if scale == 1:
+                start = (y // 2) * (SIDE + 1) + x  # each text row is SIDE cells and a newline
+                text.stylize(Style(color=mark) if y % 2 == 0 else Style(bgcolor=mark),
+                             start, start + 1)
+            else:
+                start = y * (2 * SIDE + 1) + 2 * x  # a pixel: two whole cells of one row
+                text.stylize(Style(color=mark, bgcolor=mark), start, start + 2)
         return text
 
 
