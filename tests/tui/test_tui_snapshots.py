@@ -1,4 +1,7 @@
-"""Snapshots (pytest-textual-snapshot) of every screen of the real app at 80x24 and 120x40.
+"""Snapshots (pytest-textual-snapshot) of states the size matrix does not show, at 80x24 and 120x40.
+
+`test_screen_sizes.py` holds every screen at five sizes; this module adds the form with
+inline errors, the monitor without its live extras and the summary scrolled to its digits.
 
 The app is fed a scripted run: a fixed list of events with fixed values, so nothing on screen
 depends on the clock or on Keras. Elapsed time, ETA and images/s come from the events' own
@@ -44,10 +47,8 @@ from mnist_tui.core.events import (
 )
 from mnist_tui.training.model import preview_model
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.screens.monitor import MonitorScreen
-from mnist_tui.tui.screens.rate_dialog import RateScreen
 from mnist_tui.tui.screens.summary import SummaryScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -256,17 +257,6 @@ def mid_run_app(extras: Iterable[Event] = ()
     return app, monitor_mid_run
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_form_defaults(snap_compare: Any, size: tuple[int, int]) -> None:
-    """The form as it opens: the seed's defaults and the 33,194-parameter model preview."""
-    app = MnistApp()
-
-    async def ready(pilot: Pilot[Any]) -> None:
-        await settle(pilot, lambda: form_ready(app))
-        steady_cursor(app)
-
-    assert snap_compare(app, terminal_size=size, run_before=ready)
-
 
 @pytest.mark.parametrize("size", SIZES)
 def test_form_with_invalid_values(snap_compare: Any, size: tuple[int, int]) -> None:
@@ -296,69 +286,9 @@ def test_monitor_mid_run(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size, run_before=monitor_mid_run)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_monitor_with_digits_and_load(snap_compare: Any, size: tuple[int, int]) -> None:
-    """The same run with its test digits strip (two guesses wrong), its system load line and
-    the learning rate the user set at batch 100 in the header."""
-    app, monitor_mid_run = mid_run_app(live_extras())
-    assert snap_compare(app, terminal_size=size, run_before=monitor_mid_run)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_monitor_zoomed_in(snap_compare: Any, size: tuple[int, int]) -> None:
-    """`+` twice: the charts show the last 40 batches of 160."""
-    app, monitor_mid_run = mid_run_app(live_extras())
 
-    async def zoomed(pilot: Pilot[Any]) -> None:
-        await monitor_mid_run(pilot)
-        await pilot.press("plus", "plus")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=size, run_before=zoomed)
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_rate_dialog_over_the_monitor(snap_compare: Any, size: tuple[int, int]) -> None:
-    """`l`: the learning rate dialog, a bad rate typed and the form's message under it."""
-    app, monitor_mid_run = mid_run_app(live_extras())
-
-    async def bad_rate(pilot: Pilot[Any]) -> None:
-        await monitor_mid_run(pilot)
-        await pilot.press("l")
-        await settle(pilot, lambda: isinstance(app.screen, RateScreen))
-        steady_cursor(app)
-        app.screen.query_one(Input).value = "-1"
-        await pilot.press("enter")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=size, run_before=bad_rate)
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_quit_confirm_over_the_monitor(snap_compare: Any, size: tuple[int, int]) -> None:
-    """q during a run asks before stopping it."""
-    app, monitor_mid_run = mid_run_app()
-
-    async def ask_to_quit(pilot: Pilot[Any]) -> None:
-        await monitor_mid_run(pilot)
-        await pilot.press("q")
-        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-
-    assert snap_compare(app, terminal_size=size, run_before=ask_to_quit)
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_error_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
-    """A run that fails shows the message over the form, the traceback folded away."""
-    app = MnistApp(CONFIG, start=True, runner=ScriptedRunner(failed_run(CONFIG)),
-                   runs_dir=Path("runs"))
-
-    async def failed(pilot: Pilot[Any]) -> None:
-        await settle(pilot, lambda: isinstance(app.screen, ErrorScreen))
-        await settle(pilot, lambda: app.run_dir is not None)  # the worker has returned
-        steady_cursor(app)
-
-    assert snap_compare(app, terminal_size=size, run_before=failed)
 
 
 def summary_app() -> tuple[MnistApp, Callable[[Pilot[Any]], Awaitable[None]]]:
@@ -373,12 +303,6 @@ def summary_app() -> tuple[MnistApp, Callable[[Pilot[Any]], Awaitable[None]]]:
 
     return app, summary_shown
 
-
-@pytest.mark.parametrize("size", SIZES)
-def test_summary(snap_compare: Any, size: tuple[int, int]) -> None:
-    """The summary as it opens: accuracies, facts, run folder, the top of the matrix."""
-    app, summary_shown = summary_app()
-    assert snap_compare(app, terminal_size=size, run_before=summary_shown)
 
 
 @pytest.mark.parametrize("size", SIZES)
