@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_tui.core.batch_folding import BatchFolding
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
     Event,
@@ -76,8 +77,8 @@ class MonitorCallback(KerasTranslator):
     def __init__(self, runs_dir: str | Path | None = None, name: str | None = None, *,
                  batch_size: int | None = None, config: dict[str, Any] | None = None,
                  test_data: tuple[Any, Any] | None = None) -> None:
-        super().__init__(self._write, RunControl(), accuracy_keys=ACCURACY_KEYS,
-                         cut_epoch_hooks=True)
+        super().__init__(BatchFolding(self._write), RunControl(),
+                         accuracy_keys=ACCURACY_KEYS, cut_epoch_hooks=True)
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self.name = name
         self.batch_size = batch_size
@@ -126,6 +127,7 @@ class MonitorCallback(KerasTranslator):
                                  else "")
         config = self._run_config = self._config()
         self.control = RunControl()
+        self.emit = folded = BatchFolding(self._write)  # each run's batches from the first
         self._writer = RunWriter(self.runs_dir or default_runs_dir(), run_id, config)
         self.run_dir = self._writer.run_dir
         self._channel = ControlChannel(self.run_dir, self.control).start()
@@ -137,20 +139,20 @@ class MonitorCallback(KerasTranslator):
         self.set_shape(FitShape(self.steps, per_batch, self.steps * per_batch))
         self.start_run()  # each fit is a run of its own
         train_samples = self.steps * self.batch_size if self.steps and self.batch_size else 0
-        self._write(Phase(phase="training", message=f"training {config['name']}"))
-        rate_hook = LearningRateHook(self.control, self._write,
+        folded(Phase(phase="training", message=f"training {config['name']}"))
+        rate_hook = LearningRateHook(self.control, folded,
                                      optimizer_rate_lock(getattr(self.model, "optimizer", None)))
-        self._write(RunStarted(
+        folded(RunStarted(
             run_id=run_id, config=config, total_batches=self.steps * self.epochs,
             batches_per_epoch=self.steps, epochs=self.epochs, train_samples=train_samples,
             val_samples=0, test_samples=0, params=int(self.model.count_params()),
             data_source="keras model.fit", rate_locked=rate_hook.locked))
-        self._load_hook, self._rate_hook = LoadHook(self._write), rate_hook
+        self._load_hook, self._rate_hook = LoadHook(folded), rate_hook
         self._load_hook.sample_now()
         hooks: list[FitHook] = [self._load_hook, rate_hook]
         if self._shown is not None:
-            self._write(self._shown)
-            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs)
+            folded(self._shown)
+            predictions = PredictionHook(self._shown, folded, inputs=self._shown_inputs)
             predictions.prepare(self.model)  # traced before the first batch
             if predictions.failure:
                 warnings.warn(f"mnist-tui: the model cannot predict the test digits given "
@@ -192,9 +194,9 @@ class MonitorCallback(KerasTranslator):
         super().on_train_end(logs)
         if self.control.stop_requested:
             reason = self.control.reason
-            self._write(RunStopped(reason=reason, summary=self._summary("stopped", reason)))
+            self.emit(RunStopped(reason=reason, summary=self._summary("stopped", reason)))
         else:
-            self._write(RunFinished(summary=self._summary("finished")))
+            self.emit(RunFinished(summary=self._summary("finished")))
         self._finish()
 
     def _finish(self) -> None:
@@ -211,5 +213,5 @@ class MonitorCallback(KerasTranslator):
         """At exit, a run whose `fit` never ended (an exception, Ctrl+C) is logged as failed."""
         if self._writer is not None and not self._writer.closed:
             reason = "the training script ended before fit() finished"
-            self._write(RunFailed(error=reason, summary=self._summary("failed", reason)))
+            self.emit(RunFailed(error=reason, summary=self._summary("failed", reason)))
         self._finish()

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import keras
 import numpy as np
 
+from mnist_tui.core.batch_folding import BatchFolding
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import Emit, EpochEnd
 from mnist_tui.training.batch_metrics import FitHook, FitProgress
@@ -262,7 +263,7 @@ class KerasTranslator(keras.callbacks.Callback):
                 if self.nan_message:
                     break
                 if j < done:
-                    self.control.wait_if_paused()
+                    self._wait_if_paused()
         else:
             key = self.accuracy_key(logs)
             self._report(done, _loss(logs), metric_value(logs.get(key)) if key else None)
@@ -286,12 +287,20 @@ class KerasTranslator(keras.callbacks.Callback):
             self.nan_message = (f"the loss became {loss} at epoch {self.progress.epoch}, "
                                 f"batch {done}: training diverged; {self.nan_advice}")
 
+    def _wait_if_paused(self) -> None:
+        """Wait while the run is paused, its batches so far passed on first (a block that
+        `BatchFolding` holds would otherwise wait with the run)."""
+        if self.control.paused:
+            if isinstance(self.emit, BatchFolding):
+                self.emit.flush()
+            self.control.wait_if_paused()
+
     def _obey(self) -> bool:
         """After an execution: stop on NaN or request, else wait while paused. Whether the
         fit stops."""
         stop = self.control.stop_requested
         if not stop and not self.nan_message:
-            self.control.wait_if_paused()
+            self._wait_if_paused()
             stop = self.control.stop_requested
         if self.placement is not None:
             agreed = self.placement.agree_to_stop(stop, self.progress.step)

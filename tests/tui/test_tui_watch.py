@@ -100,6 +100,8 @@ async def test_watch_a_live_run_and_steer_it_through_its_folder(tmp_path: Path) 
     try:
         app = watching_app(resolve_run(None, root), root)  # as `mnist-tui watch` does
         async with app.run_test(size=(80, 24)) as pilot:
+            # The monitor shows once the log so far is folded (caught up).
+            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
             await wait_for(pilot, lambda: app.history is not None and app.history.step == 5)
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen) and app.session.watching
