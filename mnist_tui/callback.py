@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_tui.core.batch_folding import BatchFolding
+from mnist_tui.core.batch_folding import BatchFolding, fold_rate
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
     Event,
@@ -77,7 +77,8 @@ class MonitorCallback(KerasTranslator):
     def __init__(self, runs_dir: str | Path | None = None, name: str | None = None, *,
                  batch_size: int | None = None, config: dict[str, Any] | None = None,
                  test_data: tuple[Any, Any] | None = None) -> None:
-        super().__init__(BatchFolding(self._write), RunControl(),
+        self._fold_rate = fold_rate()  # a bad $MNIST_TUI_FOLD_RATE is said here, before fit
+        super().__init__(BatchFolding(self._write, self._fold_rate), RunControl(),
                          accuracy_keys=ACCURACY_KEYS, cut_epoch_hooks=True)
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self.name = name
@@ -127,7 +128,7 @@ class MonitorCallback(KerasTranslator):
                                  else "")
         config = self._run_config = self._config()
         self.control = RunControl()
-        self.emit = folded = BatchFolding(self._write)  # each run's batches from the first
+        self.emit = folded = BatchFolding(self._write, self._fold_rate)  # a fold per run
         self._writer = RunWriter(self.runs_dir or default_runs_dir(), run_id, config)
         self.run_dir = self._writer.run_dir
         self._channel = ControlChannel(self.run_dir, self.control).start()

@@ -8,29 +8,54 @@ run's emit and lets every event through unchanged except batches that come too f
   the second of training before it (`elapsed`, pauses excluded), and no block is open;
 - past that, batches gather in a block; a block is passed on as one `BatchBlock` (count,
   mean, least, greatest and last of the batches' own loss and accuracy, the last batch's
-  progress) once it spans `BLOCK_SECONDS` of training, and before any other event (an epoch
-  end, a rate change, a checkpoint: the log stays in order), or at `flush()` (a pause);
+  progress) once it spans `BLOCK_SECONDS` of training, and before any other event that
+  has a place among the batches (an epoch end, a rate change, a checkpoint, predictions: the
+  log stays in order; a `SystemLoad`, a sample of the process with no step, goes through
+  without closing it), or at `flush()` (a pause);
 - the batches go back to exact once a block's batches came at no more than `EXACT_RATE` a
   second; a batch with a loss that is not finite is always exact (where a run diverged).
 
-So a block holds at most a quarter second of batches and a log grows by a few MB an hour at
+So a block holds at most half a second of batches and a log grows by a few MB an hour at
 any batch rate, while a slow run's log is what it always was. The folding depends only on
 the events (their `elapsed`, `step` and values) and on when `flush()` is called: it never
 reads a clock, and a seeded run computes the same with it as without.
 
-`BlockBuilder` is the block itself; readers use it to fold a long replay's batches too.
+`$MNIST_TUI_FOLD_RATE` sets `EXACT_RATE` for a run (`fold_rate`); "off" never folds (a test
+that looks at every batch). `BlockBuilder` is the block itself; readers use it to fold a
+long replay's batches too.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from mnist_tui.core.events import BatchBlock, BatchEnd, Emit, Event, RunResumed
+from mnist_tui.core import environment
+from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.events import BatchBlock, BatchEnd, Emit, Event, RunResumed, SystemLoad
 
 EXACT_RATE = 20  # batches a second of training passed on one by one, at most
-BLOCK_SECONDS = 0.25  # of training: the most a block spans before it is passed on
+BLOCK_SECONDS = 0.5  # of training: the most a block spans before it is passed on
+
+
+def fold_rate(environ: Mapping[str, str] | None = None) -> float:
+    """Batches a second passed on exact before they fold: `$MNIST_TUI_FOLD_RATE`, else
+    `EXACT_RATE`; infinite for "off". Raises `MnistTuiError` for anything else than a number
+    ≥ 1 or "off"."""
+    raw = environment.fold_rate_text(environ)
+    if not raw:
+        return EXACT_RATE
+    if raw.lower() == "off":
+        return math.inf
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate >= 1):
+        raise MnistTuiError(f"{environment.FOLD_RATE} must be a number of batches a second ≥ 1, "
+                            f"or off (every batch logged on its own), got {raw!r}")
+    return rate
 
 
 class BlockBuilder:
@@ -152,12 +177,13 @@ class BatchFolding:
     """An `Emit` in front of `emit` that folds batches past `rate` a second into blocks (see
     the module); every other event goes through as it is, after the open block."""
 
-    def __init__(self, emit: Emit, rate: int = EXACT_RATE,
+    def __init__(self, emit: Emit, rate: float = EXACT_RATE,
                  block_seconds: float = BLOCK_SECONDS) -> None:
         self.emit = emit
         self.rate = rate
         self.block_seconds = block_seconds
-        self._exact: deque[float] = deque(maxlen=rate)  # `elapsed` of the latest exact ones
+        self._exact: deque[float] = deque(  # `elapsed` of the latest exact ones
+            maxlen=max(1, math.ceil(rate)) if math.isfinite(rate) else None)
         self._block: BlockBuilder | None = None
         self._folding = False
         self._previous_step: int | None = None  # the step of the last batch event
@@ -167,6 +193,9 @@ class BatchFolding:
         """Pass `event` on, or keep it in the open block."""
         if isinstance(event, BatchEnd):
             self._batch(event)
+            return
+        if isinstance(event, SystemLoad):
+            self.emit(event)
             return
         self.flush()
         if isinstance(event, RunResumed):
@@ -199,7 +228,8 @@ class BatchFolding:
             return
         if block is None and not self._folding and not isinstance(event, BatchBlock):
             exact = self._exact
-            if len(exact) < self.rate or event.elapsed - exact[0] >= 1.0:
+            if exact.maxlen is None or len(exact) < exact.maxlen or (
+                    event.elapsed - exact[0] >= 1.0):
                 self._pass_exact(event)
                 return
             self._folding = True
@@ -210,6 +240,7 @@ class BatchFolding:
             self.flush()
 
     def _pass_exact(self, event: BatchEnd) -> None:
-        self._exact.append(event.elapsed)
+        if self._exact.maxlen is not None:
+            self._exact.append(event.elapsed)
         self._record_elapsed = event.elapsed
         self.emit(event)

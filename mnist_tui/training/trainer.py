@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mnist_tui.core import environment
-from mnist_tui.core.batch_folding import BatchFolding
+from mnist_tui.core.batch_folding import BatchFolding, fold_rate
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
@@ -208,7 +208,7 @@ class Trainer:
 
             self._tensorboard = TensorBoardLog(self.run_dir / TENSORBOARD_DIR, emit)
             emit = self._tensorboard.tee(emit)
-        emit = self._folding = BatchFolding(emit)  # fast batches in blocks, for all of them
+        emit = self._folding = BatchFolding(emit, fold_rate())  # fast batches in blocks
         precision = resolve_precision(config.precision)
         self._summary = replace(
             self._summary, strategy=placement.name, replicas=placement.replicas,
