@@ -10,7 +10,8 @@ with what a callback can know: the model's name, optimizer, learning rate, param
 epochs and steps per epoch. It is the app's own translation of `fit` into events
 (`training.translator.KerasTranslator`), configured for any model: per batch it turns `logs`
 into one `BatchEnd` and hands it to the run's writer (a buffered append; the writer flushes
-about once a second), nothing more. A metric named like accuracy ("accuracy", "acc",
+about once a second) through `BatchFolding` (past 20 batches a second, a block of them per
+half second), nothing more. A metric named like accuracy ("accuracy", "acc",
 "sparse_categorical_accuracy", ...) is charted as accuracy; without one, only the loss is. The
 run also takes pause and stop from watchers through its control file, like a detached run.
 

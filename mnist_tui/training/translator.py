@@ -12,7 +12,9 @@ With `steps_per_execution` N, Keras calls `on_train_batch_end` once per N batche
 last one's index and running means. A `recorder` (the app's in-graph ring buffer) gives
 every batch's running means, and one `BatchEnd` per batch is emitted, in order, all with the
 `elapsed` of the moment they became known; without one, one `BatchEnd` per execution, whose
-`step`, `batch` and `seen` jump by the batches run.
+`step`, `batch` and `seen` jump by the batches run. The run's emit folds batches that come
+faster than 20 a second into blocks (`core.batch_folding`); a pause passes the open block on
+before it waits, so a paused run shows where it is.
 
 Control under N > 1: pause and NaN take effect at the batch where they are seen (the
 training thread waits before reporting the next batch); a stop takes effect at the end of the

@@ -101,8 +101,9 @@ async def test_watch_a_live_run_and_steer_it_through_its_folder(tmp_path: Path) 
         app = watching_app(resolve_run(None, root), root)  # as `mnist-tui watch` does
         async with app.run_test(size=(80, 24)) as pilot:
             # The monitor shows once the log so far is folded (caught up).
-            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
-            await wait_for(pilot, lambda: app.history is not None and app.history.step == 5)
+            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                           and app.screen.is_mounted and app.history.step == 5)
+            await pilot.pause()
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen) and app.session.watching
             monitor.update_now()
