@@ -114,14 +114,11 @@ class BatchEnd(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class BatchBlock(BatchEnd):
-    """Several batches in a row folded into one event, so that a log stays small at any
-    batch rate (see `training.batch_folding`): a `BatchEnd` that stands for `count` batches.
-
-    `step`, `epoch`, `batch`, `loss`, `accuracy`, `seen` and `elapsed` are those of the
-    block's last batch; `batch_loss` and `batch_accuracy` are the means of its batches' own
-    values, with their least, greatest and last. Whatever reads a `BatchEnd` reads a block as
-    the last batch's progress with the block's means; a reader that wants more looks here.
-    """
+    """A `BatchEnd` standing for `count` batches in a row (`core.batch_folding`: a log stays
+    small at any batch rate). Its progress (`step`, `loss`, `seen`, ...) is its last batch's;
+    `batch_loss` and `batch_accuracy` are the means of its batches' own values, with their
+    least, greatest and last. A reader of `BatchEnd` reads a block as its last batch's
+    progress with the block's means."""
 
     TYPE: ClassVar[str] = "batch_block"
     count: int  # batches in the block: steps `step - count + 1` .. `step`
@@ -386,12 +383,6 @@ def _reading(cls: type[Event]) -> _Reading:
     return known
 
 
-def _needs_restoring(data: dict[str, Any]) -> bool:
-    """Whether `restore_nonfinite` could change `data`: it names non-finite numbers, or
-    holds objects or lists that might."""
-    return NONFINITE_KEY in data or any(isinstance(v, (dict, list)) for v in data.values())
-
-
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from its JSON form. Raises ValueError for an unknown or bad record."""
     if not isinstance(data, dict):
@@ -402,8 +393,10 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         raise ValueError(f"unknown event type {kind!r}")
     checks, names, whole_skips_init = _reading(cls)
     kwargs: dict[str, Any] = {}
+    if NONFINITE_KEY in data or any(isinstance(v, (dict, list)) for v in data.values()):
+        data = restore_nonfinite(data)  # only what may name a non-finite number
     try:
-        for key, value in (restore_nonfinite(data) if _needs_restoring(data) else data).items():
+        for key, value in data.items():
             if key not in checks:
                 continue  # "type", and what a later version may add
             check = checks[key]
@@ -416,10 +409,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             elif isinstance(value, list) and key not in ("config", "summary"):
                 value = _tupled(value)
             kwargs[key] = value
-        if whole_skips_init and len(kwargs) == len(names):
-            # Every field checked and present: what the frozen `__init__` would set, at a
-            # fraction of its cost (a replay reads hundreds of thousands of these).
-            event = object.__new__(cls)
+        if whole_skips_init and len(kwargs) == len(names):  # all checked: `__init__`'s work
+            event = object.__new__(cls)  # at a fraction of its cost (a replay reads many)
             event.__dict__.update(kwargs)
             return event
         return cls(**kwargs)
