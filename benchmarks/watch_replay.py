@@ -31,9 +31,11 @@ from __future__ import annotations
 import argparse
 import compileall
 import fcntl
+import math
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import statistics
@@ -61,6 +63,21 @@ def _env(tree: Path, home: str, runs_dir: Path) -> dict[str, str]:
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env.pop(name, None)
     return env
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU: dict[str, float] = {}  # the CPU seconds of the last watcher when it was done
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """The CPU seconds (user + system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def tui_until(tree: Path, home: str, run_dir: Path, done: str | int,
@@ -93,10 +110,12 @@ def tui_until(tree: Path, home: str, run_dir: Path, done: str | int,
             if done == "summary":
                 full = ESCAPES.sub(b"", seen).decode("utf-8", "replace")
                 if all(marker in full for marker in SUMMARY_MARKERS):
+                    CPU["last"] = process_cpu(process.pid)
                     return time.perf_counter() - start
             else:
                 steps = [int(m.replace(",", "")) for m in BATCH.findall(text)]
                 if steps and max(steps) >= int(done):
+                    CPU["last"] = process_cpu(process.pid)
                     return time.perf_counter() - start
     finally:
         os.killpg(process.pid, signal.SIGKILL)
@@ -109,6 +128,7 @@ def headless_until(tree: Path, home: str, run_dir: Path, done: str | int,
     """`watch --headless` of `run_dir`: seconds until it exits (`done` "summary") or has
     printed the line of epoch `done`."""
     start = time.perf_counter()
+    children_before = _children_cpu()
     process = subprocess.Popen([sys.executable, "-m", "mnist_tui", "watch", str(run_dir),
                                 "--headless"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=_env(tree, home, run_dir.parent),
@@ -116,6 +136,7 @@ def headless_until(tree: Path, home: str, run_dir: Path, done: str | int,
     try:
         if done == "summary":
             out, err = process.communicate(timeout=timeout)
+            CPU["last"] = _children_cpu() - children_before
             if '"status"' not in out:
                 raise SystemExit(f"no summary printed: {out[-300:]!r} {err[-300:]!r}")
             return time.perf_counter() - start
@@ -123,6 +144,7 @@ def headless_until(tree: Path, home: str, run_dir: Path, done: str | int,
         mark = f"epoch {done}/"
         for line in process.stderr:
             if line.startswith(mark):
+                CPU["last"] = process_cpu(process.pid)
                 return time.perf_counter() - start
         raise SystemExit("the watcher ended before it caught up")
     finally:
@@ -160,6 +182,7 @@ def main() -> None:
         compileall.compile_dir(tree / "mnist_tui", quiet=1)
     kinds = args.kinds.split(",")
     times: dict[tuple[Path, str], list[float]] = {(t, k): [] for t in trees for k in kinds}
+    cpus: dict[tuple[Path, str], list[float]] = {(t, k): [] for t in trees for k in kinds}
     bpe = 797
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as home:
         finished = None
@@ -178,16 +201,22 @@ def main() -> None:
                         seconds = _live_launch(Path(scratch) / f"live{n}{kind}{len(str(tree))}",
                                                args, tree, home, kind, bpe)
                     times[(tree, kind)].append(seconds)
-                    print(f"launch {n} {kind} {tree}: {seconds:.3f} s", flush=True)
+                    cpus[(tree, kind)].append(CPU.get("last", math.nan))
+                    print(f"launch {n} {kind} {tree}: {seconds:.3f} s, "
+                          f"{CPU.get('last', math.nan):.2f} s CPU", flush=True)
     what = "catch up with a live run" if args.live else "reach the summary"
     for (tree, kind), results in times.items():
         print(f"{kind} {tree}: median {statistics.median(results):.3f} s to {what} (min "
-              f"{min(results):.3f}, max {max(results):.3f}, {len(results)} launches)")
+              f"{min(results):.3f}, max {max(results):.3f}, {len(results)} launches); CPU "
+              f"used by then, median {statistics.median(cpus[(tree, kind)]):.2f} s")
     if len(trees) == 2:
         for kind in kinds:
             pairs = zip(times[(trees[1], kind)], times[(trees[0], kind)], strict=True)
             ratio = statistics.median(b / a for b, a in pairs)
-            print(f"{kind}: {trees[1]} / {trees[0]} = {ratio:.3f} (median of launch pairs)")
+            cpu_pairs = zip(cpus[(trees[1], kind)], cpus[(trees[0], kind)], strict=True)
+            cpu_ratio = statistics.median(b / a for b, a in cpu_pairs)
+            print(f"{kind}: {trees[1]} / {trees[0]} = {ratio:.3f} (median of launch pairs; "
+                  f"of the CPU used: {cpu_ratio:.3f})")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 

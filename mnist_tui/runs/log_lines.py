@@ -77,25 +77,47 @@ def _folded(lines: list[str], end: int, size: int) -> Iterator[Event]:
 def _batch_run(lines: list[str], begin: int, end: int, size: int,
                previous: int | None) -> Iterator[Event]:
     """The events of `lines[begin:end]`, lines that begin as batch lines do: blocks of `size`
-    when every one is an exact batch line of one epoch, one step after the other, with
-    finite values (`BATCH_ROW` over them all at once), else line by line."""
+    per epoch when every one is an exact batch line, one step after the other, with finite
+    values (`BATCH_ROW` over them all at once), else line by line."""
     rows = BATCH_ROW.findall("\n".join(lines[begin:end]) + "\n") if end - begin > 1 else []
-    count = end - begin
-    if len(rows) == count:
-        steps, epochs, loss_texts, acc_texts = zip(*rows, strict=True)
-        first, last = int(steps[0]), int(steps[-1])
-        accs_null = acc_texts.count("null")
-        consecutive = last - first == count - 1 and (previous is None or first == previous + 1)
-        if consecutive and epochs[0] == epochs[-1] and accs_null in (0, count):
-            try:
-                losses = list(map(float, loss_texts))
-                accs = None if accs_null else list(map(float, acc_texts))
-            except ValueError:  # "1.2.3" and the like
-                losses, accs = [math.nan], None
-            if math.isfinite(sum(losses)) and (accs is None or math.isfinite(sum(accs))):
-                yield from _blocks(lines, begin, losses, accs, size)
-                return
-    for line in lines[begin:end]:  # not one clean run: each line as itself
+    if len(rows) != end - begin:
+        yield from _one_by_one(lines[begin:end])
+        return
+    steps, epochs, loss_texts, acc_texts = zip(*rows, strict=True)
+    at = 0
+    while at < len(rows):  # each epoch's lines (a log without epoch ends has several)
+        epoch = epochs[at]
+        upto = at + 1
+        while upto < len(rows) and epochs[upto] == epoch:
+            upto += 1
+        yield from _epoch_run(lines, begin + at, steps[at:upto], loss_texts[at:upto],
+                              acc_texts[at:upto], size, previous)
+        previous, at = int(steps[upto - 1]), upto
+
+
+def _epoch_run(lines: list[str], begin: int, steps: tuple[str, ...],
+               loss_texts: tuple[str, ...], acc_texts: tuple[str, ...], size: int,
+               previous: int | None) -> Iterator[Event]:
+    """The events of one epoch's batch lines from `begin` (their step, own loss and accuracy
+    as written): blocks when they are clean, else line by line."""
+    count = len(steps)
+    first, last = int(steps[0]), int(steps[-1])
+    accs_null = acc_texts.count("null")
+    consecutive = last - first == count - 1 and (previous is None or first == previous + 1)
+    if consecutive and accs_null in (0, count):
+        try:
+            losses = list(map(float, loss_texts))
+            accs = None if accs_null else list(map(float, acc_texts))
+        except ValueError:  # "1.2.3" and the like
+            losses, accs = [math.nan], None
+        if math.isfinite(sum(losses)) and (accs is None or math.isfinite(sum(accs))):
+            yield from _blocks(lines, begin, losses, accs, size)
+            return
+    yield from _one_by_one(lines[begin:begin + count])
+
+
+def _one_by_one(lines: list[str]) -> Iterator[Event]:
+    for line in lines:
         event = _event(line)
         if event is not None:
             yield event
@@ -109,10 +131,7 @@ def _blocks(lines: list[str], begin: int, losses: list[float], accs: list[float]
         upto = min(at + size, len(losses))
         last = _event(lines[begin + upto - 1])
         if not isinstance(last, BatchEnd):
-            for line in lines[begin + at:begin + upto]:
-                event = _event(line)
-                if event is not None:
-                    yield event
+            yield from _one_by_one(lines[begin + at:begin + upto])
             continue
         builder = BlockBuilder()
         builder.add_batches(losses[at:upto], None if accs is None else accs[at:upto])

@@ -245,3 +245,13 @@ def test_the_headless_progress_counts_a_block_as_its_batches() -> None:
                        batch_accuracy=0.9, seen=96_000, elapsed=0.75, count=1000,
                        batch_loss_min=0.3, batch_loss_max=0.6, batch_loss_last=0.35))
     assert "batch 1500/4000 (37.5%)" in stream.getvalue()
+
+
+def test_a_log_without_epoch_ends_folds_each_epoch_apart(old_log: Path) -> None:
+    lines = [line for line in (old_log / "events.jsonl").read_text(encoding="utf-8").split("\n")
+             if '"type":"epoch_end"' not in line]
+    replay = list(events_of(lines, fold=True))
+    blocks = [e for e in replay if isinstance(e, BatchBlock)]
+    assert len(replay) < len(lines) / 2 and blocks
+    assert all((b.first_step - 1) // PER_EPOCH == (b.step - 1) // PER_EPOCH for b in blocks)
+    assert covered(replay) == list(range(1, EPOCHS * PER_EPOCH + 1))
