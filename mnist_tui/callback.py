@@ -19,7 +19,8 @@ with what a callback can know: the model's name, optimizer, learning rate, param
 epochs and steps per epoch. It is the app's own translation of `fit` into events
 (`training.translator.KerasTranslator`), configured for any model: per batch it turns `logs`
 into one `BatchEnd` and hands it to the run's writer (a buffered append; the writer flushes
-about once a second), nothing more. A metric named like accuracy ("accuracy", "acc",
+about once a second) through `BatchFolding` (past 20 batches a second, a block of them per
+half second), nothing more. A metric named like accuracy ("accuracy", "acc",
 "sparse_categorical_accuracy", ...) is charted as accuracy; without one, only the loss is. The
 run also takes pause and stop from watchers through its control file, like a detached run.
 
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_tui.core.batch_folding import BatchFolding, fold_rate
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import (
     Emit,
@@ -97,8 +99,9 @@ class MonitorCallback(KerasTranslator):
         if evaluate_test and test_data is None:
             raise ValueError("evaluate_test=True needs the test set to evaluate: give "
                              "test_data=(x_test, y_test) too")
-        super().__init__(self._write, RunControl(), accuracy_keys=ACCURACY_KEYS,
-                         cut_epoch_hooks=True)
+        self._fold_rate = fold_rate()  # a bad $MNIST_TUI_FOLD_RATE is said here, before fit
+        super().__init__(BatchFolding(self._write, self._fold_rate), RunControl(),
+                         accuracy_keys=ACCURACY_KEYS, cut_epoch_hooks=True)
         self.runs_dir = Path(runs_dir).expanduser() if runs_dir is not None else None
         self.name = name
         self.batch_size = batch_size
@@ -151,6 +154,7 @@ class MonitorCallback(KerasTranslator):
                                  else "")
         config = self._run_config = self._config()
         self.control = RunControl()
+        self.emit = folded = BatchFolding(self._write, self._fold_rate)  # a fold per run
         self._writer = RunWriter(self.runs_dir or default_runs_dir(), run_id, config)
         self._fitting, self._ended = True, None
         self.run_dir = self._writer.run_dir
@@ -163,20 +167,20 @@ class MonitorCallback(KerasTranslator):
         self.set_shape(FitShape(self.steps, per_batch, self.steps * per_batch))
         self.start_run()  # each fit is a run of its own
         train_samples = self.steps * self.batch_size if self.steps and self.batch_size else 0
-        self._write(Phase(phase="training", message=f"training {config['name']}"))
-        rate_hook = LearningRateHook(self.control, self._write,
+        folded(Phase(phase="training", message=f"training {config['name']}"))
+        rate_hook = LearningRateHook(self.control, folded,
                                      optimizer_rate_lock(getattr(self.model, "optimizer", None)))
-        self._write(RunStarted(
+        folded(RunStarted(
             run_id=run_id, config=config, total_batches=self.steps * self.epochs,
             batches_per_epoch=self.steps, epochs=self.epochs, train_samples=train_samples,
             val_samples=0, test_samples=0, params=int(self.model.count_params()),
             data_source="keras model.fit", rate_locked=rate_hook.locked))
-        self._load_hook, self._rate_hook = LoadHook(self._write), rate_hook
+        self._load_hook, self._rate_hook = LoadHook(folded), rate_hook
         self._load_hook.sample_now()
         hooks: list[FitHook] = [self._load_hook, rate_hook]
         if self._shown is not None:
-            self._write(self._shown)
-            predictions = PredictionHook(self._shown, self._write, inputs=self._shown_inputs,
+            folded(self._shown)
+            predictions = PredictionHook(self._shown, folded, inputs=self._shown_inputs,
                                          share=PREDICT_SHARE)
             predictions.prepare(self.model)  # traced before the first batch
             if predictions.failure:
@@ -233,14 +237,14 @@ class MonitorCallback(KerasTranslator):
         summary = self._summary("stopped" if stopped else "finished", reason)
         if self.evaluate_test and self.test_data is not None:
             summary = self._evaluate_test_data(summary)
-        self._end(summary, self._write)
+        self._end(summary, self.emit)
         self._finish()
 
     def _evaluate_test_data(self, summary: RunSummary) -> RunSummary:
         """Evaluate `test_data` (`Evaluated`) and return `summary` with its figures; a model
         that cannot be evaluated on it leaves `summary` as it is, with a warning."""
         x_test, y_test = self.test_data  # type: ignore[misc]
-        self._write(Phase(phase="evaluating",
+        self.emit(Phase(phase="evaluating",
                           message=f"evaluating on {len(np.asarray(y_test)):,} test images"))
         try:
             evaluated, logs = keras_evaluation(self.model, x_test, y_test,
@@ -251,7 +255,7 @@ class MonitorCallback(KerasTranslator):
                           f"run has no test figures: {type(exc).__name__}: {exc}",
                           stacklevel=3)
             return summary
-        self._write(evaluated)
+        self.emit(evaluated)
         return _tested(summary, evaluated, logs)
 
     def _end(self, summary: RunSummary, write: Emit) -> None:
@@ -297,7 +301,7 @@ class MonitorCallback(KerasTranslator):
         """At exit, a run whose `fit` never ended (an exception, Ctrl+C) is logged as failed."""
         if self._writer is not None and not self._writer.closed:
             reason = "the training script ended before fit() finished"
-            self._write(RunFailed(error=reason, summary=self._summary("failed", reason)))
+            self.emit(RunFailed(error=reason, summary=self._summary("failed", reason)))
         self._finish()
 
 

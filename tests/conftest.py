@@ -33,14 +33,21 @@ KINDS = ("unit", "tui", "e2e")
 # process, so that parallel workers (pytest-xdist) never share one and the user's own are left
 # alone. Tests that look at these folders still point them at their own tmp_path.
 USER_FOLDERS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+# Real runs here log every batch on its own (in this process and the mnist-tui processes the
+# tests start), as the tests that act at a given batch or compare each batch with Keras need;
+# the folding of fast batches is tested where it is asked for (tests/unit/test_batch_folding.py,
+# tests/e2e/test_batch_folding_e2e.py: `monkeypatch.setenv(FOLD_RATE, ...)`).
+FOLD_RATE = "MNIST_TUI_FOLD_RATE"
+SET = {FOLD_RATE: "off"}
 _HOME = pytest.StashKey[tuple[Path, dict[str, str | None]]]()  # the folder, the values it hid
 
 
 def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix=f"mnist-tui-tests-{_worker()}-"))
-    config.stash[_HOME] = (home, {name: os.environ.get(name) for name in USER_FOLDERS})
+    config.stash[_HOME] = (home, {name: os.environ.get(name) for name in (*USER_FOLDERS, *SET)})
     for name in USER_FOLDERS:
         os.environ[name] = str(home / name.removeprefix("XDG_").lower())
+    os.environ.update(SET)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -23,6 +23,7 @@ CHECKPOINT_SECONDS = "MNIST_TUI_CHECKPOINT_SECONDS"  # at most this long between
 CPU_DEVICES = "MNIST_TUI_CPU_DEVICES"  # logical CPU devices to make (the mirrored strategy)
 TF_CONFIG = "TF_CONFIG"  # TensorFlow's own: the cluster of a multi-worker run, this task's place
 LIVE = "MNIST_TUI_LIVE"  # "0": no live predictions or load samples (to measure their cost)
+FOLD_RATE = "MNIST_TUI_FOLD_RATE"  # batches a second logged one by one; "off": never fold
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"  # CUDA's own: which GPUs TensorFlow sees
 TF_CPP_MIN_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"  # written: TensorFlow's C++ log lines, "3" = none
 KERAS_BACKEND = "KERAS_BACKEND"  # written: "tensorflow"
@@ -63,6 +64,11 @@ def cpu_devices_text(environ: Mapping[str, str] | None = None) -> str:
 def tf_config_text(environ: Mapping[str, str] | None = None) -> str:
     """`$TF_CONFIG` as given ("" when not set)."""
     return (os.environ if environ is None else environ).get(TF_CONFIG, "")
+
+
+def fold_rate_text(environ: Mapping[str, str] | None = None) -> str:
+    """`$MNIST_TUI_FOLD_RATE` as given (stripped; "" when not set)."""
+    return _read(FOLD_RATE, environ)
 
 
 def live(environ: Mapping[str, str] | None = None) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mnist_tui.core.digit_sample import DigitSample
-from mnist_tui.core.jsonio import json_safe, restore_nonfinite
+from mnist_tui.core.jsonio import NONFINITE_KEY, json_safe, restore_nonfinite
 from mnist_tui.core.kinds import is_int, is_number, list_of
 from mnist_tui.core.summary import RunSummary, ending_summary
 
@@ -110,6 +110,29 @@ class BatchEnd(Event):
     batch_accuracy: float | None
     seen: int  # training images processed in the whole run
     elapsed: float  # seconds of training so far, pauses excluded
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchBlock(BatchEnd):
+    """A `BatchEnd` standing for `count` batches in a row (`core.batch_folding`: a log stays
+    small at any batch rate). Its progress (`step`, `loss`, `seen`, ...) is its last batch's;
+    `batch_loss` and `batch_accuracy` are the means of its batches' own values, with their
+    least, greatest and last. A reader of `BatchEnd` reads a block as its last batch's
+    progress with the block's means."""
+
+    TYPE: ClassVar[str] = "batch_block"
+    count: int  # batches in the block: steps `step - count + 1` .. `step`
+    batch_loss_min: float
+    batch_loss_max: float
+    batch_loss_last: float
+    batch_accuracy_min: float | None = None
+    batch_accuracy_max: float | None = None
+    batch_accuracy_last: float | None = None
+
+    @property
+    def first_step(self) -> int:
+        """The step of the block's first batch."""
+        return self.step - self.count + 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,9 +317,9 @@ class SystemLoad(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (Phase, RunStarted, BatchEnd, EpochEnd, Evaluated, RunFinished, RunStopped,
-                RunFailed, Checkpointed, RunResumed, StorageProblem, ShownDigits, Predictions,
-                LearningRateChanged, SystemLoad)
+    for cls in (Phase, RunStarted, BatchEnd, BatchBlock, EpochEnd, Evaluated, RunFinished,
+                RunStopped, RunFailed, Checkpointed, RunResumed, StorageProblem, ShownDigits,
+                Predictions, LearningRateChanged, SystemLoad)
 }
 TERMINAL_TYPES: tuple[type[Event], ...] = (RunFinished, RunStopped, RunFailed)
 
@@ -346,6 +369,20 @@ def _sample(data: Any) -> DigitSample:
     return sample
 
 
+_Reading = tuple[dict[str, Callable[[Any], bool] | None], frozenset[str], bool]
+_READING: dict[type[Event], _Reading] = {}
+
+
+def _reading(cls: type[Event]) -> _Reading:
+    """How to read `cls` from JSON: each field's check (None: any value), its field names,
+    and whether a whole record may skip `__init__` (no `__post_init__` to run)."""
+    known = _READING.get(cls)
+    if known is None:
+        checks = {f.name: _FIELD_CHECKS.get(str(f.type)) for f in fields(cls)}
+        known = _READING[cls] = (checks, frozenset(checks), not hasattr(cls, "__post_init__"))
+    return known
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from its JSON form. Raises ValueError for an unknown or bad record."""
     if not isinstance(data, dict):
@@ -354,22 +391,28 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown event type {kind!r}")
-    known = {f.name: f for f in fields(cls)}
+    checks, names, whole_skips_init = _reading(cls)
     kwargs: dict[str, Any] = {}
+    if NONFINITE_KEY in data or any(isinstance(v, (dict, list)) for v in data.values()):
+        data = restore_nonfinite(data)  # only what may name a non-finite number
     try:
-        for key, value in restore_nonfinite(data).items():
-            if key == "type" or key not in known:
-                continue
-            check = _FIELD_CHECKS.get(str(known[key].type))
+        for key, value in data.items():
+            if key not in checks:
+                continue  # "type", and what a later version may add
+            check = checks[key]
             if check is not None and not check(value):
                 raise TypeError(f"{key} is {value!r:.40}")
             if key == "samples":
                 if not isinstance(value, list):
                     raise TypeError("samples must be a list")
                 value = tuple(_sample(s) for s in value)
-            elif key not in ("config", "summary"):
+            elif isinstance(value, list) and key not in ("config", "summary"):
                 value = _tupled(value)
             kwargs[key] = value
+        if whole_skips_init and len(kwargs) == len(names):  # all checked: `__init__`'s work
+            event = object.__new__(cls)  # at a fraction of its cost (a replay reads many)
+            event.__dict__.update(kwargs)
+            return event
         return cls(**kwargs)
     except TypeError as exc:
         # A garbled record (wrong shapes, unknown sample keys) is a bad event, not a crash.

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event, RunResumed
+from mnist_tui.core.events import BatchBlock, BatchEnd, EpochEnd, Evaluated, Event, RunResumed
 from mnist_tui.core.formatting import MISSING, format_duration, format_percent
 from mnist_tui.runs.listing import RunInfo
 from mnist_tui.runs.reading import read_events
@@ -34,10 +34,13 @@ CSV_EXTRA = ("run_dir", "lr_changes")
 SHOWN_CHANGES = 2  # the most rate changes the table lists; more show the first and the last
 
 METRIC_FIELDS = ("run_id", "kind", "epoch", "step", "loss", "accuracy", "val_loss",
-                 "val_accuracy")
+                 "val_accuracy", "batches", "loss_min", "loss_max", "accuracy_min",
+                 "accuracy_max")
 """Columns of the metrics CSV: one row per batch (kind "batch", that batch's own loss and
-accuracy) and one per epoch (kind "epoch", the epoch's means and validation metrics), plus a
-"test" row when the run was evaluated."""
+accuracy) or per block of batches the run's log folded (kind "block": `step` its last batch,
+`batches` how many, the means of their loss and accuracy with the least and greatest), one
+per epoch (kind "epoch", the epoch's means and validation metrics), and a "test" row when
+the run was evaluated."""
 
 
 def started_at(run: RunInfo) -> float | None:
@@ -206,9 +209,17 @@ def metric_rows(events: Iterable[Event]) -> list[dict[str, Any]]:
     to its checkpoint."""
     rows: list[dict[str, Any]] = []
     for event in events:
-        if isinstance(event, BatchEnd):
+        if isinstance(event, BatchBlock):
+            rows.append({"kind": "block", "epoch": event.epoch, "step": event.step,
+                         "loss": event.batch_loss, "accuracy": event.batch_accuracy,
+                         "batches": event.count, "loss_min": event.batch_loss_min,
+                         "loss_max": event.batch_loss_max,
+                         "accuracy_min": event.batch_accuracy_min,
+                         "accuracy_max": event.batch_accuracy_max})
+        elif isinstance(event, BatchEnd):
             rows.append({"kind": "batch", "epoch": event.epoch, "step": event.step,
-                         "loss": event.batch_loss, "accuracy": event.batch_accuracy})
+                         "loss": event.batch_loss, "accuracy": event.batch_accuracy,
+                         "batches": 1})
         elif isinstance(event, EpochEnd):
             rows.append({"kind": "epoch", "epoch": event.epoch, "step": event.step,
                          "loss": event.loss, "accuracy": event.accuracy,
@@ -226,7 +237,7 @@ def _before_checkpoint(row: dict[str, Any], resumed: RunResumed) -> bool:
     """Whether `row` still counts once the run has gone back to `resumed`'s checkpoint: a
     batch up to it, an epoch ended by it (unless the run resumes within that epoch, which
     then ends again), never a test evaluation (the resumed run is evaluated at its end)."""
-    if row["kind"] == "batch":
+    if row["kind"] in ("batch", "block"):
         return bool(row["step"] <= resumed.step)
     if row["kind"] == "epoch":
         whole = resumed.batch >= resumed.batches_per_epoch

@@ -17,15 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_tui.core.events import (
-    TERMINAL_TYPES,
-    Emit,
-    Evaluated,
-    Event,
-    RunResumed,
-    event_from_json,
-)
+from mnist_tui.core.events import TERMINAL_TYPES, Emit, Evaluated, Event, RunResumed
 from mnist_tui.core.jsonio import read_json_dict
+from mnist_tui.runs.log_lines import events_of
 from mnist_tui.runs.writer import PROCESS_FILE, start_ticks
 
 LIVENESS_SECONDS = 1.0  # how often `follow_run` asks whether the writer is still alive
@@ -78,13 +72,15 @@ def liveness_unknown(run_dir: Path) -> str:
             "it ends, however long it stays silent")
 
 
-def read_events(run_dir: Path) -> list[Event]:
-    """Every whole event in a run's log; a half-written last line is left out."""
-    return list(follow(run_dir, wait=False))
+def read_events(run_dir: Path, *, fold: bool = False) -> list[Event]:
+    """Every whole event in a run's log; a half-written last line is left out. `fold`: a
+    long log's batches in blocks, for a chart (see `follow`)."""
+    return list(follow(run_dir, wait=False, fold=fold))
 
 
 def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
-           stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+           stop: Callable[[], bool] | None = None, fold: bool = False,
+           caught_up: Callable[[], None] | None = None) -> Iterator[Event]:
     """Yield a run's events as they are written, from the first.
 
     With `wait`, keeps polling for new lines until a terminal event arrives or `stop()` says
@@ -95,6 +91,10 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
     event (a `MonitorCallback` script's `model.evaluate` after its `fit`) is yielded before
     it, and the terminal event written after that one (the same end, its summary holding the
     test figures) replaces it: readers see the order of an app run.
+    With `fold`, the many batch lines of a long log read at once (a replay's backlog) come
+    folded into blocks, fast (`log_lines.events_of`): what a replay shows, not what an export
+    of every batch needs. `caught_up()` is called once, when what was written before has been
+    yielded and following goes on (never for a run that has ended).
     """
     path = Path(run_dir) / "events.jsonl"
     pending = ""
@@ -112,13 +112,7 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
         if chunk:
             pending += chunk
             *lines, pending = pending.split("\n")
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    event = event_from_json(line)
-                except ValueError:
-                    continue
+            for event in events_of(lines, fold=fold):
                 if ended is not None:
                     if isinstance(event, Evaluated):
                         yield event  # a script's evaluation after its fit ended
@@ -139,6 +133,9 @@ def follow(run_dir: Path, *, wait: bool = True, poll: float = 0.2,
             return
         if not wait or (stop is not None and stop()):
             return
+        if caught_up is not None:
+            caught_up()
+            caught_up = None
         time.sleep(poll)
 
 
@@ -181,8 +178,9 @@ def describe_age(seconds: float) -> str:
 
 
 def follow_run(run_dir: Path, emit: Emit, *, stop: Callable[[], bool] | None = None,
-               poll: float = 0.2) -> FollowEnd:
-    """Hand every event of a run to `emit` as it is written (a replay first), like `follow`.
+               poll: float = 0.2, caught_up: Callable[[], None] | None = None) -> FollowEnd:
+    """Hand every event of a run to `emit` as it is written (a replay first, its batches
+    folded as `follow` folds them, then `caught_up()` if the run goes on), like `follow`.
 
     Ends at the terminal event, when `stop()` says so, or once the run's process is known to
     be gone (checked about once a second; the log is read once more after that, so nothing
@@ -205,7 +203,8 @@ def follow_run(run_dir: Path, emit: Emit, *, stop: Callable[[], bool] | None = N
             dead = process_alive(run_dir) is False
         return False
 
-    for event in follow(run_dir, wait=True, poll=poll, stop=should_stop):
+    for event in follow(run_dir, wait=True, poll=poll, stop=should_stop, fold=True,
+                        caught_up=caught_up):
         last = event
         emit(event)
     if isinstance(last, TERMINAL_TYPES):

@@ -155,7 +155,7 @@ def resume_run(plan: ResumePlan, emit: Emit, control: RunControl | None = None, 
     monitor shows one history.
     """
     if replay:
-        for event in read_events(plan.run_dir):
+        for event in read_events(plan.run_dir, fold=True):  # for the monitor: read fast
             if not isinstance(event, TERMINAL_TYPES):
                 emit(event)
     writer = begin_resume(plan)

@@ -6,8 +6,9 @@ TensorBoard callback lays them out, so that `tensorboard --logdir RUNS_DIR` over
 curves of every run:
 
 - `train/`: `batch_loss` and `batch_accuracy` per batch (each batch's own values, on the
-  run's step axis, as the monitor charts them), and `epoch_loss`, `epoch_accuracy` and
-  `epoch_learning_rate` (the rate the epoch began with) per epoch;
+  run's step axis, as the monitor charts them; for a `BatchBlock`, batches that came too
+  fast to log one by one, their means at its last batch), and `epoch_loss`,
+  `epoch_accuracy` and `epoch_learning_rate` (the rate the epoch began with) per epoch;
 - `validation/`: `epoch_loss` and `epoch_accuracy` per epoch;
 - `test/`: `epoch_loss` and `epoch_accuracy` of the test evaluation, at the last epoch.
 

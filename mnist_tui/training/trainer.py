@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mnist_tui.core import environment
+from mnist_tui.core.batch_folding import BatchFolding, fold_rate
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
@@ -133,6 +134,7 @@ class Trainer:
         self._tensorboard: TensorBoardLog | None = None  # with `config.tensorboard`
         self.hook_seconds = 0.0  # what the live parts took of the training thread's time
         self._summary = RunSummary()  # the run's so far: each step makes a new one
+        self._folding: BatchFolding | None = None  # the run's emit, once it is placed
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -142,16 +144,24 @@ class Trainer:
             run_id=run_id, run_dir=None if self.run_dir is None else str(self.run_dir),
             config=config.to_dict(), epochs=config.epochs, train_samples=config.train_samples)
         self._first_loss = FirstLoss(emit)  # for the divergence check at the end
+        self._folding = None
         try:
             return self._run(config, self._first_loss, control)
         except MnistTuiError as exc:
-            return self._failed(emit, str(exc))
+            return self._failed(self._batches_passed(emit), str(exc))
         except Exception as exc:  # any fault becomes a readable run_failed event
-            return self._failed(emit, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return self._failed(self._batches_passed(emit), f"{type(exc).__name__}: {exc}",
+                                traceback.format_exc())
         finally:
             if self._tensorboard is not None:
                 self._tensorboard.close()
                 self._tensorboard = None
+
+    def _batches_passed(self, emit: Emit) -> Emit:
+        """`emit`, once the batches still held in a block have been passed on (a fault)."""
+        if self._folding is not None:
+            self._folding.flush()
+        return emit
 
     def _run(self, config: TrainConfig, emit: Emit, control: RunControl) -> RunSummary:
         """`run`'s steps, in order: a fault a person can fix raises a `MnistTuiError`."""
@@ -198,6 +208,7 @@ class Trainer:
 
             self._tensorboard = TensorBoardLog(self.run_dir / TENSORBOARD_DIR, emit)
             emit = self._tensorboard.tee(emit)
+        emit = self._folding = BatchFolding(emit, fold_rate())  # fast batches in blocks
         precision = resolve_precision(config.precision)
         self._summary = replace(
             self._summary, strategy=placement.name, replicas=placement.replicas,

@@ -12,7 +12,9 @@ With `steps_per_execution` N, Keras calls `on_train_batch_end` once per N batche
 last one's index and running means. A `recorder` (the app's in-graph ring buffer) gives
 every batch's running means, and one `BatchEnd` per batch is emitted, in order, all with the
 `elapsed` of the moment they became known; without one, one `BatchEnd` per execution, whose
-`step`, `batch` and `seen` jump by the batches run.
+`step`, `batch` and `seen` jump by the batches run. The run's emit folds batches that come
+faster than 20 a second into blocks (`core.batch_folding`); a pause passes the open block on
+before it waits, so a paused run shows where it is.
 
 Control under N > 1: pause and NaN take effect at the batch where they are seen (the
 training thread waits before reporting the next batch); a stop takes effect at the end of the
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import keras
 import numpy as np
 
+from mnist_tui.core.batch_folding import BatchFolding
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.events import Emit, EpochEnd
 from mnist_tui.training.batch_metrics import FitHook, FitProgress
@@ -262,7 +265,7 @@ class KerasTranslator(keras.callbacks.Callback):
                 if self.nan_message:
                     break
                 if j < done:
-                    self.control.wait_if_paused()
+                    self._wait_if_paused()
         else:
             key = self.accuracy_key(logs)
             self._report(done, _loss(logs), metric_value(logs.get(key)) if key else None)
@@ -286,12 +289,20 @@ class KerasTranslator(keras.callbacks.Callback):
             self.nan_message = (f"the loss became {loss} at epoch {self.progress.epoch}, "
                                 f"batch {done}: training diverged; {self.nan_advice}")
 
+    def _wait_if_paused(self) -> None:
+        """Wait while the run is paused, its batches so far passed on first (a block that
+        `BatchFolding` holds would otherwise wait with the run)."""
+        if self.control.paused:
+            if isinstance(self.emit, BatchFolding):
+                self.emit.flush()
+            self.control.wait_if_paused()
+
     def _obey(self) -> bool:
         """After an execution: stop on NaN or request, else wait while paused. Whether the
         fit stops."""
         stop = self.control.stop_requested
         if not stop and not self.nan_message:
-            self.control.wait_if_paused()
+            self._wait_if_paused()
             stop = self.control.stop_requested
         if self.placement is not None:
             agreed = self.placement.agree_to_stop(stop, self.progress.step)

@@ -47,9 +47,8 @@ if TYPE_CHECKING:
     from mnist_tui.runs.driver import Runner
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
-    from mnist_tui.tui.screens.monitor import MonitorScreen
     from mnist_tui.tui.state.history import TrainingHistory
-    from mnist_tui.tui.state.messages import EventsPending
+    from mnist_tui.tui.state.messages import CaughtUp, EventsPending
     from mnist_tui.tui.state.session import RunSession
 
 
@@ -208,32 +207,59 @@ class MnistApp(LeavingApp):
         if config is not None and isinstance(self.screen_stack[0], FormScreen):
             self.config = config  # so that "edit settings" and "train again" start from it
             self.screen_stack[0].load(config)
-        self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit))
+        from mnist_tui.tui.state.messages import CaughtUp
 
-    def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
-        """Make `session` the app's, its worker started, and show the monitor on it."""
-        from mnist_tui.tui.screens.monitor import MonitorScreen
+        def caught_up() -> None:
+            self.post_message(CaughtUp(session.pending))
 
+        # The monitor shows once the log written so far is folded (a finished run's goes
+        # straight to its summary): a long replay is never drawn event by event.
+        self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit,
+                                                       caught_up), monitor=False)
+
+    def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]], *,
+               monitor: bool = True) -> None:
+        """Make `session` the app's, its worker started, and show the monitor on it (or
+        later: `_show_monitor`)."""
         session.worker = start(session.emitter(self.post_message))
         self.session = session
-        self._show_monitor(MonitorScreen(session.history, session.control))
+        if monitor:
+            self._show_monitor()
 
-    def _show_monitor(self, monitor: MonitorScreen) -> None:
+    def _show_monitor(self) -> None:
+        """Show the monitor of the session's run, unless it is shown already."""
+        from mnist_tui.tui.screens.monitor import MonitorScreen
+
+        session = self.session
+        if session.shown:
+            return
+        session.shown = True
+        self._show_run_screen(MonitorScreen(session.history, session.control))
+
+    def _show_run_screen(self, screen: Screen[Any]) -> None:
+        """Put `screen` (the monitor, or a replay's summary) where a run's screen goes: over
+        the form, or in place of the screen that shows a run (the Runs screen's too)."""
         from mnist_tui.tui.screens.runs import RunsScreen
 
         if isinstance(self.screen, FormScreen):
-            self.push_screen(monitor)
+            self.push_screen(screen)
         else:
             self._pop_modals()
             while len(self.screen_stack) > 2 and isinstance(self.screen, RunsScreen):
                 self.pop_screen()
-            self.switch_screen(monitor)
+            self.switch_screen(screen)
+
+    def on_caught_up(self, message: CaughtUp) -> None:
+        """A watched run's log so far is folded: show its monitor (it goes on)."""
+        if message.pending is self.session.pending and not self.session.history.finished:
+            self._show_monitor()
 
     def _steering_failed(self, message: str) -> None:
         self.notify(message, title="Cannot steer the run", severity="error")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit) -> FollowEnd:
+    def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit,
+                caught_up: Callable[[], None]) -> FollowEnd:
         """The watching worker: emit the run's logged events as a training worker would."""
         from mnist_tui.runs.reading import liveness_unknown
         from mnist_tui.tui.state.watching import follow_events
@@ -243,7 +269,8 @@ class MnistApp(LeavingApp):
         if unknown:
             self.call_from_thread(self.notify, f"{unknown[:1].upper()}{unknown[1:]}; q stops "
                                   "watching.", title="Watching", severity="warning", timeout=20)
-        return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled)
+        return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled,
+                             caught_up)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, config: TrainConfig, control: RunControl, emit: Emit
@@ -290,6 +317,7 @@ class MnistApp(LeavingApp):
         self._announce_end(summary)
         if isinstance(event, RunFailed):
             if session.watching:  # over the monitor, so its curves stay a key away
+                self._show_monitor()
                 self._pop_modals()
                 self.push_screen(ErrorScreen("The run failed", event.error, event.detail))
             else:
@@ -297,8 +325,13 @@ class MnistApp(LeavingApp):
             return
         from mnist_tui.tui.screens.summary import SummaryScreen
 
+        screen = SummaryScreen(summary, session.history.evaluated, session.history)
+        if not session.shown:  # a replay that ended before its monitor showed
+            session.shown = True
+            self._show_run_screen(screen)
+            return
         self._pop_modals()
-        self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
+        self.switch_screen(screen)
 
     def _announce_end(self, summary: RunSummary) -> None:
         """Ring and send a desktop notification of the run's end, if the app's window is

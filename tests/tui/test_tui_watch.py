@@ -100,7 +100,10 @@ async def test_watch_a_live_run_and_steer_it_through_its_folder(tmp_path: Path) 
     try:
         app = watching_app(resolve_run(None, root), root)  # as `mnist-tui watch` does
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.history is not None and app.history.step == 5)
+            # The monitor shows once the log so far is folded (caught up).
+            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                           and app.screen.is_mounted and app.history.step == 5)
+            await pilot.pause()
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen) and app.session.watching
             monitor.update_now()
@@ -216,3 +219,46 @@ async def test_the_runs_key_opens_the_runs_and_a_running_one_is_watched(tmp_path
             assert app.session.watching and app.run_dir == live.run_dir
     finally:
         live.finish()
+
+
+async def test_watching_a_long_finished_run_folds_its_log_and_goes_to_its_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old-style log of 10,000 batch lines: the app folds a few thousand events, never
+    draws the monitor, and its summary counts every batch."""
+    root = tmp_path / "runs"
+    config = TrainConfig(epochs=13)  # 797 batches an epoch
+    writer = RunWriter(root, "20250101-000000-long00", config)
+    writer.write(RunStarted(run_id="long", config=config.to_dict(),
+                            total_batches=config.total_batches,
+                            batches_per_epoch=config.batches_per_epoch, epochs=config.epochs,
+                            train_samples=config.train_samples, val_samples=config.val_samples,
+                            test_samples=10_000, params=33_194))
+    for step in range(1, config.total_batches + 1):
+        epoch, batch = divmod(step - 1, config.batches_per_epoch)
+        writer.write(BatchEnd(step=step, epoch=epoch + 1, batch=batch + 1, loss=1.0 / step,
+                              accuracy=0.5, batch_loss=1.0 / step, batch_accuracy=0.5,
+                              seen=64 * step, elapsed=step / 100))
+    writer.write(RunFinished(summary={"status": "finished", "test_accuracy": 0.9}))
+    writer.close()
+    folded: list[Event] = []
+    fold = TrainingHistory.fold
+    monitors: list[MonitorScreen] = []
+    show = MonitorScreen.__init__
+
+    def spy(history: TrainingHistory, event: Event) -> None:
+        folded.append(event)
+        fold(history, event)
+
+    def counted(screen: MonitorScreen, *args: object, **kwargs: object) -> None:
+        monitors.append(screen)
+        show(screen, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TrainingHistory, "fold", spy)
+    monkeypatch.setattr(MonitorScreen, "__init__", counted)
+    app = watching_app(writer.run_dir, root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        assert app.history.step == config.total_batches and app.history.finished
+        assert len(folded) < config.total_batches / 2, "the replay came folded"
+        assert not monitors, "a finished run goes straight to its summary"
+        await pilot.press("q")

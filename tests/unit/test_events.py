@@ -12,6 +12,7 @@ from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.events import (
     EVENT_TYPES,
     TERMINAL_TYPES,
+    BatchBlock,
     BatchEnd,
     Checkpointed,
     DigitSample,
@@ -66,6 +67,13 @@ EVENTS: list[Event] = [
              batch_accuracy=0.09, seen=64, elapsed=0.05, time=2.1),
     BatchEnd(step=2, epoch=1, batch=2, loss=2.2, accuracy=None, batch_loss=2.09,
              batch_accuracy=None, seen=128, elapsed=0.1),
+    BatchBlock(step=900, epoch=2, batch=103, loss=0.4, accuracy=0.88, batch_loss=0.35,
+               batch_accuracy=0.9, seen=57_600, elapsed=18.25, count=500, batch_loss_min=0.1,
+               batch_loss_max=0.7, batch_loss_last=0.3, batch_accuracy_min=0.8,
+               batch_accuracy_max=1.0, batch_accuracy_last=0.91, time=3.0),
+    BatchBlock(step=40, epoch=1, batch=40, loss=1.9, accuracy=None, batch_loss=1.8,
+               batch_accuracy=None, seen=2_560, elapsed=0.5, count=16, batch_loss_min=1.5,
+               batch_loss_max=2.2, batch_loss_last=1.6),
     EpochEnd(epoch=1, step=797, loss=0.31, accuracy=0.9, val_loss=0.1, val_accuracy=0.97,
              seconds=14.2),
     EpochEnd(epoch=2, step=1594, loss=0.2, accuracy=None, val_loss=None, val_accuracy=None,
@@ -106,6 +114,12 @@ def test_shown_digits_give_back_their_images() -> None:
 
 
 @pytest.mark.parametrize("line", [
+    '{"type":"batch_block","step":9,"epoch":1,"batch":9,"loss":1,"accuracy":null,'
+    '"batch_loss":1,"batch_accuracy":null,"seen":9,"elapsed":1,"count":"8",'
+    '"batch_loss_min":1,"batch_loss_max":1,"batch_loss_last":1}',
+    '{"type":"batch_block","step":9,"epoch":1,"batch":9,"loss":1,"accuracy":null,'
+    '"batch_loss":1,"batch_accuracy":null,"seen":9,"elapsed":1,"batch_loss_min":1,'
+    '"batch_loss_max":1,"batch_loss_last":1}',
     '{"type":"predictions","step":1,"epoch":1,"predicted":[1,2],"confidence":[0.5]}',
     '{"type":"predictions","step":1,"epoch":1,"predicted":["7"],"confidence":[0.5]}',
     '{"type":"shown_digits","indices":[1],"labels":[1,2],"pixels":["AA=="]}',
@@ -134,6 +148,7 @@ def test_type_names() -> None:
         Phase: "phase",
         RunStarted: "run_started",
         BatchEnd: "batch_end",
+        BatchBlock: "batch_block",
         EpochEnd: "epoch_end",
         Evaluated: "evaluated",
         RunFinished: "run_finished",

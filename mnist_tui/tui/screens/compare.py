@@ -44,9 +44,10 @@ LOG_SCALE_RATIO = 1000.0  # a chart whose values span more than this gets a log 
 
 
 def load_history(run_dir: Path) -> TrainingHistory:
-    """A run's recorded events folded into a history, as the monitor would have it."""
+    """A run's recorded events folded into a history, as the monitor would have it (a long
+    log's batches read fast, in blocks, as `watch` reads them)."""
     history = TrainingHistory()
-    for event in read_events(run_dir):
+    for event in read_events(run_dir, fold=True):
         history.fold(event)
     return history
 

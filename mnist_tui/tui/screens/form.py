@@ -301,18 +301,20 @@ class FormScreen(Screen[None]):
         count.remove_class("-invalid")
 
     def load(self, config: TrainConfig) -> None:
-        """Put every value of `config` into the fields."""
-        for name in FIELD_SPECS:
-            widget = self.field(name)
-            value = getattr(config, name)
-            if isinstance(widget, Select):
-                if value in FIELD_SPECS[name].choices:
-                    widget.value = value
-            elif isinstance(widget, Checkbox):
-                widget.value = bool(value)
-            else:
-                assert isinstance(widget, Input)
-                widget.value = field_text(value)
+        """Put every value of `config` into the fields, then check them all once (not once
+        per field changed: each check looks at every field)."""
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            for name in FIELD_SPECS:
+                widget = self.field(name)
+                value = getattr(config, name)
+                if isinstance(widget, Select):
+                    if value in FIELD_SPECS[name].choices:
+                        widget.value = value
+                elif isinstance(widget, Checkbox):
+                    widget.value = bool(value)
+                else:
+                    assert isinstance(widget, Input)
+                    widget.value = field_text(value)
         self.revalidate()
 
     def action_start(self) -> None:

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from mnist_tui.core.events import (
+    BatchBlock,
     BatchEnd,
     Checkpointed,
     EpochEnd,
@@ -203,24 +204,31 @@ class TrainingHistory:
         self.chart_marks_version += 1
 
     def _fold_batch(self, event: BatchEnd) -> None:
+        """A batch, or a block of them (`BatchBlock`: its mean, at its middle, stands for
+        its batches in the charts; the counts jump to its last batch)."""
         self.step, self.epoch, self.batch = event.step, event.epoch, event.batch
         self.seen, self.elapsed = event.seen, event.elapsed
         self.loss, self.accuracy = event.loss, event.accuracy
-        self._add_point("loss", event.step, event.batch_loss)
+        if isinstance(event, BatchBlock):
+            count = event.count
+            x = event.step - (count - 1) / 2
+        else:
+            count, x = 1, event.step
+        self._add_point("loss", x, event.batch_loss, count)
         if event.batch_accuracy is not None:
-            self._add_point("accuracy", event.step, event.batch_accuracy)
+            self._add_point("accuracy", x, event.batch_accuracy, count)
         rate = self._rate
         rate.append((event.elapsed, event.step, event.seen))
         while len(rate) > 2 and rate[-1][0] - rate[0][0] > RATE_WINDOW_SECONDS:
             rate.popleft()
         self.chart_version += 1
 
-    def _add_point(self, metric: str, step: int, value: float) -> None:
+    def _add_point(self, metric: str, step: float, value: float, count: int) -> None:
         if not math.isfinite(value):
             return  # a NaN batch ends the run; it would only break the chart's scale
-        smoothed = self._ema[metric].update(value)
-        self._raw[metric].append(step, value)
-        self._smooth[metric].append(step, smoothed)
+        smoothed = self._ema[metric].update(value, count)
+        self._raw[metric].append(step, value, count)
+        self._smooth[metric].append(step, smoothed, count)
         self._recent[metric].append(step, value)
         self._recent_smooth[metric].append(step, smoothed)
 

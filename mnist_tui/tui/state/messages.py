@@ -75,3 +75,10 @@ class EventsPending(Message):
         The events wait in the buffer, not in the message, so dropping this one loses none.
         """
         return isinstance(message, EventsPending) and message.pending is self.pending
+
+
+@dataclass
+class CaughtUp(Message):
+    """A watched run's logged events are all in `pending`: its monitor may show now."""
+
+    pending: PendingEvents

@@ -29,10 +29,12 @@ class Ema:
         self._mean = 0.0
         self._weight = 1.0  # beta ** t
 
-    def update(self, value: float) -> float:
-        """Add one value; return the debiased average so far."""
-        self._mean = self.beta * self._mean + (1.0 - self.beta) * value
-        self._weight *= self.beta
+    def update(self, value: float, count: int = 1) -> float:
+        """Add `count` values equal to `value` (a block's mean stands for its batches);
+        return the debiased average so far."""
+        decay = self.beta ** count
+        self._mean = decay * self._mean + (1.0 - decay) * value
+        self._weight *= decay
         return self._mean / (1.0 - self._weight)
 
 
@@ -41,6 +43,8 @@ class BucketSeries:
 
     Appending is O(1) amortised: when the buckets are full, neighbours merge pairwise and each
     bucket then holds twice as many points. `points(n)` gives at most n points in O(capacity).
+    A point may stand for `weight` points (a block of batches, at its middle x, with their
+    mean y): a bucket then counts it as that many.
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
@@ -57,19 +61,19 @@ class BucketSeries:
     def __len__(self) -> int:
         return len(self._n)
 
-    def append(self, x: float, y: float) -> None:
-        """Add one point."""
-        self.count += 1
+    def append(self, x: float, y: float, weight: int = 1) -> None:
+        """Add one point (standing for `weight` points: see the class)."""
+        self.count += weight
         if self._n and self._n[-1] < self.per_bucket:
-            self._x[-1] += x
-            self._y[-1] += y
-            self._n[-1] += 1
+            self._x[-1] += x * weight
+            self._y[-1] += y * weight
+            self._n[-1] += weight
             return
         if len(self._n) >= self.capacity:
             self._merge_pairs()
-        self._x.append(x)
-        self._y.append(y)
-        self._n.append(1)
+        self._x.append(x * weight)
+        self._y.append(y * weight)
+        self._n.append(weight)
         self._first.append(x)
 
     def drop_after(self, x: float) -> None:
@@ -93,7 +97,9 @@ class BucketSeries:
             self._y.append(y[-1])
             self._n.append(n[-1])
             self._first.append(first[-1])
-        self.per_bucket *= 2
+        # Twice as many per bucket, or as many as the heaviest holds: a tail of single points
+        # after blocks of many must not split into many light buckets (and merge the rest).
+        self.per_bucket = max(self.per_bucket * 2, max(self._n))
 
     def points(self, max_points: int, x_lo: float = 0.0) -> tuple[list[float], list[float]]:
         """The series (its buckets that begin at `x_lo` or later) as at most `max_points`

@@ -52,6 +52,7 @@ class RunSession:
     worker: Worker[Any] | None = None
     summary: RunSummary | None = None
     frozen: bool = field(default=False, init=False)  # see `fold`
+    shown: bool = field(default=False, init=False)  # whether its monitor has been shown
 
     @property
     def active(self) -> bool:

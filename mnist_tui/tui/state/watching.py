@@ -17,13 +17,15 @@ from mnist_tui.core.summary import RunSummary
 from mnist_tui.runs.reading import FollowEnd, follow_run
 
 
-def follow_events(run_dir: Path, emit: Emit, stop: Callable[[], bool]) -> FollowEnd:
-    """Emit the run's logged events, then new ones as they come, until it ends or `stop()`.
+def follow_events(run_dir: Path, emit: Emit, stop: Callable[[], bool],
+                  caught_up: Callable[[], None] | None = None) -> FollowEnd:
+    """Emit the run's logged events, then new ones as they come, until it ends or `stop()`;
+    `caught_up()` once the events logged before have been emitted, if the run goes on.
 
     A run whose process died without a final event gets a `RunFailed` that says so, and how
     long ago its last event came (emitted here only; the log is left as it is).
     """
-    end = follow_run(run_dir, emit, stop=stop)
+    end = follow_run(run_dir, emit, stop=stop, caught_up=caught_up)
     if end.outcome == "died":
         output = Path(run_dir) / "output.log"
         message = end.died_message() + (f" (its output: {output})" if output.exists() else "")
