@@ -66,12 +66,14 @@ from mnist_tui.training.rate_control import (
 )
 from mnist_tui.training.strategy import MULTI_WORKER_SEED, Placement, make_placement
 from mnist_tui.training.system_load import LoadHook
+from mnist_tui.training.warmup import STEPS_PER_EXECUTION, PreparedModel, Warmup, model_key
+from mnist_tui.training.warmup import current as current_warmup
 
 if TYPE_CHECKING:
     from mnist_tui.training.bridge import BridgeCallback
     from mnist_tui.training.tensorboard_log import TensorBoardLog
 
-STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
+__all__ = ["STEPS_PER_EXECUTION", "Trainer"]
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,15 @@ class Trainer:
     `live` predicts a fixed set of test digits every ~2 s for the monitor's strip and samples
     the system load once a second (off only to measure what they cost; $MNIST_TUI_LIVE=0
     turns it off for a run started from the command line).
+    `warmup` holds the data and a model made ready ahead of the run (`warmup.py`; default:
+    this process's, if the app started one).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
                  checkpoints: bool = True, resume: bool = False,
-                 earlier_events: Sequence[Event] = (), live: bool | None = None) -> None:
+                 earlier_events: Sequence[Event] = (), live: bool | None = None,
+                 warmup: Warmup | None = None) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
@@ -133,6 +138,8 @@ class Trainer:
         self._tensorboard: TensorBoardLog | None = None  # with `config.tensorboard`
         self.hook_seconds = 0.0  # what the live parts took of the training thread's time
         self._summary = RunSummary()  # the run's so far: each step makes a new one
+        self.warmup = warmup  # what was made ready ahead; None: this process's, if any
+        self._warmup: Warmup | None = None
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -142,8 +149,14 @@ class Trainer:
             run_id=run_id, run_dir=None if self.run_dir is None else str(self.run_dir),
             config=config.to_dict(), epochs=config.epochs, train_samples=config.train_samples)
         self._first_loss = FirstLoss(emit)  # for the divergence check at the end
+        self._warmup = self.warmup or current_warmup()
+        usable = (not self.resume and config.strategy == "default"
+                  and self.steps_per_execution in (None, STEPS_PER_EXECUTION))
         try:
-            return self._run(config, self._first_loss, control)
+            if self._warmup is None:
+                return self._run(config, self._first_loss, control)
+            with self._warmup.hold(config if usable else None):
+                return self._run(config, self._first_loss, control)
         except MnistTuiError as exc:
             return self._failed(emit, str(exc))
         except Exception as exc:  # any fault becomes a readable run_failed event
@@ -157,7 +170,8 @@ class Trainer:
         """`run`'s steps, in order: a fault a person can fix raises a `MnistTuiError`."""
         resume, interval = self._check(config)
         emit(Phase(phase="loading_data", message="loading MNIST"))
-        data = load_run_data(config, self.data_path, data=self.data)
+        data = load_run_data(config, self.data_path, data=self.data or (
+            self._warmup.data(self.data_path) if self._warmup is not None else None))
         run = self._place(config, emit, control, data, resume, interval)
         built = self._build(run)
         datasets = make_datasets(config, data, run.placement.multi_worker)
@@ -213,15 +227,22 @@ class Trainer:
         seed = config.seed
         if seed is None and placement.multi_worker:
             seed = MULTI_WORKER_SEED  # every worker must draw the same order of images
-        if seed is not None:
-            run.keras.utils.set_random_seed(seed)
         steps = self.steps_per_execution
         if steps is None:
             steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
-        with placement.scope():
-            model = build_model(config, steps_per_execution=steps, precision=run.precision)
-        placement.adapt(model)
-        recorder = record_batch_metrics(model) if placement.name == "default" else None
+        prepared = self._take_prepared(run, steps)
+        if seed is not None:
+            run.keras.utils.set_random_seed(seed)
+        if prepared is not None:
+            model, recorder = prepared.model, prepared.recorder
+            if seed is not None:  # the same random draws as an unprepared run, then its values
+                prepared.start_from(build_model(config, steps_per_execution=steps,
+                                                precision=run.precision))
+        else:
+            with placement.scope():
+                model = build_model(config, steps_per_execution=steps, precision=run.precision)
+            placement.adapt(model)
+            recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
         rules = EpochRules(config)
         rules.attach(model)
@@ -234,6 +255,13 @@ class Trainer:
         params = int(model.count_params())
         self._summary = replace(self._summary, params=params)
         return _Built(model, params, rules, recorder)
+
+    def _take_prepared(self, run: _Run, steps: int) -> PreparedModel | None:
+        """The warmup's model for this run's settings, if it made one (`warmup.py`)."""
+        if (self._warmup is None or run.resume is not None or run.placement.name != "default"
+                or steps != STEPS_PER_EXECUTION):
+            return None
+        return self._warmup.take(model_key(run.config, steps, run.precision))
 
     def _start(self, run: _Run, built: _Built) -> tuple[list[FitHook], LearningRateHook]:
         """Say what will run (`RunStarted`), and make the hooks that run between executions:
