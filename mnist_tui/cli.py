@@ -120,7 +120,7 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
-                   detach=getattr(args, "detach", False), resume=resume)
+                   detach=getattr(args, "detach", False), resume=resume, preload=True)
     with terminal_on_stdout(), stray_output_to(log_path):
         code = run_app(app)  # SIGHUP leaves the run going, SIGTERM stops it (see tui.leaving)
     if app.hung_up:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mnist_tui.runs.driver import Runner
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
+    from mnist_tui.training.warmup import Warmup
     from mnist_tui.tui.screens.monitor import MonitorScreen
     from mnist_tui.tui.state.history import TrainingHistory
     from mnist_tui.tui.state.messages import EventsPending
@@ -58,6 +59,10 @@ class MnistApp(LeavingApp):
     to it. `theme` names a theme to use (else the remembered one, else the default).
     `watch` opens the monitor on that run folder (another process's run) instead; `detach`
     ticks the form's Detach box, so runs start as background processes that are watched.
+    `preload` gets runs ready while the form is on screen, from its first frame on: MNIST
+    loaded, TensorFlow imported and a model traced for the form's settings, in a background
+    thread (`training/warmup.py`), so that Enter goes straight to training (the command line
+    turns it on; off, the app imports nothing of TensorFlow until a run starts).
     After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
@@ -74,7 +79,7 @@ class MnistApp(LeavingApp):
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
-                 resume: ResumePlan | None = None) -> None:
+                 resume: ResumePlan | None = None, preload: bool = False) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.start_immediately = start
@@ -87,6 +92,9 @@ class MnistApp(LeavingApp):
         self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
         self._theme_ready = False
         self.theme_errors = register_themes(self)
+        self.preload = preload and watch is None
+        self.warmup: Warmup | None = None  # made by the preload thread
+        self._wanted = self.config  # the settings a run will likely have (the form's)
 
     @property
     def final_summary(self) -> RunSummary | None:
@@ -111,6 +119,8 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
+        if self.preload:
+            self.call_after_refresh(self._start_preload)  # once the first frame is out
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
@@ -119,6 +129,27 @@ class MnistApp(LeavingApp):
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
+
+    def _start_preload(self) -> None:
+        threading.Thread(target=self._preload, name="mnist-tui-preload", daemon=True).start()
+
+    def _preload(self) -> None:
+        """The preload thread: start this process's warmup for the form's settings (its
+        modules are imported here too, off the UI thread)."""
+        from mnist_tui.training.warmup import start_warmup
+
+        self.warmup = start_warmup(self.data_path)
+        self.warmup.want(self._wanted)  # read after `warmup` is set: see `_want`
+
+    def _want(self, config: TrainConfig) -> None:
+        """The next run will likely train `config`: have the warmup get it ready."""
+        self._wanted = config
+        if self.warmup is not None:
+            self.warmup.want(config)
+
+    def on_form_screen_settings_changed(self, message: FormScreen.SettingsChanged) -> None:
+        """The form's settings changed (and are valid): get a run of them ready."""
+        self._want(message.config)
 
     def watch_theme(self, name: str) -> None:
         """Remember a theme chosen while the app runs, for the next start."""
@@ -146,6 +177,7 @@ class MnistApp(LeavingApp):
             self.notify("A run is already going.", severity="warning")
             return
         self.config = config
+        self._want(config)  # after this run, "train again" is ready too
         self.detach = self.detach if detach is None else detach  # "train again" does the same
         if self.detach:
             from mnist_tui.runs.detach import start_detached
