@@ -7,9 +7,10 @@ stops the clock at the first `batch_end` line in the run's `events.jsonl` (and n
 `run_started` came). While the form is held, it checks that the form answers keys: every
 `--probe-every` seconds it presses Tab or shift+Tab (the focus goes from the Model select to
 the Epochs field and back; the settings a run would have never change) and times the
-keypress until the form's status line names the field newly focused. Launches alternate between the trees, round after
-round, so the machine's drift hits both; then `--frames` more launches per tree (also
-alternating) time the form's first frame alone, as `first_frame.py` does.
+keypress until the form's status line names the field newly focused. Launches alternate
+between the trees, round after round, so the machine's drift hits both; then `--frames`
+more launches per tree (also alternating) time the form's first frame alone, as
+`first_frame.py` does.
 
     python benchmarks/enter_to_batch.py /tmp/before21b . --rounds 4
     MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py OLD NEW
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import fcntl
 import json
 import os
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from first_frame import ESCAPES, MARKERS, launch  # noqa: E402
+from first_frame import ESCAPES, MARKERS, launch
 
 TAB, BACK_TAB, ENTER = b"\t", b"\x1b[Z", b"\r"
 # What the form's status line says once a key moved the focus there: Tab from the Model
@@ -139,10 +141,8 @@ class App:
 
     def close(self) -> None:
         """Kill the app and its children."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
         os.close(self.leader)
 
