@@ -256,6 +256,18 @@ def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: 
     return model, recorder
 
 
+def start_import() -> threading.Thread:
+    """Import Keras and TensorFlow (quietly) in a background thread, so that a headless run
+    loads MNIST meanwhile; the run's own `import_keras` then waits for it, if it must.
+
+    The quiet import points file descriptor 2 at the null device for its duration: whatever
+    must be said meanwhile is written to a duplicate of it (see `headless.run_headless`).
+    """
+    thread = threading.Thread(target=import_keras, name="mnist-tui-import", daemon=True)
+    thread.start()
+    return thread
+
+
 _CURRENT: Warmup | None = None
 _CURRENT_LOCK = threading.Lock()
 
