@@ -6,7 +6,8 @@ model and trace its training step (~1-2 s, in TensorFlow's first trace of the pr
 loads and checks MNIST, imports Keras and TensorFlow quietly, and then prepares a model for
 the settings the form holds (`Warmup.want`, once they have stayed put for `SETTLE_SECONDS`):
 built and compiled, with its training and validation steps traced on empty datasets, so that
-nothing is computed and no variable moves. The trainer takes what is ready (`current()`):
+nothing is computed and no variable moves, and the test-set evaluation's forward pass traced
+(run once: inference moves nothing either). The trainer takes what is ready (`current()`):
 the data, and the prepared model when the run's settings are the ones it was made for.
 
 A seeded run computes what it always did, bit for bit: the trainer seeds, builds a fresh
@@ -22,6 +23,7 @@ again, so "train again" starts as fast. Only the default strategy is prepared fo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
@@ -101,11 +103,15 @@ class Warmup:
             self._thread.start()
         return self
 
-    def close(self) -> None:
-        """Stop preparing (the thread ends after what it is doing)."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop preparing, and wait up to `timeout` s for the thread to end (a preparation
+        under way stops at its next step). A process must not exit while the thread lives:
+        TensorFlow then aborts it ("terminate called without an active exception")."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def want(self, config: TrainConfig) -> None:
         """The settings the next run will likely have: prepare a model for them."""
@@ -226,7 +232,8 @@ class Warmup:
         """Build and trace a model for `config`; kept unless a run asked for another."""
         key = self._preparing
         assert key is not None
-        model, recorder = build_and_trace(config, key[2], self._dropped)
+        test_images = None if self._data is None else self._data.x_test
+        model, recorder = build_and_trace(config, key[2], self._dropped, test_images)
         if model is None:
             return
         with self._changed:
@@ -234,16 +241,18 @@ class Warmup:
             self.prepared_count += 1
 
 
-def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: False
-                    ) -> tuple[Any, Any]:
+def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: False,
+                    test_images: Any = None) -> tuple[Any, Any]:
     """A compiled model for `config` with its training and validation steps traced on
     empty datasets (nothing computed), and its batch recorder; (None, None) as soon as
-    `dropped()` says it is no longer wanted."""
+    `dropped()` says it is no longer wanted. With `test_images`, the test-set evaluation's
+    forward pass is traced too, by running it (inference draws no random numbers and
+    changes no variable)."""
     import tensorflow as tf
 
     from mnist_tui.training.bridge import record_batch_metrics
     from mnist_tui.training.model import build_model
-    from mnist_tui.training.pipeline import EVAL_BATCH_SIZE, empty_dataset
+    from mnist_tui.training.pipeline import EVAL_BATCH_SIZE, empty_dataset, eval_dataset
 
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION, precision=precision)
     recorder = record_batch_metrics(model)
@@ -253,6 +262,10 @@ def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: 
         getattr(model, f"make_{step}_function")()
         with contextlib.suppress(StopIteration, tf.errors.OutOfRangeError):
             getattr(model, f"{step}_function")(iter(empty_dataset(batch_size)))
+    if test_images is not None and len(test_images):
+        if dropped():
+            return None, None
+        model.predict(eval_dataset(test_images), verbose=0)  # as `Trainer._evaluate` does
     return model, recorder
 
 
@@ -278,6 +291,7 @@ def start_warmup(data_path: str | Path | None = None) -> Warmup:
     with _CURRENT_LOCK:
         if _CURRENT is None:
             _CURRENT = Warmup(data_path).start()
+            atexit.register(_CURRENT.close)
         return _CURRENT
 
 
