@@ -82,6 +82,7 @@ class Warmup:
         self.settle = settle
         self.error = ""  # why the data or the preparation failed, if it did (the run says)
         self.prepared_count = 0  # models prepared so far
+        self.taken_count = 0  # of them, trained by a run
         self._data: MnistData | None = None
         self._data_loaded = threading.Event()
         self._imported = threading.Event()
@@ -161,6 +162,7 @@ class Warmup:
             prepared, self._prepared = self._prepared, None
         if prepared is None or prepared.key != key:
             return None
+        self.taken_count += 1
         return prepared
 
     def peek(self) -> PreparedModel | None:
