@@ -1,9 +1,11 @@
 """The trainer: loads MNIST, builds the seed's model, fits it and evaluates it, emitting events.
 
-`Trainer.run` is a sequence of named steps (check, load, place, build, start, fit, evaluate,
-save, end), each adding what it learnt to the run's summary (made anew, never changed in
-place); every outcome ends in one terminal event carrying it. Keras and TensorFlow are imported
-in the thread that trains, so front ends show themselves before TensorFlow's slow import.
+`Trainer.run` is a sequence of named steps (check, load, place, build, start, fit, evaluate
+while the model is saved, end), each adding what it learnt to the run's summary (made anew,
+never changed in place); every outcome ends in one terminal event carrying it. Keras and
+TensorFlow are imported in the thread that trains (unless `warmup.py` has imported them
+already), so front ends show themselves before TensorFlow's slow import; what the warmup
+made ready (the data, a traced model for these settings) the run takes.
 
 The fast path (measured in the README's speed section): the images go in as uint8 through
 `pipeline.py` and are scaled in the graph; on the default strategy Keras runs
@@ -49,6 +51,7 @@ from mnist_tui.training.checkpoint import (
     restore_checkpoint,
     resumable_checkpoint,
     resuming_message,
+    summary_at_checkpoint,
 )
 from mnist_tui.training.data import MnistData, load_run_data
 from mnist_tui.training.divergence import FirstLoss, warn_if_diverged
@@ -64,6 +67,7 @@ from mnist_tui.training.rate_control import (
     config_rate_lock,
     earlier_rate_changes,
 )
+from mnist_tui.training.saving import ModelSave
 from mnist_tui.training.strategy import MULTI_WORKER_SEED, Placement, make_placement
 from mnist_tui.training.system_load import LoadHook
 from mnist_tui.training.warmup import STEPS_PER_EXECUTION, PreparedModel, Warmup, model_key
@@ -152,10 +156,10 @@ class Trainer:
         self._warmup = self.warmup or current_warmup()
         usable = (not self.resume and config.strategy == "default"
                   and self.steps_per_execution in (None, STEPS_PER_EXECUTION))
+        held = (contextlib.nullcontext() if self._warmup is None
+                else self._warmup.hold(config if usable else None))  # no preparing meanwhile
         try:
-            if self._warmup is None:
-                return self._run(config, self._first_loss, control)
-            with self._warmup.hold(config if usable else None):
+            with held:
                 return self._run(config, self._first_loss, control)
         except MnistTuiError as exc:
             return self._failed(emit, str(exc))
@@ -183,8 +187,9 @@ class Trainer:
             return self._failed(run.emit, bridge.nan_message)
         built.rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
         self._summary = replace(self._summary, **built.rules.outcome())
+        saved = self._save_meanwhile(run, built.model)
         self._evaluate(run, built.model)
-        self._save(run, built.model)
+        self._save(run, saved)
         return self._end(run, bridge)
 
     def _check(self, config: TrainConfig) -> tuple[CheckpointInfo | None, float]:
@@ -196,7 +201,7 @@ class Trainer:
         interval = checkpoint_seconds()
         resume = resumable_checkpoint(self.run_dir, config) if self.resume else None
         if resume is not None:
-            self._summary = _at_checkpoint(self._summary, resume)
+            self._summary = summary_at_checkpoint(self._summary, resume)
         return resume, interval
 
     def _place(self, config: TrainConfig, emit: Emit, control: RunControl, data: MnistData,
@@ -342,20 +347,20 @@ class Trainer:
         self._summary = replace(self._summary, test_loss=evaluated.test_loss,
                                 test_accuracy=evaluated.test_accuracy)
 
-    def _save(self, run: _Run, model: Any) -> None:
-        """Save the model in the run's folder (the chief alone); the summary names the file,
-        or why it could not be written (and no half-written file is left)."""
+    def _save_meanwhile(self, run: _Run, model: Any) -> ModelSave | None:
+        """Start saving the model in the run's folder (the chief alone), in a thread of its
+        own while the test set is evaluated (`saving.py`)."""
         if self.save_model_to is None or not run.placement.is_chief:
-            return
-        run.emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
-        try:
-            model.save(self.save_model_to)
-            self._summary = replace(self._summary, model_path=str(self.save_model_to))
-        except OSError as exc:
-            self._summary = replace(self._summary,
-                                    model_error=f"could not save the model: {exc}")
-            with contextlib.suppress(OSError):  # no half-written model left to load
-                self.save_model_to.unlink(missing_ok=True)
+            return None
+        return ModelSave(model, self.save_model_to)
+
+    def _save(self, run: _Run, saving: ModelSave | None) -> None:
+        """Wait for the model's save; the summary names the file, or why it could not be
+        written."""
+        if saving is not None:
+            run.emit(Phase(phase="saving", message=f"saving the model to {saving.path}"))
+            path, error = saving.outcome()
+            self._summary = replace(self._summary, model_path=path, model_error=error)
 
     def _end(self, run: _Run, bridge: BridgeCallback) -> RunSummary:
         """The run's end after its evaluation: stopped (asked to, or by another worker), or
@@ -382,15 +387,6 @@ class Trainer:
         summary = replace(self._summary, status="failed", reason=message)
         emit(RunFailed(error=message, detail=detail, summary=summary))
         return summary
-
-
-def _at_checkpoint(summary: RunSummary, resume: CheckpointInfo) -> RunSummary:
-    """`summary` with what a resumed run had done at its checkpoint, until it does more."""
-    where, logs = resume.position, resume.last_logs
-    return replace(summary, epochs_completed=where.epochs_completed, seconds=where.elapsed,
-                   samples_per_second=where.seen / where.elapsed if where.elapsed else 0.0,
-                   val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
-                   batches=where.step, seen=where.seen)
 
 
 def _trained(summary: RunSummary, bridge: BridgeCallback) -> RunSummary:

@@ -137,8 +137,8 @@ class Warmup:
     @contextlib.contextmanager
     def hold(self, config: TrainConfig | None) -> Iterator[None]:
         """Keep the warmup from working while a run of `config` trains (None: a run that
-        cannot use a prepared model): a preparation for other settings is dropped at its
-        next step, one for these finishes (the run takes it)."""
+        cannot use a prepared model): a preparation under way stops at its next step, and
+        the run takes what it made if it was for these settings."""
         with self._changed:
             self._holds += 1
             self._held = None if config is None else replace(config, seed=None)
@@ -170,13 +170,18 @@ class Warmup:
         with self._changed:
             return self._prepared
 
-    def _work(self) -> None:
+    def _load(self) -> None:
         try:
             self._data = load_mnist(self.data_path, download=False)
         except DataError as exc:
             self.error = str(exc)
         finally:
             self._data_loaded.set()
+
+    def _work(self) -> None:
+        # MNIST loads while TensorFlow imports (reading and inflating the file mostly
+        # releases the GIL); it touches no TensorFlow, so its thread may outlive this one.
+        threading.Thread(target=self._load, name="mnist-tui-warmup-data", daemon=True).start()
         import_keras()
         from mnist_tui.training import bridge, model, pipeline  # noqa: F401 (their imports)
         from mnist_tui.training.strategy import StrategyError, make_placement
@@ -189,6 +194,7 @@ class Warmup:
         except StrategyError as exc:
             self.error = str(exc)
             return
+        self._data_loaded.wait()
         while True:
             config = self._next()
             if config is None:
@@ -223,33 +229,33 @@ class Warmup:
                         continue
                 self._changed.wait()
 
-    def _dropped(self) -> bool:
-        """Whether a run holds the warmup for another model than the one being prepared."""
+    def _go_on(self) -> bool:
+        """Whether to take the next step of a preparation: not once a run is waiting."""
         with self._changed:
-            preparing = self._preparing
-            return self._closed or (self._holds > 0 and (
-                preparing is None or self._held != preparing[0]))
+            return not self._closed and not self._holds
 
     def _prepare(self, config: TrainConfig) -> None:
-        """Build and trace a model for `config`; kept unless a run asked for another."""
+        """Build and trace a model for `config`. When a run asks for it before it is all
+        traced, it gets it as it is (the run traces the rest, as without a warmup); a run
+        of other settings drops it."""
         key = self._preparing
         assert key is not None
         test_images = None if self._data is None else self._data.x_test
-        model, recorder = build_and_trace(config, key[2], self._dropped, test_images)
-        if model is None:
-            return
+        model, recorder = build_and_trace(config, key[2], self._go_on, test_images)
         with self._changed:
+            if self._closed or (self._holds and self._held != key[0]):
+                return
             self._prepared = PreparedModel(key, model, recorder)
             self.prepared_count += 1
 
 
-def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: False,
+def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True,
                     test_images: Any = None) -> tuple[Any, Any]:
-    """A compiled model for `config` with its training and validation steps traced on
-    empty datasets (nothing computed), and its batch recorder; (None, None) as soon as
-    `dropped()` says it is no longer wanted. With `test_images`, the test-set evaluation's
-    forward pass is traced too, by running it (inference draws no random numbers and
-    changes no variable)."""
+    """A compiled model for `config` and its batch recorder, with its steps traced: the
+    training step, then the validation step (both on empty datasets: nothing computed), then
+    with `test_images` the test-set evaluation's forward pass (by running it: inference draws
+    no random numbers and changes no variable). Before each of them, stops when `go_on()`
+    says so; the steps not traced are traced by the run, as without a warmup."""
     import tensorflow as tf
 
     from mnist_tui.training.bridge import record_batch_metrics
@@ -259,14 +265,12 @@ def build_and_trace(config: TrainConfig, precision: str, dropped: Any = lambda: 
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION, precision=precision)
     recorder = record_batch_metrics(model)
     for step, batch_size in (("train", config.batch_size), ("test", EVAL_BATCH_SIZE)):
-        if dropped():
-            return None, None
+        if not go_on():
+            return model, recorder
         getattr(model, f"make_{step}_function")()
         with contextlib.suppress(StopIteration, tf.errors.OutOfRangeError):
             getattr(model, f"{step}_function")(iter(empty_dataset(batch_size)))
-    if test_images is not None and len(test_images):
-        if dropped():
-            return None, None
+    if test_images is not None and len(test_images) and go_on():
         model.predict(eval_dataset(test_images), verbose=0)  # as `Trainer._evaluate` does
     return model, recorder
 
