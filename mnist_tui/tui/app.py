@@ -177,7 +177,6 @@ class MnistApp(LeavingApp):
             self.notify("A run is already going.", severity="warning")
             return
         self.config = config
-        self._want(config)  # after this run, "train again" is ready too
         self.detach = self.detach if detach is None else detach  # "train again" does the same
         if self.detach:
             from mnist_tui.runs.detach import start_detached
@@ -191,6 +190,7 @@ class MnistApp(LeavingApp):
             return
         from mnist_tui.tui.state.session import RunSession
 
+        self._want(config)  # after this run, "train again" is ready too
         control = RunControl()
         self._begin(RunSession(control=control),
                     lambda emit: self._train(config, control, emit))
