@@ -51,6 +51,11 @@ if TYPE_CHECKING:
     from mnist_tui.tui.state.session import RunSession
 
 
+PRELOAD_DELAY = 0.25
+"""Seconds from the form's first frame to the start of the preload, so that the frame is
+on the terminal before the preload's imports compete with it (benchmarks/first_frame.py)."""
+
+
 class MnistApp(LeavingApp):
     """Train the MNIST network from a form and watch it learn.
 
@@ -119,8 +124,8 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
-        if self.preload:
-            self.call_after_refresh(self._start_preload)  # once the first frame is out
+        if self.preload:  # once the first frame is out (and written: Textual's writer thread)
+            self.call_after_refresh(self.set_timer, PRELOAD_DELAY, self._start_preload)
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
