@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 
 
 PRELOAD_DELAY = 0.25
-"""Seconds from the form's first frame to the start of the preload, so that the frame is
-on the terminal before the preload's imports compete with it (benchmarks/first_frame.py)."""
+"""Seconds from the form's first complete frame (`FormScreen.Drawn`) to the start of the
+preload, so that the frame is on the terminal before the preload's imports compete with it
+(benchmarks/first_frame.py)."""
 
 
 class MnistApp(LeavingApp):
@@ -64,7 +65,7 @@ class MnistApp(LeavingApp):
     to it. `theme` names a theme to use (else the remembered one, else the default).
     `watch` opens the monitor on that run folder (another process's run) instead; `detach`
     ticks the form's Detach box, so runs start as background processes that are watched.
-    `preload` gets runs ready while the form is on screen, from its first frame on: MNIST
+    `preload` gets runs ready while the form is on screen, once it is all drawn: MNIST
     loaded, TensorFlow imported and a model traced for the form's settings, in a background
     thread (`training/warmup.py`), so that Enter goes straight to training (the command line
     turns it on; off, the app imports nothing of TensorFlow until a run starts).
@@ -99,6 +100,7 @@ class MnistApp(LeavingApp):
         self.theme_errors = register_themes(self)
         self.preload = preload and watch is None
         self.warmup: Warmup | None = None  # made by the preload thread
+        self._preload_started = False
         self._wanted = self.config  # the settings a run will likely have (the form's)
 
     @property
@@ -124,8 +126,6 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
-        if self.preload:  # once the first frame is out (and written: Textual's writer thread)
-            self.call_after_refresh(self.set_timer, PRELOAD_DELAY, self._start_preload)
         if self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
@@ -134,6 +134,13 @@ class MnistApp(LeavingApp):
             # After the form's first layout: a screen pushed over one never laid out can
             # make that screen flip between two sizes forever on the next resize.
             self.call_after_refresh(self.start_run, self.config)
+
+    def on_form_screen_drawn(self) -> None:
+        """The form is all on screen: start the preload (once), a moment later, so that the
+        frame is written before the preload's imports compete with it."""
+        if self.preload and not self._preload_started:
+            self._preload_started = True
+            self.set_timer(PRELOAD_DELAY, self._start_preload)
 
     def _start_preload(self) -> None:
         threading.Thread(target=self._preload, name="mnist-tui-preload", daemon=True).start()

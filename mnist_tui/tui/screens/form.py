@@ -116,7 +116,8 @@ class FormScreen(Screen[None]):
     Posts `FormScreen.StartRequested(config, detach)` (it bubbles to the app) when submitted
     valid; `detach` is the Detach box (train in a background process that outlives the app),
     ticked at first when `detach=True`. Posts `SettingsChanged(config)` whenever the fields
-    describe a valid config (the app gets a run of it ready ahead, see `training/warmup.py`).
+    describe a valid config (the app gets a run of it ready ahead, see `training/warmup.py`), and
+`Drawn()` once it has all been drawn.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -135,6 +136,9 @@ class FormScreen(Screen[None]):
 
         config: TrainConfig
         detach: bool = False
+
+    class Drawn(Message):
+        """The whole form has been drawn once, its lazily mounted preview too."""
 
     @dataclass
     class SettingsChanged(Message):
@@ -271,6 +275,7 @@ class FormScreen(Screen[None]):
         self.preview_ready = True
         self._update_preview()
         self._update_curve()
+        self.call_after_refresh(self.post_message, self.Drawn())
 
     def _update_curve(self) -> None:
         """The learning rate over the run, under the model preview."""
