@@ -6,8 +6,7 @@ model and trace its training step (~1-2 s, in TensorFlow's first trace of the pr
 loads and checks MNIST, imports Keras and TensorFlow quietly, and then prepares a model for
 the settings the form holds (`Warmup.want`, once they have stayed put for `SETTLE_SECONDS`):
 built and compiled, with its training and validation steps traced on empty datasets, so that
-nothing is computed and no variable moves, and the test-set evaluation's forward pass traced
-(run once: inference moves nothing either). The trainer takes what is ready (`current()`):
+nothing is computed and no variable moves. The trainer takes what is ready (`current()`):
 the data, and the prepared model when the run's settings are the ones it was made for.
 
 A seeded run computes what it always did, bit for bit: the trainer seeds, builds a fresh
@@ -240,8 +239,7 @@ class Warmup:
         of other settings drops it."""
         key = self._preparing
         assert key is not None
-        test_images = None if self._data is None else self._data.x_test
-        model, recorder = build_and_trace(config, key[2], self._go_on, test_images)
+        model, recorder = build_and_trace(config, key[2], self._go_on)
         with self._changed:
             if self._closed or (self._holds and self._held != key[0]):
                 return
@@ -249,29 +247,27 @@ class Warmup:
             self.prepared_count += 1
 
 
-def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True,
-                    test_images: Any = None) -> tuple[Any, Any]:
-    """A compiled model for `config` and its batch recorder, with its steps traced: the
-    training step, then the validation step (both on empty datasets: nothing computed), then
-    with `test_images` the test-set evaluation's forward pass (by running it: inference draws
-    no random numbers and changes no variable). Before each of them, stops when `go_on()`
-    says so; the steps not traced are traced by the run, as without a warmup."""
+def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True
+                    ) -> tuple[Any, Any]:
+    """A compiled model for `config` and its batch recorder, with its training step and
+    then its validation step traced on empty datasets (nothing computed). Before each,
+    stops when `go_on()` says so; a step not traced is traced by the run, as without a
+    warmup. (The test-set evaluation is not prepared: its trace needs the whole test set run
+    through the model, long enough for Enter to wait on it.)"""
     import tensorflow as tf
 
     from mnist_tui.training.bridge import record_batch_metrics
     from mnist_tui.training.model import build_model
-    from mnist_tui.training.pipeline import EVAL_BATCH_SIZE, empty_dataset, eval_dataset
+    from mnist_tui.training.pipeline import EVAL_BATCH_SIZE, empty_dataset
 
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION, precision=precision)
     recorder = record_batch_metrics(model)
     for step, batch_size in (("train", config.batch_size), ("test", EVAL_BATCH_SIZE)):
         if not go_on():
-            return model, recorder
+            break
         getattr(model, f"make_{step}_function")()
         with contextlib.suppress(StopIteration, tf.errors.OutOfRangeError):
             getattr(model, f"{step}_function")(iter(empty_dataset(batch_size)))
-    if test_images is not None and len(test_images) and go_on():
-        model.predict(eval_dataset(test_images), verbose=0)  # as `Trainer._evaluate` does
     return model, recorder
 
 
