@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train without the terminal UI: progress on stderr, JSON summary "
                            "on stdout")
     mode.add_argument("--start", action="store_true", help="skip the form and start training")
+    mode.add_argument("--preload", action="store_true",
+                      help="get runs ready while the form is shown (MNIST loaded, TensorFlow "
+                           "imported, the model traced), so Enter goes straight to training; "
+                           "the form answers keys more slowly while TensorFlow loads")
     mode.add_argument("--detach", action="store_true",
                       help="train in a background process of its own that outlives the "
                            "terminal; the app watches it, --headless prints where it runs")
@@ -121,7 +125,8 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
                    detach=getattr(args, "detach", False), resume=resume,
-                   notify=None if config is not None else getattr(args, "notify", None))
+                   notify=None if config is not None else getattr(args, "notify", None),
+                   preload=getattr(args, "preload", False))
     with terminal_on_stdout(), stray_output_to(log_path):
         code = run_app(app)  # SIGHUP leaves the run going, SIGTERM stops it (see tui.leaving)
     if app.hung_up:

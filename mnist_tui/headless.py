@@ -54,6 +54,7 @@ from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
 from mnist_tui.training.data import load_run_data
 from mnist_tui.training.epoch_rules import outcome_text
 from mnist_tui.training.strategy import read_tf_config
+from mnist_tui.training.warmup import start_import
 
 PLAIN_INTERVAL = 5.0  # seconds between plain progress lines
 MISSING = "n/a"  # how a value the run does not have reads in its lines
@@ -246,6 +247,14 @@ def _tolerant(report: Emit) -> Emit:
     return emit
 
 
+def _own_stderr() -> TextIO:
+    """A stream on a duplicate of file descriptor 2: what is said stays said while
+    TensorFlow's quiet import, in another thread, points descriptor 2 at the null device."""
+    sys.stderr.flush()
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    return open(os.dup(2), "w", buffering=1, encoding=encoding, errors="replace")
+
+
 def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, stdout: TextIO | None = None,
                  stderr: TextIO | None = None, writer: RunWriter | None = None,
@@ -259,8 +268,9 @@ def run_headless(config: TrainConfig, *, runs_dir: Path | None = None,
     """
 
     stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    stderr = stderr or _own_stderr()
     console = HeadlessConsole(stderr)
+    start_import()  # TensorFlow loads while MNIST does
     try:
         if config.strategy == "multi-worker":
             read_tf_config()

@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.events import Checkpointed, Emit
 from mnist_tui.core.jsonio import dumps_strict
 from mnist_tui.core.storage import StorageGuard
+from mnist_tui.core.summary import RunSummary
 
 CHECKPOINT_FILE = "checkpoint.npz"
 CHECKPOINT_SECONDS = 30.0  # at most this long between checkpoints within an epoch
@@ -312,3 +313,12 @@ class Checkpointer:
         self.emit(Checkpointed(epoch=position.epoch, batch=position.batch, step=position.step,
                                seconds=time.perf_counter() - start))
         return True
+
+
+def summary_at_checkpoint(summary: RunSummary, resume: CheckpointInfo) -> RunSummary:
+    """`summary` with what a resumed run had done at its checkpoint, until it does more."""
+    where, logs = resume.position, resume.last_logs
+    return replace(summary, epochs_completed=where.epochs_completed, seconds=where.elapsed,
+                   samples_per_second=where.seen / where.elapsed if where.elapsed else 0.0,
+                   val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
+                   batches=where.step, seen=where.seen)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.training.data import MnistData
+from mnist_tui.training.data import IMAGE_SIDE, MnistData
 
 EVAL_BATCH_SIZE = 1024  # validation and test evaluation: the metrics are the same at any batch
 # size, and 1024 images per call make an epoch's validation pass ~5x cheaper than 64 do
@@ -105,6 +105,13 @@ def eval_dataset(images: np.ndarray, labels: np.ndarray | None = None,
             .map(scale_images)
             .prefetch(PREFETCH_BATCHES)
             .with_options(dataset_options(shard_by_data)))
+
+
+def empty_dataset(batch_size: int) -> Any:
+    """No batches, shaped as the training and validation batches are: calling a step on it
+    traces the step without running it (`warmup.py`)."""
+    images = np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    return eval_dataset(images, np.zeros(0, np.uint8), batch_size)
 
 
 def make_datasets(config: TrainConfig, data: MnistData,

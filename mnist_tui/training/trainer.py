@@ -1,9 +1,11 @@
 """The trainer: loads MNIST, builds the seed's model, fits it and evaluates it, emitting events.
 
-`Trainer.run` is a sequence of named steps (check, load, place, build, start, fit, evaluate,
-save, end), each adding what it learnt to the run's summary (made anew, never changed in
-place); every outcome ends in one terminal event carrying it. Keras and TensorFlow are imported
-in the thread that trains, so front ends show themselves before TensorFlow's slow import.
+`Trainer.run` is a sequence of named steps (check, load, place, build, start, fit, evaluate
+while the model is saved, end), each adding what it learnt to the run's summary (made anew,
+never changed in place); every outcome ends in one terminal event carrying it. Keras and
+TensorFlow are imported in the thread that trains (unless `warmup.py` has imported them
+already), so front ends show themselves before TensorFlow's slow import; what the warmup
+made ready (the data, a traced model for these settings) the run takes.
 
 The fast path (measured in the README's speed section): the images go in as uint8 through
 `pipeline.py` and are scaled in the graph; on the default strategy Keras runs
@@ -50,6 +52,7 @@ from mnist_tui.training.checkpoint import (
     restore_checkpoint,
     resumable_checkpoint,
     resuming_message,
+    summary_at_checkpoint,
 )
 from mnist_tui.training.data import MnistData, load_run_data
 from mnist_tui.training.divergence import FirstLoss, warn_if_diverged
@@ -65,14 +68,17 @@ from mnist_tui.training.rate_control import (
     config_rate_lock,
     earlier_rate_changes,
 )
+from mnist_tui.training.saving import ModelSave
 from mnist_tui.training.strategy import MULTI_WORKER_SEED, Placement, make_placement
 from mnist_tui.training.system_load import LoadHook
+from mnist_tui.training.warmup import STEPS_PER_EXECUTION, PreparedModel, Warmup, model_key
+from mnist_tui.training.warmup import current as current_warmup
 
 if TYPE_CHECKING:
     from mnist_tui.training.bridge import BridgeCallback
     from mnist_tui.training.tensorboard_log import TensorBoardLog
 
-STEPS_PER_EXECUTION = 16  # batches per call into TensorFlow (default strategy); see bridge.py
+__all__ = ["STEPS_PER_EXECUTION", "Trainer"]
 
 
 @dataclass(frozen=True)
@@ -115,12 +121,15 @@ class Trainer:
     `live` predicts a fixed set of test digits every ~2 s for the monitor's strip and samples
     the system load once a second (off only to measure what they cost; $MNIST_TUI_LIVE=0
     turns it off for a run started from the command line).
+    `warmup` holds the data and a model made ready ahead of the run (`warmup.py`; default:
+    this process's, if the app started one).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
                  checkpoints: bool = True, resume: bool = False,
-                 earlier_events: Sequence[Event] = (), live: bool | None = None) -> None:
+                 earlier_events: Sequence[Event] = (), live: bool | None = None,
+                 warmup: Warmup | None = None) -> None:
         self.data_path = data_path
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
@@ -135,6 +144,8 @@ class Trainer:
         self.hook_seconds = 0.0  # what the live parts took of the training thread's time
         self._summary = RunSummary()  # the run's so far: each step makes a new one
         self._folding: BatchFolding | None = None  # the run's emit, once it is placed
+        self.warmup = warmup  # what was made ready ahead; None: this process's, if any
+        self._warmup: Warmup | None = None
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -145,8 +156,14 @@ class Trainer:
             config=config.to_dict(), epochs=config.epochs, train_samples=config.train_samples)
         self._first_loss = FirstLoss(emit)  # for the divergence check at the end
         self._folding = None
+        self._warmup = self.warmup or current_warmup()
+        usable = (not self.resume and config.strategy == "default"
+                  and self.steps_per_execution in (None, STEPS_PER_EXECUTION))
+        held = (contextlib.nullcontext() if self._warmup is None
+                else self._warmup.hold(config if usable else None))  # no preparing meanwhile
         try:
-            return self._run(config, self._first_loss, control)
+            with held:
+                return self._run(config, self._first_loss, control)
         except MnistTuiError as exc:
             return self._failed(self._batches_passed(emit), str(exc))
         except Exception as exc:  # any fault becomes a readable run_failed event
@@ -167,7 +184,8 @@ class Trainer:
         """`run`'s steps, in order: a fault a person can fix raises a `MnistTuiError`."""
         resume, interval = self._check(config)
         emit(Phase(phase="loading_data", message="loading MNIST"))
-        data = load_run_data(config, self.data_path, data=self.data)
+        data = load_run_data(config, self.data_path, data=self.data or (
+            self._warmup.data(self.data_path) if self._warmup is not None else None))
         run = self._place(config, emit, control, data, resume, interval)
         built = self._build(run)
         datasets = make_datasets(config, data, run.placement.multi_worker)
@@ -179,8 +197,9 @@ class Trainer:
             return self._failed(run.emit, bridge.nan_message)
         built.rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
         self._summary = replace(self._summary, **built.rules.outcome())
+        saved = self._save_meanwhile(run, built.model)
         self._evaluate(run, built.model)
-        self._save(run, built.model)
+        self._save(run, saved)
         return self._end(run, bridge)
 
     def _check(self, config: TrainConfig) -> tuple[CheckpointInfo | None, float]:
@@ -192,7 +211,7 @@ class Trainer:
         interval = checkpoint_seconds()
         resume = resumable_checkpoint(self.run_dir, config) if self.resume else None
         if resume is not None:
-            self._summary = _at_checkpoint(self._summary, resume)
+            self._summary = summary_at_checkpoint(self._summary, resume)
         return resume, interval
 
     def _place(self, config: TrainConfig, emit: Emit, control: RunControl, data: MnistData,
@@ -224,15 +243,22 @@ class Trainer:
         seed = config.seed
         if seed is None and placement.multi_worker:
             seed = MULTI_WORKER_SEED  # every worker must draw the same order of images
-        if seed is not None:
-            run.keras.utils.set_random_seed(seed)
         steps = self.steps_per_execution
         if steps is None:
             steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
-        with placement.scope():
-            model = build_model(config, steps_per_execution=steps, precision=run.precision)
-        placement.adapt(model)
-        recorder = record_batch_metrics(model) if placement.name == "default" else None
+        prepared = self._take_prepared(run, steps)
+        if seed is not None:
+            run.keras.utils.set_random_seed(seed)
+        if prepared is not None:
+            model, recorder = prepared.model, prepared.recorder
+            if seed is not None:  # the same random draws as an unprepared run, then its values
+                prepared.start_from(build_model(config, steps_per_execution=steps,
+                                                precision=run.precision))
+        else:
+            with placement.scope():
+                model = build_model(config, steps_per_execution=steps, precision=run.precision)
+            placement.adapt(model)
+            recorder = record_batch_metrics(model) if placement.name == "default" else None
         self.model = model
         rules = EpochRules(config)
         rules.attach(model)
@@ -245,6 +271,13 @@ class Trainer:
         params = int(model.count_params())
         self._summary = replace(self._summary, params=params)
         return _Built(model, params, rules, recorder)
+
+    def _take_prepared(self, run: _Run, steps: int) -> PreparedModel | None:
+        """The warmup's model for this run's settings, if it made one (`warmup.py`)."""
+        if (self._warmup is None or run.resume is not None or run.placement.name != "default"
+                or steps != STEPS_PER_EXECUTION):
+            return None
+        return self._warmup.take(model_key(run.config, steps, run.precision))
 
     def _start(self, run: _Run, built: _Built) -> tuple[list[FitHook], LearningRateHook]:
         """Say what will run (`RunStarted`), and make the hooks that run between executions:
@@ -325,20 +358,20 @@ class Trainer:
         self._summary = replace(self._summary, test_loss=evaluated.test_loss,
                                 test_accuracy=evaluated.test_accuracy)
 
-    def _save(self, run: _Run, model: Any) -> None:
-        """Save the model in the run's folder (the chief alone); the summary names the file,
-        or why it could not be written (and no half-written file is left)."""
+    def _save_meanwhile(self, run: _Run, model: Any) -> ModelSave | None:
+        """Start saving the model in the run's folder (the chief alone), in a thread of its
+        own while the test set is evaluated (`saving.py`)."""
         if self.save_model_to is None or not run.placement.is_chief:
-            return
-        run.emit(Phase(phase="saving", message=f"saving the model to {self.save_model_to}"))
-        try:
-            model.save(self.save_model_to)
-            self._summary = replace(self._summary, model_path=str(self.save_model_to))
-        except OSError as exc:
-            self._summary = replace(self._summary,
-                                    model_error=f"could not save the model: {exc}")
-            with contextlib.suppress(OSError):  # no half-written model left to load
-                self.save_model_to.unlink(missing_ok=True)
+            return None
+        return ModelSave(model, self.save_model_to)
+
+    def _save(self, run: _Run, saving: ModelSave | None) -> None:
+        """Wait for the model's save; the summary names the file, or why it could not be
+        written."""
+        if saving is not None:
+            run.emit(Phase(phase="saving", message=f"saving the model to {saving.path}"))
+            path, error = saving.outcome()
+            self._summary = replace(self._summary, model_path=path, model_error=error)
 
     def _end(self, run: _Run, bridge: BridgeCallback) -> RunSummary:
         """The run's end after its evaluation: stopped (asked to, or by another worker), or
@@ -365,15 +398,6 @@ class Trainer:
         summary = replace(self._summary, status="failed", reason=message)
         emit(RunFailed(error=message, detail=detail, summary=summary))
         return summary
-
-
-def _at_checkpoint(summary: RunSummary, resume: CheckpointInfo) -> RunSummary:
-    """`summary` with what a resumed run had done at its checkpoint, until it does more."""
-    where, logs = resume.position, resume.last_logs
-    return replace(summary, epochs_completed=where.epochs_completed, seconds=where.elapsed,
-                   samples_per_second=where.seen / where.elapsed if where.elapsed else 0.0,
-                   val_loss=logs.get("val_loss"), val_accuracy=logs.get("val_accuracy"),
-                   batches=where.step, seen=where.seen)
 
 
 def _trained(summary: RunSummary, bridge: BridgeCallback) -> RunSummary:

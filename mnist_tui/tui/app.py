@@ -34,7 +34,7 @@ from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.summary import RunSummary
-from mnist_tui.tui.leaving import LeavingApp
+from mnist_tui.tui.preloading import PreloadingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from mnist_tui.tui.state.session import RunSession
 
 
-class MnistApp(LeavingApp):
+
+class MnistApp(PreloadingApp):
     """Train the MNIST network from a form and watch it learn.
 
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
@@ -62,6 +63,10 @@ class MnistApp(LeavingApp):
     ticks the form's Detach box, so runs start as background processes that are watched.
     `notify` (else the run's config's `notify`) says whether a run's end that happens while
     the app's window is not focused rings the bell and sends a desktop notification.
+    `preload` gets runs ready while the form is on screen, once it is all drawn: MNIST
+    loaded, TensorFlow imported and a model traced for the form's settings, in a background
+    thread (`training/warmup.py`), so that Enter goes straight to training (the command line
+    turns it on; off, the app imports nothing of TensorFlow until a run starts).
     After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
@@ -78,7 +83,8 @@ class MnistApp(LeavingApp):
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
-                 resume: ResumePlan | None = None, notify: bool | None = None) -> None:
+                 resume: ResumePlan | None = None, notify: bool | None = None,
+                 preload: bool = False) -> None:
         super().__init__()
         self.notify_override = notify
         self.config = config or TrainConfig()
@@ -92,6 +98,7 @@ class MnistApp(LeavingApp):
         self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
         self._theme_ready = False
         self.theme_errors = register_themes(self)
+        self.init_preload(preload and watch is None, self.config, data_path)
 
     @property
     def final_summary(self) -> RunSummary | None:
@@ -169,6 +176,7 @@ class MnistApp(LeavingApp):
             return
         from mnist_tui.tui.state.session import RunSession
 
+        self.want_ready(config)  # after this run, "train again" is ready too
         control = RunControl()
         self._begin(RunSession(control=control),
                     lambda emit: self._train(config, control, emit))

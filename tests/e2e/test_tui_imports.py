@@ -61,3 +61,75 @@ def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Pa
                             timeout=120, check=False, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"imported before they were needed: {result.stdout}"
+
+
+def test_the_preload_begins_after_the_first_frame_and_the_run_takes_what_it_made(
+        tmp_path: Path) -> None:
+    """`mnist-tui` (preload on): nothing heavy before the form is drawn; then MNIST, TensorFlow
+    and a traced model for the form's settings come in the background while the form still
+    moves its focus at every Tab; Enter trains that very model, and "train again" the one
+    made after the run."""
+    code = textwrap.dedent("""
+        import asyncio, sys
+        from mnist_tui.core.config import TrainConfig
+        from mnist_tui.tui.app import MnistApp
+        from mnist_tui.tui.screens.form import FormScreen
+
+        def heavy():
+            return sorted(n for n in ("numpy", "tensorflow", "keras") if n in sys.modules)
+
+        async def until(pilot, done, what):
+            for _ in range(2400):
+                if done():
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        async def main():
+            config = TrainConfig(train_size=1000, epochs=1, seed=4)
+            app = MnistApp(config, preload=True, runs_dir=RUNS)
+            started = []
+            original = app._start_preload
+            def start():
+                started.append((type(app.screen).__name__, heavy()))
+                original()
+            app._start_preload = start
+            async with app.run_test(size=(120, 40)) as pilot:
+                await until(pilot, lambda: app.warmup is not None, "the warmup")
+                moves = 0
+                while not app.warmup.ready:  # TensorFlow is being imported
+                    before = app.focused
+                    await pilot.press("tab")
+                    await pilot.pause(0.2)
+                    moves += app.focused is not before
+                    if moves > 200:
+                        break
+                await pilot.press("home")
+                app.screen.query_one("#field-model").focus()
+                await until(pilot, lambda: app.warmup.peek() is not None, "a prepared model")
+                print("started", started)
+                print("heavy_after", heavy())
+                print("moves", moves)
+                await pilot.press("ctrl+s")
+                await until(pilot, lambda: type(app.screen).__name__ == "SummaryScreen",
+                            "the summary")
+                print("taken", app.warmup.taken_count, app.final_summary.status)
+                await until(pilot, lambda: app.warmup.peek() is not None, "a model again")
+                await pilot.press("r")
+                await until(pilot, lambda: app.warmup.taken_count == 2 and
+                            type(app.screen).__name__ == "SummaryScreen", "train again")
+                print("again", app.warmup.taken_count, app.final_summary.status)
+
+        asyncio.run(main())
+    """).replace("RUNS", repr(str(tmp_path / "runs")))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path),
+           "MNIST_TUI_DATA": os.environ["MNIST_TUI_TEST_DATA"]}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=600, check=False, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["started"] == "[('FormScreen', [])]", "the preload began before the form"
+    assert lines["heavy_after"] == "['keras', 'numpy', 'tensorflow']"
+    assert int(lines["moves"]) >= 1, "Tab moved the focus while TensorFlow was imported"
+    assert lines["taken"] == "1 finished"
+    assert lines["again"] == "2 finished"

@@ -115,7 +115,9 @@ class FormScreen(Screen[None]):
 
     Posts `FormScreen.StartRequested(config, detach)` (it bubbles to the app) when submitted
     valid; `detach` is the Detach box (train in a background process that outlives the app),
-    ticked at first when `detach=True`.
+    ticked at first when `detach=True`. Posts `SettingsChanged(config)` whenever the fields
+    describe a valid config (the app gets a run of it ready ahead, see `training/warmup.py`), and
+`Drawn()` once it has all been drawn.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -134,6 +136,15 @@ class FormScreen(Screen[None]):
 
         config: TrainConfig
         detach: bool = False
+
+    class Drawn(Message):
+        """The whole form has been drawn once, its lazily mounted preview too."""
+
+    @dataclass
+    class SettingsChanged(Message):
+        """The fields describe a valid config, `config` (as they were shown, or edited)."""
+
+        config: TrainConfig
 
     def __init__(self, config: TrainConfig | None = None, *, detach: bool = False,
                  name: str | None = None, id: str | None = None) -> None:
@@ -243,6 +254,8 @@ class FormScreen(Screen[None]):
                 name, self.config.lr_schedule)
         self._update_preview()
         self._update_curve()
+        if not self.errors:
+            self.post_message(self.SettingsChanged(self.config))
 
     def _show_error(self, name: str, message: str) -> None:
         """Show `message` under field `name`'s row, or hide the line when it is empty."""
@@ -262,6 +275,7 @@ class FormScreen(Screen[None]):
         self.preview_ready = True
         self._update_preview()
         self._update_curve()
+        self.call_after_refresh(self.post_message, self.Drawn())
 
     def _update_curve(self) -> None:
         """The learning rate over the run, under the model preview."""
