@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mnist_tui.runs.detach import DetachedRun
     from mnist_tui.runs.resume import ResumePlan
 
-SUBCOMMANDS = ("runs", "watch", "resume", "draw")
+SUBCOMMANDS = ("runs", "watch", "resume", "draw", "sweep")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
@@ -339,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mnist-tui` and `python -m mnist_tui`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        if argv[0] == "sweep":
+            from mnist_tui.sweep_cli import sweep_command
+
+            return sweep_command(argv[1:])
         return {"runs": runs_command, "watch": watch_command, "resume": resume_command,
                 "draw": draw_command}[argv[0]](argv[1:])
     parser = build_parser()

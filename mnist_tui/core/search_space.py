@@ -57,7 +57,7 @@ class Span:
         return f"{_show(self.low)}..{_show(self.high)}{tail}"
 
 
-Param = Union[Choices, Span]
+Param = Union[Choices, Span]  # noqa: UP007 (a runtime alias: Python 3.10 has no `|` on it)
 
 
 def _show(value: Any) -> str:
@@ -283,11 +283,12 @@ def parse_search(values: dict[str, Any], base: TrainConfig | None = None
 
 def parse_trials(raw: Any) -> int:
     """The number of trials as typed or read: a whole number from 1 to MAX_TRIALS."""
-    text = raw.strip() if isinstance(raw, str) else raw
-    try:
-        value = int(text) if isinstance(text, str) else text
-    except ValueError:
-        value = None
+    value: Any = raw
+    if isinstance(raw, str):
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = None
     if not is_int(value) or not 1 <= value <= MAX_TRIALS:
         raise ValueError(f"trials must be a whole number from 1 to {MAX_TRIALS}, got {raw!r}")
     return int(value)

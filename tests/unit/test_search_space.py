@@ -53,7 +53,7 @@ def test_values_parse(name: str, raw: object, expected: object) -> None:
     ("strategy", "default,mirrored", "takes one value for every trial of a sweep"),
 ])
 def test_bad_values_say_what_is_wrong(name: str, raw: str, message: str) -> None:
-    with pytest.raises(ValueError, match=".*") as info:
+    with pytest.raises(ValueError) as info:
         parse_param(name, raw)
     assert message in str(info.value)
 
