@@ -32,10 +32,20 @@ from mnist_tui.training.data import MnistData
 if TYPE_CHECKING:
     import optuna
 
-PRUNE_WHY = {"median": {"maximize": "below the median of earlier trials at this epoch",
-                        "minimize": "above the median of earlier trials at this epoch"},
-             "hyperband": {"maximize": "hyperband kept only the best trials at this epoch",
-                           "minimize": "hyperband kept only the best trials at this epoch"}}
+
+
+def prune_why(pruner: optuna.pruners.BasePruner, direction: str) -> str:
+    """Why the pruner stops a trial, in words: "below the median of earlier trials"."""
+    import optuna
+
+    worse = "below" if direction == "maximize" else "above"
+    if isinstance(pruner, optuna.pruners.MedianPruner):
+        return f"{worse} the median of earlier trials at this epoch"
+    if isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return "hyperband kept only the best trials of its bracket at this epoch"
+    if isinstance(pruner, optuna.pruners.ThresholdPruner):
+        return "past the threshold the pruner allows"
+    return f"{type(pruner).__name__} stopped it"
 
 
 def suggest(trial: optuna.Trial, plan: SweepPlan) -> dict[str, Any]:
@@ -88,7 +98,7 @@ class PruningHook:
         if event.epoch >= self.epochs or self.control.stop_requested:
             return
         if self.trial.should_prune():
-            why = PRUNE_WHY.get(self.plan.pruning, {}).get(self.plan.direction, "pruned")
+            why = prune_why(self.trial.study.pruner, self.plan.direction)
             self.pruned_at = event.epoch
             self.reason = f"pruned at epoch {event.epoch}: {why}"
             self.control.stop(self.reason)

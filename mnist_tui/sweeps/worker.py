@@ -88,9 +88,11 @@ class SweepWorker:
         study, plan = load_study(self.place)
         study.sampler = make_sampler(plan, self.index)
         study.pruner = make_pruner(plan)
-        data = load_run_data(plan.space.base, self.data_path)
+        data = None
         failures = 0
         while not self.stopping:
+            if data is None and not budget_spent(study, plan):
+                data = load_run_data(plan.space.base, self.data_path)  # once, when needed
             trial = self._ask(study, plan)
             if trial is None:
                 break
