@@ -60,6 +60,7 @@ def run_sweep(place: SweepPlace, *, parallel: int = 1, runs_dir: Path | None = N
     """Run the sweep's workers here until its budget is spent (or a signal stops them);
     the exit code: 0, 143 after a SIGTERM, else the first worker's failure."""
     say = say or (lambda line: None)
+    place.folder.mkdir(parents=True, exist_ok=True)  # joined from elsewhere: made here
     write_json_atomic(place.folder / PROCESS_FILE, {"pid": os.getpid(),
                                                     "host": socket.gethostname()})
     if parallel <= 1:

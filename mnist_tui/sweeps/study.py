@@ -99,7 +99,7 @@ def open_storage(place: SweepPlace) -> optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except (ImportError, ModuleNotFoundError) as exc:
         raise SweepError(f"cannot open {place.describe_storage()}: its database driver is "
-                         f"missing ({exc}); install it, e.g. pip install psycopg2-binary "
+                         f"missing ({exc}); install it, e.g. pip install psycopg[binary] "
                          "for PostgreSQL") from None
     except Exception as exc:  # SQLAlchemy's and the drivers' own errors have no common base
         raise SweepError(f"cannot open {place.describe_storage()}: {exc}") from None
