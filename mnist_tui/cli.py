@@ -211,8 +211,16 @@ def watch_command(argv: Sequence[str]) -> int:
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
     except RunNotFound as exc:
-        sys.stderr.write(f"mnist-tui watch: {exc}\n")
-        return EXIT_BAD_INPUT
+        from mnist_tui.sweeps.study import SweepError, find_sweep
+
+        try:  # a sweep's name: its screen
+            place = find_sweep(args.run or "", args.runs_dir)
+        except SweepError:
+            sys.stderr.write(f"mnist-tui watch: {exc}\n")
+            return EXIT_BAD_INPUT
+        from mnist_tui.sweep_cli import watch_sweep
+
+        return watch_sweep(place, args)
     if args.headless or not has_terminal():
         from mnist_tui.headless import watch_headless
 

@@ -31,6 +31,7 @@ from mnist_tui.core.sweep_plan import (
     new_sweep_name,
     parse_sweep_settings,
 )
+from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
 
 SWEEP_KEYS = ("trials", "pruning", "objective", "parallel", "name")
 
@@ -183,6 +184,10 @@ def run_place(place: Any, args: argparse.Namespace, parallel: int,
             _say(f"sweep {plan.name}: {plan.trials} trials of {plan.space.describe()}; "
                  f"{'grid' if plan.space.is_grid else 'TPE'}, pruning {plan.pruning}; "
                  f"study in {place.describe_storage()}")
+        if not args.detach and not args.headless and has_terminal():
+            start_detached_sweep(place, parallel=parallel, runs_dir=args.runs_dir,
+                                 data_path=args.data)
+            return watch_sweep(place, args)
         if args.detach:
             pid = start_detached_sweep(place, parallel=parallel, runs_dir=args.runs_dir,
                                        data_path=args.data)
@@ -217,8 +222,25 @@ def status_json(status: Any) -> dict[str, Any]:
 
 
 def watch_sweep(place: Any, args: argparse.Namespace) -> int:
-    """`mnist-tui watch SWEEP`: where the sweep stands, as a table."""
+    """`mnist-tui watch SWEEP`: the sweep screen; without a terminal (or --headless), where
+    the sweep stands as a table."""
     from mnist_tui.sweeps.progress import format_status, read_status
 
-    _say(format_status(read_status(place, importance=True)))
-    return EXIT_OK
+    if getattr(args, "headless", False) or not has_terminal():
+        _say(format_status(read_status(place, importance=True)))
+        return EXIT_OK
+    import platformdirs
+
+    from mnist_tui.tui.app import MnistApp
+    from mnist_tui.tui.leaving import run_app
+
+    app = MnistApp(None, runs_dir=args.runs_dir, theme=getattr(args, "theme", None),
+                   data_path=getattr(args, "data", None), sweep=place)
+    log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
+    with terminal_on_stdout(), stray_output_to(log_path):
+        code = run_app(app)
+    if not app.hung_up:
+        print(format_status(read_status(place, importance=True)))
+        print(f"the sweep goes on in the background; follow it with: mnist-tui watch "
+              f"{place.name}")
+    return code

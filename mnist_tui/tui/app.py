@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mnist_tui.runs.driver import Runner
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
+    from mnist_tui.sweeps.study import SweepPlace
     from mnist_tui.tui.screens.monitor import MonitorScreen
     from mnist_tui.tui.state.history import TrainingHistory
     from mnist_tui.tui.state.messages import EventsPending
@@ -74,7 +75,7 @@ class MnistApp(LeavingApp):
                  runner: Runner | None = None, runs_dir: Path | None = None,
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
-                 resume: ResumePlan | None = None) -> None:
+                 resume: ResumePlan | None = None, sweep: SweepPlace | None = None) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.start_immediately = start
@@ -85,6 +86,7 @@ class MnistApp(LeavingApp):
         self.watch_dir = watch
         self.detach = detach
         self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
+        self.sweep_place = sweep  # a sweep to show at once (`mnist-tui sweep`, `watch SWEEP`)
         self._theme_ready = False
         self.theme_errors = register_themes(self)
 
@@ -111,7 +113,9 @@ class MnistApp(LeavingApp):
         """Pick the theme, report broken theme files, and start at once if asked to."""
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
-        if self.watch_dir is not None:
+        if self.sweep_place is not None:
+            self.call_after_refresh(self.show_sweep, self.sweep_place)
+        elif self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
             self.call_after_refresh(self.start_resume, self.resume_plan)
@@ -199,6 +203,13 @@ class MnistApp(LeavingApp):
             self.screen_stack[0].load(config)
         self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit))
 
+    def show_sweep(self, place: SweepPlace) -> None:
+        """Show a sweep's screen (its trials live); a running trial opens in the monitor."""
+        from mnist_tui.tui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(place, runs_dir=self.runs_dir,
+                                     on_open=self.follow_run_folder))
+
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]]) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it."""
         from mnist_tui.tui.screens.monitor import MonitorScreen
@@ -210,7 +221,8 @@ class MnistApp(LeavingApp):
     def _show_monitor(self, monitor: MonitorScreen) -> None:
         from mnist_tui.tui.screens.runs import RunsScreen
 
-        if isinstance(self.screen, FormScreen):
+        if isinstance(self.screen, FormScreen) or getattr(self.screen, "KEEP_UNDER_MONITOR",
+                                                          False):
             self.push_screen(monitor)
         else:
             self._pop_modals()
