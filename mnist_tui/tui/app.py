@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
     from mnist_tui.sweeps.study import SweepPlace
+    from mnist_tui.tui.screens.form_sweep import SweepRequested
     from mnist_tui.tui.screens.monitor import MonitorScreen
     from mnist_tui.tui.state.history import TrainingHistory
     from mnist_tui.tui.state.messages import EventsPending
@@ -258,6 +259,21 @@ class MnistApp(LeavingApp):
     def on_form_screen_start_requested(self, message: FormScreen.StartRequested) -> None:
         """The form was submitted valid: train it (in the background when detached)."""
         self.start_run(message.config, detach=message.detach)
+
+    def on_sweep_requested(self, message: SweepRequested) -> None:
+        """The form holds several values: start the sweep in the background (it outlives
+        the app) and show its screen."""
+        from mnist_tui.sweeps.launch import start_detached_sweep
+        from mnist_tui.sweeps.study import create_sweep, storage_url
+
+        try:
+            place = create_sweep(message.plan, self.runs_dir, storage_url(None))
+            start_detached_sweep(place, parallel=1, runs_dir=self.runs_dir,
+                                 data_path=self.data_path)
+        except (OSError, MnistTuiError) as exc:
+            self.notify(f"Could not start the sweep: {exc}", severity="error")
+            return
+        self.show_sweep(place)
 
     def on_events_pending(self, message: EventsPending) -> None:
         """Fold the run's waiting events into its history (cheap); move on when it ends.
