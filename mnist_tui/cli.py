@@ -211,10 +211,10 @@ def watch_command(argv: Sequence[str]) -> int:
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
     except RunNotFound as exc:
-        from mnist_tui.sweeps.study import SweepError, find_sweep
+        from mnist_tui.sweeps.study import SweepError, find_sweep, storage_url
 
         try:  # a sweep's name: its screen
-            place = find_sweep(args.run or "", args.runs_dir)
+            place = find_sweep(args.run or "", args.runs_dir, storage_url(None) or None)
         except SweepError:
             sys.stderr.write(f"mnist-tui watch: {exc}\n")
             return EXIT_BAD_INPUT
