@@ -361,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("mnist-tui: invalid settings:\n")
         for name, message in exc.errors.items():
             sys.stderr.write(f"  {name}: {message}\n")
+        if any("," in str(v) or ".." in str(v) for v in vars(args).values()):
+            sys.stderr.write("several values in a setting make a sweep: mnist-tui sweep "
+                             "--learning-rate 1e-4..1e-1:log ...\n")
         return EXIT_BAD_INPUT
     terminal = has_terminal()
     if args.detach and (args.headless or not terminal):

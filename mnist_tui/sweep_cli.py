@@ -240,7 +240,9 @@ def watch_sweep(place: Any, args: argparse.Namespace) -> int:
     with terminal_on_stdout(), stray_output_to(log_path):
         code = run_app(app)
     if not app.hung_up:
-        print(format_status(read_status(place, importance=True)))
-        print(f"the sweep goes on in the background; follow it with: mnist-tui watch "
-              f"{place.name}")
+        status = read_status(place, importance=True)
+        print(format_status(status))
+        if not status.complete:
+            print(f"the sweep goes on in the background; follow it with: mnist-tui watch "
+                  f"{place.name}")
     return code

@@ -314,6 +314,12 @@ class MnistApp(LeavingApp):
         from mnist_tui.tui.screens.summary import SummaryScreen
 
         self._pop_modals()
+        if getattr(self.screen_stack[-2], "KEEP_UNDER_MONITOR", False):  # a sweep's trial
+            from mnist_tui.tui.screens.runs import RunSummaryScreen  # escape: back to it
+
+            self.switch_screen(RunSummaryScreen(summary, session.history.evaluated,
+                                                session.history))
+            return
         self.switch_screen(SummaryScreen(summary, session.history.evaluated, session.history))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
