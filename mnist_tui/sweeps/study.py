@@ -120,8 +120,8 @@ def make_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
     import optuna
 
     if plan.pruning == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, plan.trials // 4)),
-                                           n_warmup_steps=0)
+        # Two trials make a median; more before pruning costs batches and finds no better.
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     if plan.pruning == "hyperband":
         epochs = max(plan.space.base.epochs, 1)
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
