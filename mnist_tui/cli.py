@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mnist_tui.runs.detach import DetachedRun
     from mnist_tui.runs.resume import ResumePlan
 
-SUBCOMMANDS = ("runs", "watch", "resume", "draw")
+SUBCOMMANDS = ("runs", "watch", "resume", "draw", "sweep")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
@@ -227,8 +227,16 @@ def watch_command(argv: Sequence[str]) -> int:
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
     except RunNotFound as exc:
-        sys.stderr.write(f"mnist-tui watch: {exc}\n")
-        return EXIT_BAD_INPUT
+        from mnist_tui.sweeps.study import SweepError, find_sweep, storage_url
+
+        try:  # a sweep's name: its screen
+            place = find_sweep(args.run or "", args.runs_dir, storage_url(None) or None)
+        except SweepError:
+            sys.stderr.write(f"mnist-tui watch: {exc}\n")
+            return EXIT_BAD_INPUT
+        from mnist_tui.sweep_cli import watch_sweep
+
+        return watch_sweep(place, args)
     if args.headless or not has_terminal():
         from mnist_tui.headless import watch_headless
 
@@ -355,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mnist-tui` and `python -m mnist_tui`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        if argv[0] == "sweep":
+            from mnist_tui.sweep_cli import sweep_command
+
+            return sweep_command(argv[1:])
         return {"runs": runs_command, "watch": watch_command, "resume": resume_command,
                 "draw": draw_command}[argv[0]](argv[1:])
     parser = build_parser()
@@ -365,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("mnist-tui: invalid settings:\n")
         for name, message in exc.errors.items():
             sys.stderr.write(f"  {name}: {message}\n")
+        if any("," in str(v) or ".." in str(v) for v in vars(args).values()):
+            sys.stderr.write("several values in a setting make a sweep: mnist-tui sweep "
+                             "--learning-rate 1e-4..1e-1:log ...\n")
         return EXIT_BAD_INPUT
     terminal = has_terminal()
     if args.detach and (args.headless or not terminal):

@@ -28,6 +28,9 @@ CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"  # CUDA's own: which GPUs TensorFl
 TF_CPP_MIN_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"  # written: TensorFlow's C++ log lines, "3" = none
 KERAS_BACKEND = "KERAS_BACKEND"  # written: "tensorflow"
 TF_ENABLE_ONEDNN_OPTS = "TF_ENABLE_ONEDNN_OPTS"  # written on x86: "1", oneDNN's kernels on any CPU
+TF_NUM_INTRAOP_THREADS = "TF_NUM_INTRAOP_THREADS"  # written for a sweep's worker: its cores
+TF_NUM_INTEROP_THREADS = "TF_NUM_INTEROP_THREADS"  # written for a sweep's workers, with the above
+SWEEP_STORAGE = "MNIST_TUI_SWEEP_STORAGE"  # a sweep's Optuna storage URL without --storage
 
 
 def _read(name: str, environ: Mapping[str, str] | None) -> str:

@@ -152,12 +152,37 @@ def run_row(run: RunInfo) -> tuple[str, ...]:
 
 
 def format_runs_table(runs: Sequence[RunInfo]) -> str:
-    """The runs as an aligned plain-text table with a header line (for the terminal)."""
-    rows = [COLUMNS, *(run_row(run) for run in runs)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+    """The runs as an aligned plain-text table with a header line (for the terminal).
+
+    A sweep's trials are grouped under a line naming the sweep, where its newest trial
+    would be, each as `  #N id` in trial order."""
+    groups: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        if run.sweep and isinstance(run.sweep.get("sweep"), str):
+            groups.setdefault(run.sweep["sweep"], []).append(run)
+    rows: list[tuple[str, ...]] = [COLUMNS]
+    for run in runs:
+        name = run.sweep.get("sweep") if run.sweep else None
+        if not isinstance(name, str):
+            rows.append(run_row(run))
+            continue
+        trials = groups.pop(name, None)
+        if trials is None:
+            continue  # listed with its sweep
+        rows.append((f"sweep {name}: {len(trials)} trial{'s' * (len(trials) != 1)}",))
+        for trial in sorted(trials, key=lambda r: _trial_number(r.sweep)):
+            row = run_row(trial)
+            rows.append((f"  #{_trial_number(trial.sweep)} {row[0]}", *row[1:]))
+    widths = [max(len(row[i]) for row in rows if len(row) == len(COLUMNS))
+              for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
              .rstrip() for row in rows]
     return "\n".join(lines)
+
+
+def _trial_number(tag: dict[str, Any] | None) -> int:
+    number = (tag or {}).get("trial")
+    return number if isinstance(number, int) else -1
 
 
 def write_runs_csv(runs: Iterable[RunInfo], out: TextIO) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_tui.core.errors import MnistTuiError
-from mnist_tui.core.jsonio import UnreadableJson, load_json_dict
+from mnist_tui.core.jsonio import UnreadableJson, load_json_dict, read_json_dict
 from mnist_tui.core.summary import STATUSES, RunSummary
 from mnist_tui.runs.reading import process_alive
 from mnist_tui.runs.writer import default_runs_dir
@@ -23,6 +23,8 @@ SHOWN = 5  # damaged folders named in a note; the rest are counted
 NO_END = {"died": "its process ended without a final event",
           "incomplete": "its log has no end, and nothing tells whether its process still runs"}
 """Why a run without an end counts as failed, by its listed status."""
+SWEEPS_FOLDER = "sweeps"  # the runs folder's sub-folder of sweeps (see mnist_tui.sweeps)
+TRIAL_FILE = "sweep_trial.json"  # in a run folder: the sweep and trial number it is
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class RunInfo:
     run_dir: Path
     config: dict[str, Any]
     summary: dict[str, Any] | None
+    sweep: dict[str, Any] | None = None  # a sweep's trial: {"sweep": NAME, "trial": N, ...}
 
     @property
     def status(self) -> str:
@@ -117,7 +120,8 @@ def _read_folder(folder: Path, listing: RunListing) -> None:
     except UnreadableJson as exc:
         if (folder / "summary.json").exists() or (folder / "summary.json").is_symlink():
             listing.damaged.append(Unreadable(folder, str(exc)))
-    listing.runs.append(RunInfo(folder.name, folder, config, summary))
+    listing.runs.append(RunInfo(folder.name, folder, config, summary,
+                                read_json_dict(folder / TRIAL_FILE)))
 
 
 def scan_runs(runs_dir: Path | None = None) -> RunListing:
@@ -136,7 +140,7 @@ def scan_runs(runs_dir: Path | None = None) -> RunListing:
         return RunListing(problem=f"cannot read the runs in {root}: {exc.strerror or exc}")
     listing = RunListing()
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name == SWEEPS_FOLDER:
             continue
         if entry.is_dir():
             _read_folder(entry, listing)

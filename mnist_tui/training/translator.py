@@ -325,6 +325,8 @@ class KerasTranslator(keras.callbacks.Callback):
                            val_loss=metric_value(logs.get("val_loss")),
                            val_accuracy=metric_value(logs.get(f"val_{key}")) if key else None,
                            seconds=seconds, learning_rate=self._epoch_rate))
+        if self.control.stop_requested:  # asked at the epoch's end (a sweep's pruning):
+            self.model.stop_training = True  # no batch of the next epoch
         whole = self.progress.epoch_batches >= self.shape.batches_per_epoch
         if whole and self.rules is not None and not self.nan_message:
             self.rules.epoch_end(epoch, self.last_logs)  # whole epochs only

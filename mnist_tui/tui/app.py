@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from mnist_tui.runs.driver import Runner
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
+    from mnist_tui.sweeps.study import SweepPlace
+    from mnist_tui.tui.screens.form_sweep import SweepRequested
     from mnist_tui.tui.state.history import TrainingHistory
     from mnist_tui.tui.state.messages import CaughtUp, EventsPending
     from mnist_tui.tui.state.session import RunSession
@@ -84,7 +86,7 @@ class MnistApp(PreloadingApp):
                  data_path: str | Path | None = None, theme: str | None = None,
                  watch: Path | None = None, detach: bool = False,
                  resume: ResumePlan | None = None, notify: bool | None = None,
-                 preload: bool = False) -> None:
+                 preload: bool = False, sweep: SweepPlace | None = None) -> None:
         super().__init__()
         self.notify_override = notify
         self.config = config or TrainConfig()
@@ -96,6 +98,7 @@ class MnistApp(PreloadingApp):
         self.watch_dir = watch
         self.detach = detach
         self.resume_plan = resume  # a run to resume at once (`mnist-tui resume`)
+        self.sweep_place = sweep  # a sweep to show at once (`mnist-tui sweep`, `watch SWEEP`)
         self._theme_ready = False
         self.theme_errors = register_themes(self)
         self.init_preload(preload and watch is None, self.config, data_path)
@@ -124,7 +127,9 @@ class MnistApp(PreloadingApp):
         use_start_theme(self, self.requested_theme, self.theme_errors)
         self._theme_ready = True
         watch_size(self)
-        if self.watch_dir is not None:
+        if self.sweep_place is not None:
+            self.call_after_refresh(self.show_sweep, self.sweep_place)
+        elif self.watch_dir is not None:
             self.call_after_refresh(self.follow_run_folder, self.watch_dir)
         elif self.resume_plan is not None:
             self.call_after_refresh(self.start_resume, self.resume_plan)
@@ -225,6 +230,13 @@ class MnistApp(PreloadingApp):
         self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit,
                                                        caught_up), monitor=False)
 
+    def show_sweep(self, place: SweepPlace) -> None:
+        """Show a sweep's screen (its trials live); a running trial opens in the monitor."""
+        from mnist_tui.tui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(place, runs_dir=self.runs_dir,
+                                     on_open=self.follow_run_folder))
+
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]], *,
                monitor: bool = True) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it (or
@@ -249,7 +261,8 @@ class MnistApp(PreloadingApp):
         the form, or in place of the screen that shows a run (the Runs screen's too)."""
         from mnist_tui.tui.screens.runs import RunsScreen
 
-        if isinstance(self.screen, FormScreen):
+        if isinstance(self.screen, FormScreen) or getattr(self.screen, "KEEP_UNDER_MONITOR",
+                                                          False):
             self.push_screen(screen)
         else:
             self._pop_modals()
@@ -292,6 +305,21 @@ class MnistApp(PreloadingApp):
     def on_form_screen_start_requested(self, message: FormScreen.StartRequested) -> None:
         """The form was submitted valid: train it (in the background when detached)."""
         self.start_run(message.config, detach=message.detach)
+
+    def on_sweep_requested(self, message: SweepRequested) -> None:
+        """The form holds several values: start the sweep in the background (it outlives
+        the app) and show its screen."""
+        from mnist_tui.sweeps.launch import start_detached_sweep
+        from mnist_tui.sweeps.study import create_sweep, storage_url
+
+        try:
+            place = create_sweep(message.plan, self.runs_dir, storage_url(None))
+            start_detached_sweep(place, parallel=1, runs_dir=self.runs_dir,
+                                 data_path=self.data_path)
+        except (OSError, MnistTuiError) as exc:
+            self.notify(f"Could not start the sweep: {exc}", severity="error")
+            return
+        self.show_sweep(place)
 
     def on_events_pending(self, message: EventsPending) -> None:
         """Fold the run's waiting events into its history (cheap); move on when it ends.
@@ -339,6 +367,12 @@ class MnistApp(PreloadingApp):
             self._show_run_screen(screen)
             return
         self._pop_modals()
+        if getattr(self.screen_stack[-2], "KEEP_UNDER_MONITOR", False):  # a sweep's trial
+            from mnist_tui.tui.screens.runs import RunSummaryScreen  # escape: back to it
+
+            self.switch_screen(RunSummaryScreen(summary, session.history.evaluated,
+                                                session.history))
+            return
         self.switch_screen(screen)
 
     def _announce_end(self, summary: RunSummary) -> None:

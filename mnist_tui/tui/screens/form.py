@@ -23,11 +23,21 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
-from mnist_tui.core.config import TrainConfig, parse_values
+from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.fields import FIELD_SPECS, SCHEDULE_SETTINGS
 from mnist_tui.core.presets import PRESETS
+from mnist_tui.core.search_space import SearchSpace, parse_search
+from mnist_tui.core.sweep_plan import new_sweep_name
 from mnist_tui.training.model import TABLE_HEADERS, preview_model
 from mnist_tui.training.schedules import describe_schedule, rate_curve
+from mnist_tui.tui.screens.form_sweep import (
+    NOT_SWEPT,
+    SweepFields,
+    SweepRequested,
+    choice_value,
+    several_input,
+    several_options,
+)
 
 PRESET_LABELS: dict[str, tuple[str, str]] = {
     "seed": ("Seed", "the TensorFlow.js example's settings (the defaults)"),
@@ -154,6 +164,7 @@ class FormScreen(Screen[None]):
         self.errors: dict[str, str] = {}
         self.config = self.initial
         self.preview_ready = False  # whether the lazily mounted preview pane is filled
+        self.space = SearchSpace(self.initial, {})  # what varies when a field holds several
 
     def compose(self) -> ComposeResult:
         """The fields, the model preview, and a bar of actions that never scrolls away."""
@@ -169,10 +180,12 @@ class FormScreen(Screen[None]):
                         yield Label(spec.label, classes="field-label")
                         if spec.kind == "choice":
                             known = value in spec.choices
-                            yield FormSelect([(c, c) for c in spec.choices],
+                            yield FormSelect(several_options(spec.choices, name),
                                              value=value if known else Select.NULL,
                                              allow_blank=not known, compact=True,
                                              id=f"field-{name}")
+                            if name not in NOT_SWEPT:
+                                yield several_input(name)
                         elif spec.kind == "bool":
                             yield FormCheckbox("", bool(value), compact=True,
                                                id=f"field-{name}", tooltip=spec.help)
@@ -181,6 +194,7 @@ class FormScreen(Screen[None]):
                                         select_on_focus=False, tooltip=spec.help)
                         yield Static(spec.help, classes="field-help", markup=False)
                     # A field's error line is mounted below its row when it first has one.
+                yield SweepFields(id="sweep-fields")
             # Drawn just after the first frame, so the fields come up first (see PreviewPane).
             with Lazy(PreviewPane(id="preview-pane")):
                 yield Static("", id="param-count", classes="section-title", markup=False)
@@ -225,7 +239,8 @@ class FormScreen(Screen[None]):
         for name in FIELD_SPECS:
             widget = self.field(name)
             if isinstance(widget, Select):
-                values[name] = None if widget.is_blank() else widget.value
+                several = self.query(f"#several-{name}").results(Input)
+                values[name] = choice_value(widget, next(several, Input()))
             elif isinstance(widget, Checkbox):
                 values[name] = widget.value
             else:
@@ -234,8 +249,10 @@ class FormScreen(Screen[None]):
         return values
 
     def read(self) -> tuple[TrainConfig, dict[str, str]]:
-        """The config the fields describe and every problem with it (field → message)."""
-        return parse_values(self.raw_values(), base=TrainConfig())
+        """The config the fields describe and every problem with it (field → message); what
+        varies, when a field holds several values, is `self.space`."""
+        self.space, errors = parse_search(self.raw_values(), base=TrainConfig())
+        return self.space.base, errors
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -254,8 +271,22 @@ class FormScreen(Screen[None]):
                 name, self.config.lr_schedule)
         self._update_preview()
         self._update_curve()
-        if not self.errors:
+        self._update_sweep()
+        if not self.errors and not self.space.is_sweep:
             self.post_message(self.SettingsChanged(self.config))
+
+    def _update_sweep(self) -> None:
+        """Show Trials and Pruning while a field holds several values; say it on Start."""
+        fields = self.query_one(SweepFields)
+        fields.set_class(self.space.is_sweep, "-shown")
+        label = "Start ⏎"
+        if self.space.is_sweep:
+            plan, _ = fields.plan(self.space, "form")
+            label = f"Start sweep ({plan.trials if plan else '?'} trials) ⏎"
+        start = self.query_one("#start", Button)
+        if str(start.label) != label:
+            start.label = label
+            start.refresh(layout=True)  # its width follows the label
 
     def _show_error(self, name: str, message: str) -> None:
         """Show `message` under field `name`'s row, or hide the line when it is empty."""
@@ -341,6 +372,14 @@ class FormScreen(Screen[None]):
             self.field(first).focus()
             self.notify(errors[first], title=f"{len(errors)} setting(s) to fix before starting",
                         severity="error")
+            return
+        if self.space.is_sweep:
+            plan, problem = self.query_one(SweepFields).plan(self.space, new_sweep_name())
+            if plan is None:
+                self.query_one("#field-trials").focus()
+                self.notify(problem, title="Cannot start the sweep", severity="error")
+                return
+            self.post_message(SweepRequested(plan))
             return
         self.post_message(self.StartRequested(config, self.query_one("#detach", Checkbox).value))
 

@@ -1,0 +1,159 @@
+"""Sweeps with real processes on a slice of the real MNIST: two workers joining one journal
+file (and one PostgreSQL study), pruning that stops a trial, SIGTERM then --resume.
+
+Trials are tiny (600-1000 images, 1-2 epochs). Waits poll files; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mnist_tui.core.control import RunControl
+from mnist_tui.core.jsonio import read_json_dict
+from mnist_tui.core.search_space import parse_search
+from mnist_tui.core.sweep_plan import SweepPlan
+from mnist_tui.runs.listing import TRIAL_FILE, scan_runs
+from mnist_tui.runs.reading import read_events
+from mnist_tui.sweeps.progress import read_status
+from mnist_tui.sweeps.study import create_sweep, find_sweep, load_study
+from mnist_tui.sweeps.trial import train_trial
+from mnist_tui.training.data import MnistData
+from tests.helpers.live_processes import WAIT_SECONDS, wait_until
+
+POSTGRES_ENV = "MNIST_TUI_TEST_POSTGRES"  # a PostgreSQL URL; .ci/run starts one and sets it
+TINY = {"train_size": "600", "epochs": "1", "batch_size": "64"}
+
+
+def plan_of(name: str, trials: int, **values: str) -> SweepPlan:
+    space, errors = parse_search({**TINY, "learning_rate": "1e-3..1e-1 log",
+                                  "optimizer": "adam,rmsprop", **values})
+    assert errors == {}
+    return SweepPlan(name, space, trials, pruning="none", seed=4)
+
+
+def mnist_tui(*args: str, mnist: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "MNIST_TUI_DATA": str(mnist), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "mnist_tui", *args], env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes to kill if a test leaves them running (a failed assertion mid-sweep)."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=WAIT_SECONDS)
+    return proc.returncode, out, err
+
+
+def two_workers_share(place_name: str, runs: Path, mnist: Path, trials: int,
+                      procs: list[subprocess.Popen[str]], *storage: str) -> None:
+    """Two `--join` workers at once take every trial of the budget, each once."""
+    for _ in range(2):
+        procs.append(mnist_tui("sweep", "--join", place_name, "--headless", "--runs-dir",
+                               str(runs), *storage, mnist=mnist))
+    results = [finish(proc) for proc in procs]
+    for code, out, err in results:
+        assert code == 0, err
+        assert json.loads(out)["sweep"] == place_name  # each as it stood when it ended
+    status = read_status(find_sweep(place_name, runs, storage[1] if storage else None))
+    assert [r.number for r in status.rows] == list(range(trials))
+    assert all(r.state == "done" and r.value is not None for r in status.rows)
+    assert len({tuple(sorted(r.params.items())) for r in status.rows}) == trials
+    tags = [r.sweep for r in scan_runs(runs).runs if r.sweep]
+    assert sorted(t["trial"] for t in tags) == list(range(trials))  # one run folder each
+    workers = {pid for r in status.rows for pid in [_pid(runs, r.run_id)]}
+    assert len(workers) == 2  # both took trials
+
+
+def _pid(runs: Path, run_id: str) -> int:
+    process = read_json_dict(runs / run_id / "process.json") or {}
+    return int(process.get("pid", 0))
+
+
+def test_two_joined_workers_on_one_journal_file(tmp_path: Path, mnist_path: Path,
+                                                procs: list[subprocess.Popen[str]]) -> None:
+    create_sweep(plan_of("joined", 4), tmp_path, "")
+    two_workers_share("joined", tmp_path, mnist_path, 4, procs)
+
+
+def test_two_workers_share_a_postgresql_study(tmp_path: Path, mnist_path: Path,
+                                              procs: list[subprocess.Popen[str]]) -> None:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: .ci/run starts PostgreSQL on 127.0.0.1 and "
+                    "sets it to its URL")
+    name = f"pg-{uuid.uuid4().hex[:8]}"  # the database outlives the test
+    place = create_sweep(plan_of(name, 2), tmp_path / "maker", url)
+    assert not place.journal.exists()
+    two_workers_share(name, tmp_path, mnist_path, 2, procs, "--storage", url)
+
+
+def test_pruning_stops_a_trial_through_its_run(tmp_path: Path, small_mnist: MnistData) -> None:
+    import optuna
+
+    plan = plan_of("pruned", 1, epochs="3", train_size="1000")
+    study, plan = load_study(create_sweep(plan, tmp_path, ""))
+    study.pruner = optuna.pruners.ThresholdPruner(lower=0.999)  # no first epoch makes it
+    trial = study.ask()
+    result = train_trial(trial, plan, tmp_path, RunControl(), data=small_mnist)
+    assert result.state == "pruned"
+    assert result.reason == "pruned at epoch 1: past the threshold the pruner allows"
+    assert result.summary is not None and result.summary.status == "stopped"
+    assert result.summary.reason == result.reason
+    assert result.summary.epochs_completed < 3
+    assert result.run_dir is not None
+    ended = read_json_dict(result.run_dir / "summary.json") or {}
+    assert (ended["status"], ended["reason"]) == ("stopped", result.reason)
+    assert read_json_dict(result.run_dir / TRIAL_FILE) == {
+        "sweep": "pruned", "trial": 0, "params": trial.params, "storage": ""}
+    assert trial.study.trials[0].intermediate_values[1] < 0.999
+
+
+def test_sigterm_interrupts_a_trial_and_resume_finishes_the_budget(
+        tmp_path: Path, mnist_path: Path, procs: list[subprocess.Popen[str]]) -> None:
+    flags = ["--runs-dir", str(tmp_path), "--headless"]
+    procs.append(mnist_tui("sweep", "--name", "cut", "--train-size", "1000", "--epochs", "2",
+                           "--learning-rate", "1e-3..1e-1:log", "--optimizer", "adam,rmsprop",
+                           "--trials", "2", "--pruning", "none", "--seed", "3", *flags,
+                           mnist=mnist_path))
+
+    def training() -> bool:
+        runs = scan_runs(tmp_path).runs
+        return bool(runs) and any(e.TYPE == "batch_end" for e in read_events(runs[0].run_dir))
+
+    wait_until(training, "the first trial trains")
+    procs[0].send_signal(signal.SIGTERM)
+    code, _, err = finish(procs[0])
+    assert code == 143, err
+    place = find_sweep("cut", tmp_path)
+    first = read_status(place).rows[0]
+    assert first.state == "interrupted"
+    cut = read_json_dict(Path(first.run_dir) / "summary.json") or {}
+    assert cut["status"] == "stopped" and "SIGTERM" in cut["reason"]
+
+    procs.append(mnist_tui("sweep", "--resume", "cut", *flags, mnist=mnist_path))
+    code, out, err = finish(procs[1])
+    assert code == 0, err
+    assert "trial 0 was interrupted: it is re-run from the start with the same parameters" in err
+    rows = read_status(place).rows
+    done = [r for r in rows if r.state == "done"]
+    assert len(done) == 2 and json.loads(out)["ended"] == 2
+    assert first.params in [r.params for r in done]
