@@ -15,7 +15,6 @@ run going. Everything about the run on screen is one `RunSession`, replaced per 
 
 from __future__ import annotations
 
-import os
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -34,9 +33,9 @@ from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.summary import RunSummary
-from mnist_tui.tui.preloading import PreloadingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.sweeping import SweepingApp
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
 from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
@@ -48,14 +47,13 @@ if TYPE_CHECKING:
     from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
     from mnist_tui.sweeps.study import SweepPlace
-    from mnist_tui.tui.screens.form_sweep import SweepRequested
     from mnist_tui.tui.state.history import TrainingHistory
     from mnist_tui.tui.state.messages import CaughtUp, EventsPending
     from mnist_tui.tui.state.session import RunSession
 
 
 
-class MnistApp(PreloadingApp):
+class MnistApp(SweepingApp):
     """Train the MNIST network from a form and watch it learn.
 
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
@@ -88,7 +86,7 @@ class MnistApp(PreloadingApp):
                  resume: ResumePlan | None = None, notify: bool | None = None,
                  preload: bool = False, sweep: SweepPlace | None = None) -> None:
         super().__init__()
-        self.notify_override = notify
+        self.init_notify(notify)
         self.config = config or TrainConfig()
         self.start_immediately = start
         self.runner = runner
@@ -230,13 +228,6 @@ class MnistApp(PreloadingApp):
         self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit,
                                                        caught_up), monitor=False)
 
-    def show_sweep(self, place: SweepPlace) -> None:
-        """Show a sweep's screen (its trials live); a running trial opens in the monitor."""
-        from mnist_tui.tui.screens.sweep import SweepScreen
-
-        self.push_screen(SweepScreen(place, runs_dir=self.runs_dir,
-                                     on_open=self.follow_run_folder))
-
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]], *,
                monitor: bool = True) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it (or
@@ -306,21 +297,6 @@ class MnistApp(PreloadingApp):
         """The form was submitted valid: train it (in the background when detached)."""
         self.start_run(message.config, detach=message.detach)
 
-    def on_sweep_requested(self, message: SweepRequested) -> None:
-        """The form holds several values: start the sweep in the background (it outlives
-        the app) and show its screen."""
-        from mnist_tui.sweeps.launch import start_detached_sweep
-        from mnist_tui.sweeps.study import create_sweep, storage_url
-
-        try:
-            place = create_sweep(message.plan, self.runs_dir, storage_url(None))
-            start_detached_sweep(place, parallel=1, runs_dir=self.runs_dir,
-                                 data_path=self.data_path)
-        except (OSError, MnistTuiError) as exc:
-            self.notify(f"Could not start the sweep: {exc}", severity="error")
-            return
-        self.show_sweep(place)
-
     def on_events_pending(self, message: EventsPending) -> None:
         """Fold the run's waiting events into its history (cheap); move on when it ends.
 
@@ -350,7 +326,7 @@ class MnistApp(PreloadingApp):
         if self._exit_when_idle:
             self._exit_if_idle()
             return
-        self._announce_end(summary)
+        self.announce_end(summary)
         if isinstance(event, RunFailed):
             if session.watching:  # over the monitor, so its curves stay a key away
                 self._show_monitor()
@@ -374,21 +350,6 @@ class MnistApp(PreloadingApp):
                                                 session.history))
             return
         self.switch_screen(screen)
-
-    def _announce_end(self, summary: RunSummary) -> None:
-        """Ring and send a desktop notification of the run's end, if the app's window is
-        not the focused one (and the setting is on)."""
-        wanted = self.notify_override
-        if wanted is None:
-            wanted = bool(self.config.notify)
-        if self.app_focus or not wanted or self._driver is None:
-            return
-        from mnist_tui.tui.state.end_notice import end_notice, notice_sequences
-
-        title, body = end_notice(summary)
-        # Straight to the driver: App.bell() writes nothing under a headless driver.
-        self._driver.write(notice_sequences(title, body, tmux=bool(os.environ.get("TMUX"))))
-        self._driver.flush()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker outcomes are handled: results, failures, a pending exit."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.tui.leaving import LeavingApp
+from mnist_tui.tui.notifying import NotifyingApp
 from mnist_tui.tui.screens.form import FormScreen
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ preload, so that the frame is on the terminal before the preload's imports compe
 (benchmarks/first_frame.py)."""
 
 
-class PreloadingApp(LeavingApp):
+class PreloadingApp(NotifyingApp):
     """An app that can get its next run ready in the background (see the module)."""
 
     def init_preload(self, preload: bool, config: TrainConfig,
