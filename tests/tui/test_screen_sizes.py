@@ -268,6 +268,9 @@ def test_watch(snap_compare: Any, size: tuple[int, int]) -> None:
                      and app.history.step == MID_RUN_STEP)
         screen = app.screen
         assert isinstance(screen, MonitorScreen)
+        # The monitor is pushed once the backlog is read; its charts may first draw before
+        # their final layout (the next chart tick redraws them): let the layout settle.
+        await pilot.pause(0.3)
         screen.update_now()
         await pilot.pause()
 
