@@ -14,14 +14,14 @@ process's `ru_maxrss`.
     python benchmarks/speed.py --kinds trainer,torch,keras   # also a bare Keras `fit`
     python benchmarks/speed.py --kinds trainer,trainer@1     # steps_per_execution 16 vs 1
     python benchmarks/speed.py --kinds trainer,trainer@bf16,torch,torch@bf16   # each precision
-    python benchmarks/speed.py --kinds trainer,trainer@eigen,torch   # oneDNN vs Eigen kernels
+    python benchmarks/speed.py --kinds trainer,trainer@onednn,torch   # Eigen vs oneDNN kernels
 
 A kind's suffixes, after "@": a number sets the trainer's steps_per_execution; a precision
 (bf16 or bfloat16, fp32 or float32, auto for the trainer and keras) trains in it: the
 trainer's `--precision` (see mnist_tui/training/model.py) or PyTorch's `torch.autocast` to
-bfloat16; `eigen` (trainer and keras) runs TensorFlow's own Eigen kernels instead of oneDNN's
-(TF_ENABLE_ONEDNN_OPTS=0: what TensorFlow picks by itself on an x86 CPU without AVX-512
-VNNI/BF16 or AMX, and what the trainer ran before it asked for oneDNN everywhere).
+bfloat16; `onednn` (trainer and keras) turns TensorFlow's oneDNN kernels on
+(TF_ENABLE_ONEDNN_OPTS=1), which TensorFlow's x86 build does by itself only on CPUs with
+AVX-512 VNNI/BF16 or AMX: elsewhere it runs its Eigen kernels.
 
 On a shared machine a trial during which other work kept more than `--busy` cores busy is run
 again, up to `--retries` times (see `run_trial`); each trial prints that load as `others_cores`.
@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist.npz"
 KINDS = ("trainer", "torch", "keras")
-EIGEN = "eigen"
+ONEDNN = "onednn"
 PRECISION_SUFFIXES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp32": "float32",
                       "float32": "float32", "auto": "auto"}
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,7 +63,7 @@ def _config(args: argparse.Namespace) -> Any:
 def parse_kind(kind: str) -> tuple[str, int | None, str]:
     """A kind as (base, steps_per_execution or None, precision): "trainer@bf16@1" →
     ("trainer", 1, "bfloat16"). Raises ValueError saying what is wrong."""
-    base, *suffixes = [part for part in kind.split("@") if part.lower() != EIGEN]
+    base, *suffixes = [part for part in kind.split("@") if part.lower() != ONEDNN]
     if base not in KINDS:
         raise ValueError(f"unknown kind {base!r} in {kind!r}; known: {', '.join(KINDS)}")
     steps, precision = None, "float32"
@@ -76,16 +76,16 @@ def parse_kind(kind: str) -> tuple[str, int | None, str]:
         else:
             raise ValueError(
                 f"{kind!r}: unknown suffix {suffix!r}; a kind takes @bf16 or @fp32 (and the "
-                "trainer and keras @auto and @eigen), and the trainer @N, N ≥ 1 batches per "
+                "trainer and keras @auto and @onednn), and the trainer @N, N ≥ 1 batches per "
                 "execution")
-    if uses_eigen(kind) and base == "torch":
-        raise ValueError(f"{kind!r}: @eigen is TensorFlow's kernels, for trainer and keras")
+    if uses_onednn(kind) and base == "torch":
+        raise ValueError(f"{kind!r}: @onednn is TensorFlow's kernels, for trainer and keras")
     return base, steps, precision
 
 
-def uses_eigen(kind: str) -> bool:
-    """Whether the kind asks for TensorFlow's Eigen kernels (`@eigen`) instead of oneDNN's."""
-    return EIGEN in (part.lower() for part in kind.split("@")[1:])
+def uses_onednn(kind: str) -> bool:
+    """Whether the kind asks for TensorFlow's oneDNN kernels (`@onednn`)."""
+    return ONEDNN in (part.lower() for part in kind.split("@")[1:])
 
 
 def one_trainer(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def run_trial(kind: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
                "--train-size", str(args.train_size), "--epochs", str(args.epochs),
                "--batch-size", str(args.batch_size), "--seed", str(seed),
                "--threads", str(args.threads), "--strategy", args.strategy]
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"} if uses_eigen(kind) else None
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1"} if uses_onednn(kind) else None
     attempt = 0
     while True:
         attempt += 1

@@ -20,10 +20,6 @@ from pathlib import Path
 import pytest
 
 from mnist_tui.training.data import MnistData, load_mnist
-from mnist_tui.training.keras_runtime import fast_kernels
-
-# Whichever test imports TensorFlow first, it loads with the kernels the app asks for.
-fast_kernels()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"

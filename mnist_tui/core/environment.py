@@ -5,9 +5,8 @@ test's mapping or `monkeypatch.setenv` is seen). Values that need checking come 
 text given, stripped; the module that uses them checks them and says what is wrong in its
 own words (`checkpoint.checkpoint_seconds`, `strategy.read_tf_config`, ...).
 
-Three variables are only ever written, as defaults before TensorFlow loads (a value the user
-set is kept): TF_CPP_MIN_LOG_LEVEL, KERAS_BACKEND and TF_ENABLE_ONEDNN_OPTS (see
-`training.keras_runtime`).
+Some are only ever written: as defaults before TensorFlow loads,
+TF_CPP_MIN_LOG_LEVEL and KERAS_BACKEND (see `training.keras_runtime`), and for a sweep's workers.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ FOLD_RATE = "MNIST_TUI_FOLD_RATE"  # batches a second logged one by one; "off": 
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"  # CUDA's own: which GPUs TensorFlow sees
 TF_CPP_MIN_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"  # written: TensorFlow's C++ log lines, "3" = none
 KERAS_BACKEND = "KERAS_BACKEND"  # written: "tensorflow"
-TF_ENABLE_ONEDNN_OPTS = "TF_ENABLE_ONEDNN_OPTS"  # written on x86: "1", oneDNN's kernels on any CPU
 TF_NUM_INTRAOP_THREADS = "TF_NUM_INTRAOP_THREADS"  # written for a sweep's worker: its cores
 TF_NUM_INTEROP_THREADS = "TF_NUM_INTEROP_THREADS"  # written for a sweep's workers, with the above
 SWEEP_STORAGE = "MNIST_TUI_SWEEP_STORAGE"  # a sweep's Optuna storage URL without --storage

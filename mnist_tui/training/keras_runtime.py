@@ -2,18 +2,11 @@
 
 TensorFlow takes seconds to import and writes log lines to the terminal while it loads,
 which would corrupt a terminal UI: everything that needs Keras imports it through here.
-
-It also turns on TensorFlow's oneDNN kernels on every x86 CPU. TensorFlow's x86 build turns
-them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere (an AVX2-only AMD EPYC,
-say) it runs its Eigen kernels, which trained the seed's network at about 0.55x the speed
-(MaxPoolGrad recomputes every argmax, im2col packs each convolution's patches; see the
-README's speed section and `benchmarks/speed.py`'s `@eigen` kinds). A value the user set wins.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import threading
 from typing import Any
@@ -29,12 +22,6 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault(environment.KERAS_BACKEND, "tensorflow")
 
 
-def fast_kernels() -> None:
-    """Ask for TensorFlow's oneDNN kernels on any x86 CPU (see the module), before it loads."""
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        os.environ.setdefault(environment.TF_ENABLE_ONEDNN_OPTS, "1")
-
-
 def import_keras() -> Any:
     """Import Keras quietly (TensorFlow backend) and return the module.
 
@@ -43,7 +30,6 @@ def import_keras() -> Any:
     descriptor 2 pointed at the null device.
     """
     quiet_tensorflow()
-    fast_kernels()
     with _IMPORT_LOCK:
         if "tensorflow" not in sys.modules:
             sys.stderr.flush()

@@ -4,9 +4,6 @@ batch still reported, and results of the same kind as the seed's plain NumPy `fi
 from __future__ import annotations
 
 import math
-import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -191,25 +188,6 @@ def test_without_keras_order_results_are_of_the_same_kind(small_mnist, monkeypat
     assert summary["params"] == 33_194
     assert summary["test_accuracy"] > 0.83 and plain_accuracy > 0.83
     assert summary["test_accuracy"] == pytest.approx(plain_accuracy, abs=0.03)
-
-
-def test_the_app_runs_tensorflows_onednn_kernels_on_an_x86_cpu():
-    """TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; the
-    app asks for it everywhere on x86 (~1.8x on an AVX2-only CPU), and a user's "0" wins."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("oneDNN is asked for on x86 only")
-    probe = ("from mnist_tui.training.keras_runtime import import_keras; import_keras(); "
-             "from tensorflow.python.util import _pywrap_util_port as port; "
-             "print(port.IsMklEnabled())")
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    seen = {}
-    for setting in (None, "0"):
-        run_env = env if setting is None else {**env, "TF_ENABLE_ONEDNN_OPTS": setting}
-        done = subprocess.run([sys.executable, "-c", probe], env=run_env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
-        seen[setting] = done.stdout.strip().splitlines()[-1]
-    assert seen == {None: "True", "0": "False"}
 
 
 def test_the_pytorch_reference_is_the_same_network_and_optimizer():
