@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.runs import digit_reader
@@ -31,6 +31,7 @@ from mnist_tui.tui.screens import compare as compare_screen
 from mnist_tui.tui.screens.compare import CompareScreen, ExportScreen
 from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.screens.draw import DrawApp, DrawScreen
+from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.screens.monitor import MonitorScreen
 from mnist_tui.tui.screens.rate_dialog import RateScreen
 from mnist_tui.tui.widgets.size_notice import SizeNotice
@@ -90,6 +91,27 @@ def test_form(snap_compare: Any, size: tuple[int, int]) -> None:
         steady_cursor(app)
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_with_a_sweep(snap_compare: Any, size: tuple[int, int]) -> None:
+    """Three learning rates: Trials and Pruning show, Start says the sweep, and the actions
+    row still fits (at 80 columns without the presets' label)."""
+    app = MnistApp()
+
+    async def sweep(pilot: Pilot[Any]) -> None:
+        await settle(pilot, lambda: form_ready(app))
+        screen = app.screen
+        assert isinstance(screen, FormScreen)
+        steady_cursor(app)
+        field = screen.field("learning_rate")
+        assert isinstance(field, Input)
+        field.focus()
+        field.value = "0.001, 0.01, 0.1"
+        await settle(pilot, lambda: "sweep" in str(screen.query_one("#start", Button).label))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=sweep)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -48,6 +48,7 @@ PRESET_LABELS: dict[str, tuple[str, str]] = {
 """Button label and description of the presets in `presets.PRESETS` (others get their name)."""
 
 WIDE = 150
+NARROW_ACTIONS = 100  # below this width a sweep's Start hides the presets' label
 """From this many columns on, the model preview sits beside the fields instead of below."""
 
 STRUCTURE_FIELDS = ("model", "conv1_filters", "conv2_filters", "conv3_filters", "kernel_size",
@@ -228,6 +229,7 @@ class FormScreen(Screen[None]):
         wide = self.app.size.width >= WIDE
         if wide != self.has_class("-wide"):
             self.set_class(wide, "-wide")
+        self._fit_actions()
 
     def field(self, name: str) -> Widget:
         """The input or select of one field."""
@@ -287,6 +289,12 @@ class FormScreen(Screen[None]):
         if str(start.label) != label:
             start.label = label
             start.refresh(layout=True)  # its width follows the label
+        self._fit_actions()
+
+    def _fit_actions(self) -> None:
+        """The sweep's longer Start leaves no room for "Presets:" on a narrow terminal."""
+        self.query_one("#presets-label").display = not (
+            self.space.is_sweep and self.app.size.width < NARROW_ACTIONS)
 
     def _show_error(self, name: str, message: str) -> None:
         """Show `message` under field `name`'s row, or hide the line when it is empty."""
