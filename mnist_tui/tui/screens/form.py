@@ -166,6 +166,13 @@ class FormScreen(Screen[None]):
         self.config = self.initial
         self.preview_ready = False  # whether the lazily mounted preview pane is filled
         self.space = SearchSpace(self.initial, {})  # what varies when a field holds several
+        # Each field's widgets, kept as composed: a query walks the whole form, and the
+        # checks run on every key.
+        self._fields: dict[str, Widget] = {}
+        self._rows: dict[str, Widget] = {}
+        self._several: dict[str, Input] = {}
+        self._error_lines: dict[str, Static] = {}
+        self._revalidate_pending = False
 
     def compose(self) -> ComposeResult:
         """The fields, the model preview, and a bar of actions that never scrolls away."""
@@ -177,22 +184,27 @@ class FormScreen(Screen[None]):
             with Vertical(id="fields"):
                 for name, spec in FIELD_SPECS.items():
                     value = getattr(self.initial, name)
-                    with Horizontal(classes="field", id=f"row-{name}"):
+                    with Horizontal(classes="field", id=f"row-{name}") as row:
+                        self._rows[name] = row
                         yield Label(spec.label, classes="field-label")
+                        field: Widget
                         if spec.kind == "choice":
                             known = value in spec.choices
-                            yield FormSelect(several_options(spec.choices, name),
-                                             value=value if known else Select.NULL,
-                                             allow_blank=not known, compact=True,
-                                             id=f"field-{name}")
-                            if name not in NOT_SWEPT:
-                                yield several_input(name)
+                            field = FormSelect(several_options(spec.choices, name),
+                                               value=value if known else Select.NULL,
+                                               allow_blank=not known, compact=True,
+                                               id=f"field-{name}")
                         elif spec.kind == "bool":
-                            yield FormCheckbox("", bool(value), compact=True,
-                                               id=f"field-{name}", tooltip=spec.help)
+                            field = FormCheckbox("", bool(value), compact=True,
+                                                 id=f"field-{name}", tooltip=spec.help)
                         else:
-                            yield Input(field_text(value), compact=True, id=f"field-{name}",
-                                        select_on_focus=False, tooltip=spec.help)
+                            field = Input(field_text(value), compact=True, id=f"field-{name}",
+                                          select_on_focus=False, tooltip=spec.help)
+                        self._fields[name] = field
+                        yield field
+                        if spec.kind == "choice" and name not in NOT_SWEPT:
+                            self._several[name] = several_input(name)
+                            yield self._several[name]
                         yield Static(spec.help, classes="field-help", markup=False)
                     # A field's error line is mounted below its row when it first has one.
                 yield SweepFields(id="sweep-fields")
@@ -233,7 +245,7 @@ class FormScreen(Screen[None]):
 
     def field(self, name: str) -> Widget:
         """The input or select of one field."""
-        return self.query_one(f"#field-{name}")
+        return self._fields[name]
 
     def raw_values(self) -> dict[str, Any]:
         """What each field holds now, as typed (strings; None for an empty select)."""
@@ -241,8 +253,7 @@ class FormScreen(Screen[None]):
         for name in FIELD_SPECS:
             widget = self.field(name)
             if isinstance(widget, Select):
-                several = self.query(f"#several-{name}").results(Input)
-                values[name] = choice_value(widget, next(several, Input()))
+                values[name] = choice_value(widget, self._several.get(name, Input()))
             elif isinstance(widget, Checkbox):
                 values[name] = widget.value
             else:
@@ -260,6 +271,14 @@ class FormScreen(Screen[None]):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def _field_changed(self) -> None:
+        # Changes that arrive together (every field's first value as the form mounts, a
+        # paste) are checked once, after them: each check looks at every field.
+        if not self._revalidate_pending:
+            self._revalidate_pending = True
+            self.call_later(self._revalidate_later)
+
+    def _revalidate_later(self) -> None:
+        self._revalidate_pending = False
         self.revalidate()
 
     def revalidate(self) -> None:
@@ -269,7 +288,7 @@ class FormScreen(Screen[None]):
             message = self.errors.get(name, "")
             self._show_error(name, message)
             self.field(name).set_class(bool(message), "-invalid")
-            self.query_one(f"#row-{name}").display = bool(message) or schedule_used(
+            self._rows[name].display = bool(message) or schedule_used(
                 name, self.config.lr_schedule)
         self._update_preview()
         self._update_curve()
@@ -298,13 +317,13 @@ class FormScreen(Screen[None]):
 
     def _show_error(self, name: str, message: str) -> None:
         """Show `message` under field `name`'s row, or hide the line when it is empty."""
-        found = self.query(f"#error-{name}").results(Static)
-        error = next(found, None)
+        error = self._error_lines.get(name)
         if error is None:
             if not message:
                 return  # no error line yet, and none needed
             error = Static("", classes="field-error", id=f"error-{name}", markup=False)
-            self.query_one("#fields").mount(error, after=f"#row-{name}")
+            self.query_one("#fields").mount(error, after=self._rows[name])
+            self._error_lines[name] = error
         error.update(message)
         error.display = bool(message)
 
