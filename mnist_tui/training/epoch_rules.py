@@ -17,11 +17,12 @@ Keras is imported only when rules are made; `outcome_text` reads a summary witho
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mnist_tui.core.config import TrainConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _plain(value: Any) -> float | None:

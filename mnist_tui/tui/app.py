@@ -250,14 +250,13 @@ class MnistApp(SweepingApp):
     def _show_run_screen(self, screen: Screen[Any]) -> None:
         """Put `screen` (the monitor, or a replay's summary) where a run's screen goes: over
         the form, or in place of the screen that shows a run (the Runs screen's too)."""
-        from mnist_tui.tui.screens.runs import RunsScreen
-
         if isinstance(self.screen, FormScreen) or getattr(self.screen, "KEEP_UNDER_MONITOR",
                                                           False):
             self.push_screen(screen)
         else:
             self._pop_modals()
-            while len(self.screen_stack) > 2 and isinstance(self.screen, RunsScreen):
+            # By name: importing the Runs screen to ask brings the charting modules.
+            while len(self.screen_stack) > 2 and type(self.screen).__name__ == "RunsScreen":
                 self.pop_screen()
             self.switch_screen(screen)
 

@@ -20,8 +20,9 @@ from mnist_tui.training.epoch_rules import outcome_text
 from mnist_tui.training.model import preview_model
 from mnist_tui.training.schedules import describe_schedule, epoch_start_rates, rate_at, rate_curve
 from mnist_tui.tui.app import MnistApp
-from mnist_tui.tui.screens.form import FormScreen, sparkline
+from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.screens.summary_text import format_epochs, format_summary_text, status_line
+from mnist_tui.tui.widgets.model_preview import sparkline
 from tests.helpers.fake_runs import FakeRunner
 
 NEW_DEFAULTS = {"dropout": 0.0, "lr_schedule": "constant", "lr_factor": 0.5, "lr_patience": 1,

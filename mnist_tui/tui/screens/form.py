@@ -21,15 +21,13 @@ from textual.lazy import Lazy
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.fields import FIELD_SPECS, SCHEDULE_SETTINGS
 from mnist_tui.core.presets import PRESETS
 from mnist_tui.core.search_space import SearchSpace, parse_search
 from mnist_tui.core.sweep_plan import new_sweep_name
-from mnist_tui.training.model import TABLE_HEADERS, preview_model
-from mnist_tui.training.schedules import describe_schedule, rate_curve
 from mnist_tui.tui.screens.form_sweep import (
     NOT_SWEPT,
     SweepFields,
@@ -38,6 +36,7 @@ from mnist_tui.tui.screens.form_sweep import (
     several_input,
     several_options,
 )
+from mnist_tui.tui.widgets.model_preview import PreviewPane
 
 PRESET_LABELS: dict[str, tuple[str, str]] = {
     "seed": ("Seed", "the TensorFlow.js example's settings (the defaults)"),
@@ -50,29 +49,6 @@ PRESET_LABELS: dict[str, tuple[str, str]] = {
 WIDE = 150
 NARROW_ACTIONS = 100  # below this width a sweep's Start hides the presets' label
 """From this many columns on, the model preview sits beside the fields instead of below."""
-
-STRUCTURE_FIELDS = ("model", "conv1_filters", "conv2_filters", "conv3_filters", "kernel_size",
-                    "dense_units", "dropout")
-"""Fields that shape the network, i.e. the model preview."""
-
-SCHEDULE_FIELDS = ("learning_rate", "epochs", "batch_size", "train_size", "validation_split",
-                   "lr_schedule", "lr_factor", "lr_patience", "lr_floor")
-"""Fields that shape the learning rate over the run, i.e. its curve."""
-
-CURVE_WIDTH = 48
-"""Characters in the learning-rate curve."""
-
-_LEVELS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float]) -> str:
-    """Values as a line of block characters, from 0 (lowest block) to the largest (full)."""
-    top = max(values, default=0.0)
-    if top <= 0:
-        return _LEVELS[0] * len(values)
-    last = len(_LEVELS) - 1
-    return "".join(_LEVELS[min(last, max(0, round(v / top * last)))] for v in values)
-
 
 def schedule_used(name: str, schedule: str) -> bool:
     """Whether setting `name` matters under learning-rate schedule `schedule`."""
@@ -90,20 +66,6 @@ def field_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-
-class PreviewPane(Vertical):
-    """The model preview and the learning-rate curve beside the fields.
-
-    It is mounted lazily (`textual.lazy.Lazy`): the form's first frame is not held up by
-    its table; once mounted it posts `Ready`, and the form fills it.
-    """
-
-    class Ready(Message):
-        """The preview pane is mounted: its table and curve can be filled."""
-
-    def on_mount(self) -> None:
-        """Tell the form the pane is there."""
-        self.post_message(self.Ready())
 
 class FormSelect(Select[str]):
     """A compact Select in which Enter submits the form; space and the arrows open the list."""
@@ -209,14 +171,7 @@ class FormScreen(Screen[None]):
                     # A field's error line is mounted below its row when it first has one.
                 yield SweepFields(id="sweep-fields")
             # Drawn just after the first frame, so the fields come up first (see PreviewPane).
-            with Lazy(PreviewPane(id="preview-pane")):
-                yield Static("", id="param-count", classes="section-title", markup=False)
-                table: DataTable[str] = DataTable(id="preview", cursor_type="none",
-                                                  show_cursor=False, zebra_stripes=True)
-                table.can_focus = False
-                yield table
-                yield Static("", id="lr-curve-title", classes="section-title", markup=False)
-                yield Static("", id="lr-curve", markup=False)
+            yield Lazy(PreviewPane(id="preview-pane"))
         yield Static("", id="help-bar", markup=False)
         with Horizontal(id="form-actions"):
             yield Button("Start ⏎", id="start", variant="primary", compact=True)
@@ -291,7 +246,6 @@ class FormScreen(Screen[None]):
             self._rows[name].display = bool(message) or schedule_used(
                 name, self.config.lr_schedule)
         self._update_preview()
-        self._update_curve()
         self._update_sweep()
         if not self.errors and not self.space.is_sweep:
             self.post_message(self.SettingsChanged(self.config))
@@ -329,48 +283,14 @@ class FormScreen(Screen[None]):
 
     @on(PreviewPane.Ready)
     def _preview_ready(self) -> None:
-        self.query_one("#preview", DataTable).add_columns(*TABLE_HEADERS)
         self.preview_ready = True
         self._update_preview()
-        self._update_curve()
         self.call_after_refresh(self.post_message, self.Drawn())
 
-    def _update_curve(self) -> None:
-        """The learning rate over the run, under the model preview."""
-        if not self.preview_ready:
-            return  # the preview is not mounted yet
-        title = self.query_one("#lr-curve-title", Static)
-        curve = self.query_one("#lr-curve", Static)
-        problems = [self.errors[name] for name in SCHEDULE_FIELDS if name in self.errors]
-        title.set_class(bool(problems), "-invalid")
-        if problems:
-            title.update(f"Learning rate: no curve ({problems[0]})")
-            curve.update("")
-            return
-        title.update(f"Learning rate: {describe_schedule(self.config)}")
-        curve.update(sparkline(rate_curve(self.config, CURVE_WIDTH)))
-
     def _update_preview(self) -> None:
-        if not self.preview_ready:
-            return  # the preview is not mounted yet
-        table = self.query_one("#preview", DataTable)
-        count = self.query_one("#param-count", Static)
-        table.clear()
-        problems = [self.errors[name] for name in STRUCTURE_FIELDS if name in self.errors]
-        if problems:
-            count.update(f"Model: no preview ({problems[0]})")
-            count.add_class("-invalid")
-            return
-        try:
-            preview = preview_model(self.config)
-        except ValueError as exc:
-            count.update(f"Model: no preview ({exc})")
-            count.add_class("-invalid")
-            return
-        for row in preview.table():
-            table.add_row(*row)
-        count.update(f"Model: {preview.total_text} parameters")
-        count.remove_class("-invalid")
+        """The model preview and the learning-rate curve, once the pane is mounted."""
+        if self.preview_ready:
+            self.query_one(PreviewPane).show(self.config, self.errors)
 
     def load(self, config: TrainConfig) -> None:
         """Put every value of `config` into the fields, then check them all once (not once

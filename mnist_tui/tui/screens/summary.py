@@ -25,9 +25,7 @@ from textual.widgets import Digits, Footer, Static
 from mnist_tui.core.events import Evaluated
 from mnist_tui.core.formatting import format_loss, format_percent
 from mnist_tui.core.summary import RunSummary
-from mnist_tui.runs.digit_reader import model_file
 from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
-from mnist_tui.tui.screens.draw import DrawScreen
 from mnist_tui.tui.screens.summary_text import (
     digits_loss,
     epoch_line,
@@ -286,6 +284,10 @@ class SummaryScreen(Screen[None]):
 
     def action_draw(self) -> None:
         """Draw a digit and see what this run's model reads."""
+        # Imported here: the draw screen brings numpy and the data module with it.
+        from mnist_tui.runs.digit_reader import model_file
+        from mnist_tui.tui.screens.draw import DrawScreen
+
         run_dir = self.summary.get("run_dir")
         if not run_dir or not model_file(Path(run_dir)).is_file():
             self.notify("This run has no saved model to draw with.", severity="warning")
