@@ -27,7 +27,13 @@ from textual.worker import Worker, WorkerState
 from mnist_tui.core.fields import FIELD_SPECS
 from mnist_tui.core.formatting import format_duration
 from mnist_tui.runs.listing import scan_runs
-from mnist_tui.sweeps.progress import SweepStatus, read_status, show_objective, show_value
+from mnist_tui.sweeps.progress import (
+    IMPORTANCE_AFTER,
+    SweepStatus,
+    read_status,
+    show_objective,
+    show_value,
+)
 from mnist_tui.sweeps.study import SweepPlace
 from mnist_tui.tui.keys import BACK
 from mnist_tui.tui.widgets.sweep_chart import SweepChart
@@ -47,6 +53,18 @@ def importance_bars(importances: dict[str, float], width: int = BAR_WIDTH) -> st
         bar = "█" * max(1, round(weight * width)) if weight > 0 else ""
         lines.append(f"{label:<16} {bar:<{width}} {weight:.2f}")
     return "\n".join(lines)
+
+
+def importance_text(importances: dict[str, float], status: SweepStatus) -> str:
+    """The importance panel: the bars, or why there are none yet."""
+    bars = importance_bars(importances)
+    if bars:
+        return "Parameter importance\n" + bars
+    if len(status.plan.space.params) < 2:
+        return "Parameter importance: one setting varies, nothing to weigh"
+    done = sum(row.state == "done" for row in status.rows)
+    return (f"Parameter importance: after {IMPORTANCE_AFTER} trials that ran to the end "
+            f"({done} so far; pruned ones do not count)")
 
 
 class SweepScreen(Screen[None]):
@@ -138,10 +156,8 @@ class SweepScreen(Screen[None]):
         self.query_one("#sweep-chart", SweepChart).show(
             [(n, float(v), s) for n, v, s in points if v is not None], plan.objective,
             plan.direction == "maximize")
-        bars = importance_bars(self._importances)
-        self.query_one("#sweep-importance", Static).update(
-            "Parameter importance\n" + bars if bars else
-            "Parameter importance: after a few trials are done")
+        self.query_one("#sweep-importance", Static).update(importance_text(
+            self._importances, status))
 
     def _fill_table(self, status: SweepStatus) -> None:
         table = self.query_one("#sweep-table", DataTable)
