@@ -119,7 +119,7 @@ def run_record(run: RunInfo) -> dict[str, Any]:
         "id": run.run_id,
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
         if started is not None else None,
-        "status": run.status,
+        "status": run.shown_status,
         "model": model_name(run),
         "epochs": config.get("epochs", summary.get("epochs")),
         "learning rate": config.get("learning_rate"),

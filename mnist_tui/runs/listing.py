@@ -46,6 +46,15 @@ class RunInfo:
             return "incomplete" if alive is None else ("running" if alive else "died")
         return str(self.summary.get("status", "unknown"))
 
+    @property
+    def shown_status(self) -> str:
+        """The status as tables show it: a sweep's trial stopped by its pruner is "pruned"."""
+        status = self.status
+        reason = str((self.summary or {}).get("reason") or "")
+        if status == "stopped" and self.sweep is not None and reason.startswith("pruned"):
+            return "pruned"
+        return status
+
     def full_summary(self, ended: RunSummary | None = None, *, epochs: int | None = None,
                      epochs_completed: int = 0, params: int | None = None) -> RunSummary:
         """The run's summary for a screen: its `summary.json`, else `ended` (the summary its

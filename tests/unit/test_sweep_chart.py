@@ -40,3 +40,16 @@ def test_the_importance_panel_says_what_it_waits_for() -> None:
     shown = importance_text({"learning_rate": 0.75, "optimizer": 0.25},
                             status(two, ["done"] * 4))
     assert shown.startswith("Parameter importance\n") and "learning rate" in shown.lower()
+
+
+def test_a_pruned_trial_reads_pruned_in_the_run_tables(tmp_path) -> None:
+    from mnist_tui.runs.compare import run_record
+    from mnist_tui.runs.listing import RunInfo
+
+    pruned = {"status": "stopped", "reason": "pruned at epoch 1: below the median"}
+    trial = {"sweep": "s", "trial": 2}
+    assert run_record(RunInfo("a", tmp_path, {}, pruned, trial))["status"] == "pruned"
+    # A run stopped by hand stays "stopped", in a sweep or not.
+    by_hand = {"status": "stopped", "reason": "stopped by you"}
+    assert run_record(RunInfo("b", tmp_path, {}, by_hand, trial))["status"] == "stopped"
+    assert run_record(RunInfo("c", tmp_path, {}, pruned, None))["status"] == "stopped"
