@@ -73,7 +73,7 @@ class SweepStatus:
         return self.ended >= self.plan.trials and not self.running
 
 
-def _row(trial: optuna.trial.FrozenTrial, now: float) -> TrialRow | None:
+def _row(trial: optuna.trial.FrozenTrial, now: float, points: int = 1) -> TrialRow | None:
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
@@ -98,8 +98,9 @@ def _row(trial: optuna.trial.FrozenTrial, now: float) -> TrialRow | None:
     if value is None and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
+    reported = max(trial.intermediate_values, default=0)  # steps: `points` per epoch
     return TrialRow(trial.number, state, params, value,
-                    int(attrs.get("epochs", len(trial.intermediate_values))), seconds,
+                    int(attrs.get("epochs", reported // points)), seconds,
                     str(attrs.get("run_id", "")), str(attrs.get("run_dir", "")),
                     str(attrs.get("reason", "")))
 
@@ -109,7 +110,8 @@ def status_of(study: optuna.Study, plan: SweepPlan, *, importance: bool = False
     """The sweep's rows, best trial and (when asked, and enough trials are done) the
     parameter importances (Optuna's evaluator)."""
     now = time.time()
-    rows = [r for r in (_row(t, now) for t in study.get_trials(deepcopy=False)) if r]
+    rows = [r for r in (_row(t, now, plan.points) for t in study.get_trials(deepcopy=False))
+            if r]
     done = [r for r in rows if r.state == "done" and r.value is not None]
     best = None
     if done:
