@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
-from mnist_tui.core.events import SliceValidated
+from mnist_tui.core.events import Emit, EpochEnd, Event, SliceValidated
 from mnist_tui.core.jsonio import read_json_dict
-from mnist_tui.core.report_points import point_batches
+from mnist_tui.core.report_points import ReportPoints, point_batches
 from mnist_tui.core.search_space import parse_search
 from mnist_tui.core.sweep_plan import SweepPlan
 from mnist_tui.runs.listing import TRIAL_FILE, scan_runs
@@ -30,9 +31,13 @@ from mnist_tui.runs.reading import read_events
 from mnist_tui.sweeps.progress import read_status
 from mnist_tui.sweeps.study import create_sweep, find_sweep, load_study
 from mnist_tui.sweeps.trial import train_trial
+from mnist_tui.training.batch_metrics import FitHook
 from mnist_tui.training.data import MnistData
+from mnist_tui.training.slice_validation import SliceValidationHook
+from mnist_tui.training.trainer import Trainer
 from mnist_tui.training.warmup import STEPS_PER_EXECUTION
 from tests.helpers.live_processes import WAIT_SECONDS, wait_until
+from tests.helpers.trainer_runs import collect_run
 
 POSTGRES_ENV = "MNIST_TUI_TEST_POSTGRES"  # a PostgreSQL URL; .ci/run starts one and sets it
 TINY = {"train_size": "600", "epochs": "1", "batch_size": "64"}
@@ -197,6 +202,36 @@ def test_a_threshold_prunes_a_bad_trial_within_its_first_epoch(
     assert trial.study.trials[0].intermediate_values == {1: checks[0].val_accuracy}
     assert read_json_dict(result.run_dir / TRIAL_FILE) == {
         "sweep": "pruned", "trial": 0, "params": trial.params, "storage": ""}
+
+
+def test_slice_validation_leaves_a_seeded_run_bit_identical(small_mnist: MnistData) -> None:
+    """Measuring the validation slice within epochs draws no random numbers and touches no
+    weight: with dropout on, a seeded run's figures and weights are those of a run without."""
+    import numpy as np
+
+    config = TrainConfig(train_size=1000, batch_size=16, epochs=2, seed=5, dropout=0.3)
+
+    def slices(config: TrainConfig, data: MnistData, emit: Emit) -> list[FitHook]:
+        return [SliceValidationHook(config, data, ReportPoints(4, 100), emit)]
+
+    runs = []
+    for makers in ([slices], []):
+        trainer = Trainer(data=small_mnist, live=False, hook_makers=makers)
+        events, _ = collect_run(trainer, config)
+        runs.append((events, trainer.model.get_weights()))
+    (with_slices, weights_sliced), (without, weights_plain) = runs
+    checks = [e for e in with_slices if isinstance(e, SliceValidated)]
+    assert [(c.epoch, c.point) for c in checks] == [(e, k) for e in (1, 2) for k in (1, 2, 3)]
+    assert all(c.slice_size == 100 and 0.0 <= c.val_accuracy <= 1.0 for c in checks)
+    assert not any(isinstance(e, SliceValidated) for e in without)
+
+    def figures(events: list[Event]) -> list[tuple]:
+        return [(e.loss, e.accuracy, e.val_loss, e.val_accuracy) for e in events
+                if isinstance(e, EpochEnd)]
+
+    assert figures(with_slices) == figures(without)
+    for a, b in zip(weights_sliced, weights_plain, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_sigterm_interrupts_a_trial_and_resume_finishes_the_budget(
