@@ -16,6 +16,7 @@ setting chosen in a real sweep. Run it on a quiet machine and say the load:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -56,7 +57,7 @@ def curves(data_path: str) -> tuple[list[dict[int, float]], dict[int, int], int]
                 trial = study.ask()
             result = train_trial(trial, plan, Path(tmp), RunControl(), data=data)
             study.tell(trial, result.value)
-            values = study.trials[-1].intermediate_values
+            values = study.trials[trial.number].intermediate_values
             found.append(dict(values))
             print(f"trial {number} {trial.params}: {result.value:.4f}", flush=True)
     per_epoch = config.batches_per_epoch
@@ -99,14 +100,26 @@ def main() -> None:
     """Train the curves once, then replay them through each setting."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("MNIST_TUI_DATA"))
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="a JSON file keeping the curves: read when it is there, else "
+                             "written after training them")
     args = parser.parse_args()
-    if not args.data:
+    if not args.data and not (args.keep and args.keep.exists()):
         sys.exit("give --data or set MNIST_TUI_DATA")
     import optuna
 
     load = os.getloadavg()
     print(f"load average before: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
-    found, batches, whole = curves(args.data)
+    if args.keep and args.keep.exists():
+        kept = json.loads(args.keep.read_text())
+        found = [{int(k): v for k, v in c.items()} for c in kept["curves"]]
+        batches = {int(k): v for k, v in kept["batches"].items()}
+        whole = kept["whole"]
+    else:
+        found, batches, whole = curves(args.data)
+        if args.keep:
+            args.keep.write_text(json.dumps({"curves": found, "batches": batches,
+                                             "whole": whole}))
     unpruned = max(v[max(v)] for v in found)
     print(f"\nbest without pruning: {unpruned * 100:.2f}%, {whole * len(found):,} batches")
     print("pruner                                   pruned  batches  saving  best    vs none")
