@@ -124,8 +124,13 @@ def make_sampler(plan: SweepPlan, worker: int = 0) -> optuna.samplers.BaseSample
     import optuna
 
     seed = None if plan.seed is None else plan.seed + worker
-    startup = max(2, min(10, plan.trials // 3))
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(plan))
+
+
+def startup_trials(plan: SweepPlan) -> int:
+    """A third of the budget, 2 to 10: the trials TPE samples at random before it models,
+    and the trials that finish before the median pruner prunes."""
+    return max(2, min(10, plan.trials // 3))
 
 
 def make_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
@@ -134,8 +139,10 @@ def make_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
     import optuna
 
     if plan.pruning == "median":
-        # Two trials make a median; more before pruning costs batches and finds no better.
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        # From the first report point on, once a third of the budget has finished: the
+        # median of two or three pruned the benchmark's best trial (benchmarks/pruning_curves.py).
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(plan),
+                                           n_warmup_steps=0)
     if plan.pruning == "hyperband":
         steps = max(plan.space.base.epochs, 1) * plan.points
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps,
