@@ -88,20 +88,21 @@ class SweepWorker:
         """Take trials until the budget is spent; EXIT_OK, or EXIT_FAILED when every trial
         this worker trained failed. `wait` waits for a trial's thread (signals are handled
         in the main thread while it does)."""
+        from mnist_tui.sweeps.heartbeat import beating, fail_stale, wait_for_others
+
         study, plan = load_study(self.place)
         study.sampler = make_sampler(plan, self.index)
         study.pruner = make_pruner(plan)
         data = None
         failures = 0
-        from mnist_tui.sweeps.heartbeat import beating, fail_stale, wait_for_others
-
         while not self.stopping:
             fail_stale(study)  # trials of crashed workers: failed, queued again
             if data is None and not budget_spent(study, plan):
                 data = load_run_data(plan.space.base, self.data_path)  # once, when needed
             trial = self._ask(study, plan)
             if trial is None:
-                if wait_for_others(study, lambda: self.stopping, self.say):
+                if (wait_for_others(study, lambda: self.stopping, self.say)
+                        and not budget_spent(study, plan)):
                     continue  # a crashed trial to re-run
                 break
             self.control = RunControl()
