@@ -196,8 +196,9 @@ def wait_for_others(study: optuna.Study, stopping: Callable[[], bool],
         if not running:
             return False
         if not said:
-            say(f"the budget is taken: waiting for {running} trial(s) running elsewhere "
-                "(one whose worker crashed is re-run here)")
+            trials = "trial" if running == 1 else "trials"
+            say(f"the budget is taken: waiting for {running} {trials} running elsewhere to "
+                "end (re-run here if its worker crashed)")
             said = True
         time.sleep(min(interval, 2))
     return False
