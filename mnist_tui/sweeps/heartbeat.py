@@ -14,6 +14,8 @@ heartbeat (optuna#6615; its pull request was closed unmerged), so for the journa
 `BeatingJournalStorage` adds one in the same shape: `BaseHeartbeat`'s methods, the beat kept
 as a trial system attribute (one short journal line per beat), seconds since the epoch of
 the beating machine's clock (machines sharing a journal file need their clocks set).
+`BaseHeartbeat` and `is_heartbeat_enabled` come from Optuna's private `_heartbeat` module
+(what `RDBStorage` itself implements; pyproject pins Optuna 5).
 `$MNIST_TUI_SWEEP_HEARTBEAT` sets the interval (default HEARTBEAT_SECONDS); the grace period
 is GRACE_BEATS intervals.
 
@@ -121,7 +123,9 @@ class BeatingJournalStorage(JournalStorage, BaseHeartbeat):
 def rerun_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna's stale-trial callback: queue the crashed trial again with its parameters
     (the re-run says which trial it re-runs), unless its chain has crashed MAX_RERUNS times
-    (a fresh trial then takes its place in the budget)."""
+    (a fresh trial then takes its place in the budget). Optuna's
+    `RetryHeartbeatStaleTrialCallback` would copy the dead trial's user attributes (its run
+    folder, host and pid) onto the re-run; this queues it as `--resume` does."""
     reruns = int(trial.user_attrs.get(CRASH_RERUNS, 0))
     if reruns >= MAX_RERUNS:
         return
