@@ -44,10 +44,17 @@ def sweep(runs: Path, data: str, pruning: str, parallel: int) -> dict[str, Any]:
         sys.exit(f"sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout)
     batches = 0
+    slice_seconds = train_seconds = 0.0
     for row in result["rows"]:
-        summary = runs / row["run_id"] / "summary.json"
-        batches += int(json.loads(summary.read_text()).get("batches") or 0)
-    return {"result": result, "seconds": seconds, "batches": batches}
+        summary = json.loads((runs / row["run_id"] / "summary.json").read_text())
+        batches += int(summary.get("batches") or 0)
+        train_seconds += float(summary.get("seconds") or 0.0)
+        for line in (runs / row["run_id"] / "events.jsonl").read_text().splitlines():
+            event = json.loads(line)
+            if event.get("type") == "slice_validated":
+                slice_seconds += float(event["seconds"])
+    return {"result": result, "seconds": seconds, "batches": batches,
+            "slice_seconds": slice_seconds, "train_seconds": train_seconds}
 
 
 def main() -> None:
@@ -75,6 +82,10 @@ def main() -> None:
     best = {k: v["result"]["best"]["value"] for k, v in (("none", plain), ("median", pruned))}
     pruned_rows = [r for r in pruned["result"]["rows"] if r["state"] == "pruned"]
     print()
+    for row in pruned["result"]["rows"]:
+        print(f"  trial {row['trial']} {row['params']}: {row['state']} {row['value']} "
+              f"{row['reason']}")
+    print()
     print(f"best val accuracy without pruning: {best['none'] * 100:.2f}%")
     print(f"best val accuracy with median pruning: {best['median'] * 100:.2f}% "
           f"({(best['median'] - best['none']) * 100:+.2f} points; "
@@ -82,6 +93,9 @@ def main() -> None:
     saving = 1 - pruned["batches"] / plain["batches"]
     print(f"batches trained: {plain['batches']:,} without, {pruned['batches']:,} with pruning "
           f"(saving {saving:.0%}, ratio {plain['batches'] / pruned['batches']:.2f}x)")
+    print(f"validation slices within epochs: {pruned['slice_seconds']:.1f} s of "
+          f"{pruned['train_seconds']:.0f} s training with pruning "
+          f"({pruned['slice_seconds'] / max(pruned['train_seconds'], 1e-9):.1%})")
     for name, run in (("--parallel 1", plain), ("--parallel 2", two)):
         if run is not None:
             print(f"trials per minute, {name}: {12 / run['seconds'] * 60:.2f}")

@@ -29,6 +29,7 @@ KERAS_BACKEND = "KERAS_BACKEND"  # written: "tensorflow"
 TF_NUM_INTRAOP_THREADS = "TF_NUM_INTRAOP_THREADS"  # written for a sweep's worker: its cores
 TF_NUM_INTEROP_THREADS = "TF_NUM_INTEROP_THREADS"  # written for a sweep's workers, with the above
 SWEEP_STORAGE = "MNIST_TUI_SWEEP_STORAGE"  # a sweep's Optuna storage URL without --storage
+SWEEP_HEARTBEAT = "MNIST_TUI_SWEEP_HEARTBEAT"  # seconds between a sweep trial's heartbeats
 
 
 def _read(name: str, environ: Mapping[str, str] | None) -> str:
@@ -55,6 +56,11 @@ def keras_home(environ: Mapping[str, str] | None = None) -> str | None:
 def checkpoint_seconds_text(environ: Mapping[str, str] | None = None) -> str:
     """`$MNIST_TUI_CHECKPOINT_SECONDS` as given (stripped; "" when not set)."""
     return _read(CHECKPOINT_SECONDS, environ)
+
+
+def sweep_heartbeat_text(environ: Mapping[str, str] | None = None) -> str:
+    """`$MNIST_TUI_SWEEP_HEARTBEAT` as given (stripped; "" when not set)."""
+    return _read(SWEEP_HEARTBEAT, environ)
 
 
 def cpu_devices_text(environ: Mapping[str, str] | None = None) -> str:

@@ -151,6 +151,24 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SliceValidated(Event):
+    """A validation figure measured within an epoch on a fixed slice of the validation
+    images (a sweep's trial reports it to its pruner: `core.report_points`)."""
+
+    TYPE: ClassVar[str] = "slice_validated"
+    epoch: int  # 1-based
+    batch: int  # batches of the epoch done when it was measured
+    batches_per_epoch: int
+    step: int  # batches done in the whole run
+    point: int  # 1..points - 1: which of the epoch's report points
+    points: int  # report points per epoch (the last one is the epoch's end)
+    val_loss: float
+    val_accuracy: float
+    slice_size: int  # validation images measured
+    seconds: float  # what measuring it took (training waited)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Evaluated(Event):
     """The trained model was evaluated on the test images."""
 
@@ -317,9 +335,9 @@ class SystemLoad(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (Phase, RunStarted, BatchEnd, BatchBlock, EpochEnd, Evaluated, RunFinished,
-                RunStopped, RunFailed, Checkpointed, RunResumed, StorageProblem, ShownDigits,
-                Predictions, LearningRateChanged, SystemLoad)
+    for cls in (Phase, RunStarted, BatchEnd, BatchBlock, EpochEnd, SliceValidated, Evaluated,
+                RunFinished, RunStopped, RunFailed, Checkpointed, RunResumed, StorageProblem,
+                ShownDigits, Predictions, LearningRateChanged, SystemLoad)
 }
 TERMINAL_TYPES: tuple[type[Event], ...] = (RunFinished, RunStopped, RunFailed)
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnist_tui.core.kinds import is_int
+from mnist_tui.core.report_points import MAX_POINTS, ReportPoints
 from mnist_tui.core.search_space import MAX_TRIALS, SearchSpace, parse_trials
 
 PRUNERS = ("median", "hyperband", "none")
 OBJECTIVES = ("val_accuracy", "val_loss")
 MAX_PARALLEL = 64
+REPORT_POINTS = 4  # a trial reports to the pruner at 25%, 50%, 75% and the end of each epoch
+SLICE_SIZE = 1000  # validation images measured at the points within an epoch
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -46,6 +49,12 @@ class SweepPlan:
     objective: str = "val_accuracy"  # one of OBJECTIVES
     seed: int | None = None  # seeds the sampler (the same sweep proposes the same trials)
     created: float = field(default_factory=time.time)
+    points: int = REPORT_POINTS  # reports to the pruner per epoch (`core.report_points`)
+
+    @property
+    def report_points(self) -> ReportPoints:
+        """When the trials report to the pruner, and on how many validation images."""
+        return ReportPoints(self.points, SLICE_SIZE)
 
     @property
     def direction(self) -> str:
@@ -56,7 +65,7 @@ class SweepPlan:
         """The JSON form written to the sweep's `sweep.json`."""
         return {"name": self.name, "space": self.space.to_json(), "trials": self.trials,
                 "pruning": self.pruning, "objective": self.objective, "seed": self.seed,
-                "created": self.created}
+                "created": self.created, "points": self.points}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepPlan:
@@ -64,8 +73,12 @@ class SweepPlan:
         plan = cls(str(data["name"]), SearchSpace.from_json(data["space"]),
                    parse_trials(data["trials"]), str(data.get("pruning", "median")),
                    str(data.get("objective", "val_accuracy")), data.get("seed"),
-                   float(data.get("created", 0.0)))
+                   float(data.get("created", 0.0)),
+                   data.get("points", 1))  # a sweep made before: at epoch ends only
         problems = check_settings(plan.trials, plan.pruning, plan.objective, 1)
+        if not is_int(plan.points) or not 1 <= plan.points <= MAX_POINTS:
+            problems["points"] = (f"report points per epoch must be a whole number from 1 to "
+                                  f"{MAX_POINTS}, got {plan.points!r}")
         if problems:
             raise ValueError("; ".join(problems.values()))
         return plan

@@ -7,6 +7,7 @@ front end can be handed a fake in tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +21,7 @@ from mnist_tui.runs.reading import read_events
 from mnist_tui.runs.signals import live_run
 from mnist_tui.runs.writer import RunWriter, default_runs_dir, new_run_id
 from mnist_tui.training.data import MnistData
-from mnist_tui.training.trainer import Trainer
+from mnist_tui.training.trainer import HookMaker, Trainer
 
 
 class Runner(Protocol):
@@ -39,7 +40,8 @@ class Runner(Protocol):
 def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = None, *,
                 runs_dir: Path | None = None, data_path: str | Path | None = None,
                 run_id: str | None = None, writer: RunWriter | None = None,
-                data: MnistData | None = None) -> tuple[Path | None, RunSummary]:
+                data: MnistData | None = None, hook_makers: Sequence[HookMaker] = ()
+                ) -> tuple[Path | None, RunSummary]:
     """Train `config` into a run folder; every event goes to the log and to `emit`.
 
     The folder is `writer`'s when given, else a new one under `runs_dir`. `data` skips the
@@ -48,7 +50,8 @@ def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = No
     run, and a second SIGTERM or Ctrl+C can close its log (`signals.live_run`). Returns the
     run folder (None when it could not be made: the run trains all the same, and `emit` is
     told why as a `StorageProblem`) and the summary (which also names the folder, if any, and
-    what of it could not be written: `storage_error`).
+    what of it could not be written: `storage_error`). `hook_makers` add the caller's own
+    hooks to the training (`Trainer`).
     """
     if writer is None:
         writer = RunWriter(runs_dir or default_runs_dir(), run_id or new_run_id(), config,
@@ -68,7 +71,8 @@ def execute_run(config: TrainConfig, emit: Emit, control: RunControl | None = No
             with live_run(writer, config):
                 earlier = read_events(writer.run_dir) if writer.resume else []
                 trainer = Trainer(data_path=data_path, run_dir=run_dir, data=data,
-                                  resume=writer.resume, earlier_events=earlier)
+                                  resume=writer.resume, earlier_events=earlier,
+                                  hook_makers=hook_makers)
                 summary = trainer.run(config, both, control, run_id=writer.run_id)
         finally:
             channel.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 IMPORTANCE_AFTER = 4  # finished trials before parameter importances mean anything
 STATE_WORDS = {"complete": "done", "pruned": "pruned", "failed": "failed",
-               "interrupted": "interrupted", "running": "running", "waiting": "waiting"}
+               "interrupted": "interrupted", "crashed": "crashed", "running": "running",
+               "waiting": "waiting"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class TrialRow:
     """One trial as the table shows it."""
 
     number: int
-    state: str  # running, done, pruned, failed, interrupted, waiting
+    state: str  # running, done, pruned, failed, interrupted, crashed, waiting
     params: dict[str, Any]
     value: float | None
     epochs: int
@@ -73,7 +74,7 @@ class SweepStatus:
         return self.ended >= self.plan.trials and not self.running
 
 
-def _row(trial: optuna.trial.FrozenTrial, now: float) -> TrialRow | None:
+def _row(trial: optuna.trial.FrozenTrial, now: float, points: int = 1) -> TrialRow | None:
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
@@ -89,7 +90,8 @@ def _row(trial: optuna.trial.FrozenTrial, now: float) -> TrialRow | None:
     elif trial.state == TrialState.PRUNED:
         state = "pruned"
     else:
-        state = "interrupted" if outcome == "interrupted" else "failed"
+        # failed with no outcome told: by another worker, its own gone silent (heartbeat.py)
+        state = {"interrupted": "interrupted", None: "crashed"}.get(outcome, "failed")
     seconds = attrs.get("seconds")
     if seconds is None and trial.datetime_start is not None:
         end = trial.datetime_complete.timestamp() if trial.datetime_complete else now
@@ -98,10 +100,17 @@ def _row(trial: optuna.trial.FrozenTrial, now: float) -> TrialRow | None:
     if value is None and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
+    reported = max(trial.intermediate_values, default=0)  # steps: `points` per epoch
     return TrialRow(trial.number, state, params, value,
-                    int(attrs.get("epochs", len(trial.intermediate_values))), seconds,
+                    int(attrs.get("epochs", reported // points)), seconds,
                     str(attrs.get("run_id", "")), str(attrs.get("run_dir", "")),
                     str(attrs.get("reason", "")))
+
+
+def _crash_reason(rerun: int | None) -> str:
+    """Why a trial is marked crashed, and what became of it."""
+    said = "its worker stopped without a word (no heartbeat)"
+    return said + (f": re-run as trial {rerun}" if rerun is not None else "")
 
 
 def status_of(study: optuna.Study, plan: SweepPlan, *, importance: bool = False
@@ -109,7 +118,11 @@ def status_of(study: optuna.Study, plan: SweepPlan, *, importance: bool = False
     """The sweep's rows, best trial and (when asked, and enough trials are done) the
     parameter importances (Optuna's evaluator)."""
     now = time.time()
-    rows = [r for r in (_row(t, now) for t in study.get_trials(deepcopy=False)) if r]
+    trials = study.get_trials(deepcopy=False)
+    rows = [r for r in (_row(t, now, plan.points) for t in trials) if r]
+    reruns = {t.user_attrs.get("rerun_of"): t.number for t in trials}
+    rows = [replace(r, reason=_crash_reason(reruns.get(r.number))) if r.state == "crashed"
+            else r for r in rows]
     done = [r for r in rows if r.state == "done" and r.value is not None]
     best = None
     if done:

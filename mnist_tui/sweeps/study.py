@@ -82,21 +82,34 @@ def storage_url(asked: str | None) -> str:
 
 def open_storage(place: SweepPlace) -> optuna.storages.BaseStorage:
     """The Optuna storage of a sweep: its journal file, or the URL's database (SQLAlchemy
-    URLs: postgresql://, mysql://, sqlite://). Raises SweepError when it cannot be opened."""
+    URLs: postgresql://, mysql://, sqlite://), with a heartbeat (`heartbeat.py`). Raises
+    SweepError when it cannot be opened."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
+    from mnist_tui.sweeps.heartbeat import (
+        GRACE_BEATS,
+        BeatingJournalStorage,
+        heartbeat_seconds,
+        quietly,
+        rerun_stale,
+    )
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = place.storage_url
+    beat = heartbeat_seconds()
     try:
-        if not url:
-            place.folder.mkdir(parents=True, exist_ok=True)
-            backend = JournalFileBackend(str(place.journal))
-            return optuna.storages.JournalStorage(backend)
-        if "://" not in url:  # a path: a journal file somewhere shared
-            backend = JournalFileBackend(str(Path(url).expanduser()))
-            return optuna.storages.JournalStorage(backend)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        if "://" not in url:  # the sweep's journal file, or one somewhere shared
+            if not url:
+                place.folder.mkdir(parents=True, exist_ok=True)
+            path = Path(url).expanduser() if url else place.journal
+            return BeatingJournalStorage(JournalFileBackend(str(path)), heartbeat_interval=beat,
+                                         grace_period=beat * GRACE_BEATS,
+                                         stale_trial_callback=rerun_stale)
+        with quietly():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=beat,
+                grace_period=beat * GRACE_BEATS, heartbeat_stale_trial_callback=rerun_stale)
     except (ImportError, ModuleNotFoundError) as exc:
         raise SweepError(f"cannot open {place.describe_storage()}: its database driver is "
                          f"missing ({exc}); install it, e.g. pip install psycopg[binary] "
@@ -111,20 +124,28 @@ def make_sampler(plan: SweepPlan, worker: int = 0) -> optuna.samplers.BaseSample
     import optuna
 
     seed = None if plan.seed is None else plan.seed + worker
-    startup = max(2, min(10, plan.trials // 3))
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(plan))
+
+
+def startup_trials(plan: SweepPlan) -> int:
+    """A third of the budget, 2 to 10: the trials TPE samples at random before it models,
+    and the trials that finish before the median pruner prunes."""
+    return max(2, min(10, plan.trials // 3))
 
 
 def make_pruner(plan: SweepPlan) -> optuna.pruners.BasePruner:
-    """median: below the median of earlier trials at the same epoch; hyperband; none."""
+    """median: below the median of earlier trials at the same report point; hyperband (its
+    resource: report points, `plan.points` per epoch); none."""
     import optuna
 
     if plan.pruning == "median":
-        # Two trials make a median; more before pruning costs batches and finds no better.
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        # From the first report point on, once a third of the budget has finished: the
+        # median of two or three pruned the benchmark's best trial (benchmarks/pruning_curves.py).
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(plan),
+                                           n_warmup_steps=0)
     if plan.pruning == "hyperband":
-        epochs = max(plan.space.base.epochs, 1)
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+        steps = max(plan.space.base.epochs, 1) * plan.points
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps,
                                               reduction_factor=3)
     return optuna.pruners.NopPruner()
 

@@ -1,8 +1,11 @@
 """A sweep worker: a process that takes trials from the study until the budget is spent.
 
 Any number of workers, on this machine or others, share one study: each asks the study for a
-trial (a queued one first: a grid's points, trials to re-run), trains it as a run (`trial`)
-and tells the study how it ended. The budget counts complete, pruned, failed and running
+trial (a queued one first: a grid's points, trials to re-run), trains it as a run (`trial`),
+its heartbeat recorded meanwhile, and tells the study how it ended. Before each trial it
+fails the trials of crashed workers (no heartbeat: `heartbeat.py`), queued again to be
+re-run; once the budget is taken it waits while trials run elsewhere, so that a crash near
+the end is re-run too. The budget counts complete, pruned, failed and running
 trials; a worker that asks one trial too many (two asked at once for the last place) marks
 it surplus and ends. SIGTERM or Ctrl+C stops the running trial cleanly: it is told as
 interrupted (`--resume` runs it again) and the worker ends, exit 143 after a SIGTERM.
@@ -85,19 +88,26 @@ class SweepWorker:
         """Take trials until the budget is spent; EXIT_OK, or EXIT_FAILED when every trial
         this worker trained failed. `wait` waits for a trial's thread (signals are handled
         in the main thread while it does)."""
+        from mnist_tui.sweeps.heartbeat import beating, fail_stale, wait_for_others
+
         study, plan = load_study(self.place)
         study.sampler = make_sampler(plan, self.index)
         study.pruner = make_pruner(plan)
         data = None
         failures = 0
         while not self.stopping:
+            fail_stale(study)  # trials of crashed workers: failed, queued again
             if data is None and not budget_spent(study, plan):
                 data = load_run_data(plan.space.base, self.data_path)  # once, when needed
             trial = self._ask(study, plan)
             if trial is None:
+                if (wait_for_others(study, lambda: self.stopping, self.say)
+                        and not budget_spent(study, plan)):
+                    continue  # a crashed trial to re-run
                 break
             self.control = RunControl()
-            result = self._train(trial, plan, data, wait)
+            with beating(study, trial):
+                result = self._train(trial, plan, data, wait)
             self._tell(study, trial, result)
             self.trained += 1
             failures += result.state == "failed"
@@ -108,13 +118,16 @@ class SweepWorker:
         """The next trial, or None when the budget is spent (or a grid has no point left)."""
         from optuna.trial import TrialState
 
+        from mnist_tui.sweeps.heartbeat import quietly
+
         trials = study.get_trials(deepcopy=False)
         if sum(map(counts_toward_budget, trials)) >= plan.trials:
             return None
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if plan.space.is_grid and not waiting:
             return None
-        trial = study.ask()
+        with quietly():
+            trial = study.ask()
         trials = study.get_trials(deepcopy=False)
         ahead = sum(1 for t in trials if t.number < trial.number and counts_toward_budget(t))
         mine = next(t for t in trials if t.number == trial.number)

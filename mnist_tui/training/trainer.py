@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -78,7 +78,11 @@ if TYPE_CHECKING:
     from mnist_tui.training.bridge import BridgeCallback
     from mnist_tui.training.tensorboard_log import TensorBoardLog
 
-__all__ = ["STEPS_PER_EXECUTION", "Trainer"]
+__all__ = ["STEPS_PER_EXECUTION", "HookMaker", "Trainer"]
+
+HookMaker = Callable[[TrainConfig, MnistData, Emit], Sequence[FitHook]]
+"""Makes a caller's own `FitHook`s for a run, from its config, data and emit (a sweep's
+trial: `slice_validation.SliceValidationHook`)."""
 
 
 @dataclass(frozen=True)
@@ -122,15 +126,17 @@ class Trainer:
     the system load once a second (off only to measure what they cost; $MNIST_TUI_LIVE=0
     turns it off for a run started from the command line).
     `warmup` holds the data and a model made ready ahead of the run (`warmup.py`; default:
-    this process's, if the app started one).
+    this process's, if the app started one). `hook_makers` add the caller's own hooks (not
+    on a cluster).
     """
 
     def __init__(self, data_path: str | Path | None = None, run_dir: Path | None = None,
                  data: MnistData | None = None, steps_per_execution: int | None = None, *,
                  checkpoints: bool = True, resume: bool = False,
                  earlier_events: Sequence[Event] = (), live: bool | None = None,
-                 warmup: Warmup | None = None) -> None:
+                 warmup: Warmup | None = None, hook_makers: Sequence[HookMaker] = ()) -> None:
         self.data_path = data_path
+        self.hook_makers = tuple(hook_makers)
         self.steps_per_execution = steps_per_execution
         self.run_dir = run_dir
         self.checkpoints = checkpoints
@@ -299,6 +305,8 @@ class Trainer:
         hooks: list[FitHook] = [rate_hook]
         if placement.is_chief and self.live:
             hooks = self._live_hooks(data, run.emit, rate_hook)
+        if not placement.multi_worker:
+            hooks += [hook for make in self.hook_makers for hook in make(config, data, run.emit)]
         return hooks, rate_hook
 
     def _live_hooks(self, data: MnistData, emit: Emit,

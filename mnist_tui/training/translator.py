@@ -187,6 +187,7 @@ class KerasTranslator(keras.callbacks.Callback):
         self.nan_message = ""
         self.train_seconds = start.elapsed if start is not None else 0.0
         self.stopped_by_cluster = False
+        self._clustered = placement is not None and placement.multi_worker
         self.progress = self._new_progress()
         self._began = False
         self._recorded_before = start.step if start is not None else 0  # not in the recorder
@@ -275,6 +276,9 @@ class KerasTranslator(keras.callbacks.Callback):
             for hook in self.hooks:
                 hook.after_execution(self)
             self.hook_seconds += time.perf_counter() - began
+            if self.control.stop_requested and not self._clustered:
+                # asked by what a hook reported (a sweep's pruning): no batch more
+                self.model.stop_training = stopping = True
         checkpointer = self.checkpointer
         if checkpointer is not None and not stopping and checkpointer.due():
             self._checkpoint()
