@@ -93,10 +93,10 @@ class PrivateServer(Server):
         return response
 
     def _full(self) -> str:
-        return (f"{self.apps_open} tabs already have the app open here, the most this server "
-                f"runs at once (mnist-tui serve --max-apps {self.max_apps}). Close one of "
-                "them, then reload this page. Their runs, and any run you close a tab on, "
-                "go on training.")
+        tabs = "1 tab already has" if self.apps_open == 1 else f"{self.apps_open} tabs already have"
+        return (f"{tabs} the app open here, the most this server runs at once (mnist-tui "
+                f"serve --max-apps {self.max_apps}). Close a tab, then reload this page: a "
+                "run goes on training when its tab closes.")
 
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
         """The app's page, its websocket and files named as this request named the server
