@@ -78,11 +78,11 @@ def app_command(args: argparse.Namespace, runs_dir: Path) -> str:
 
 def how_to_reach(url: str, port: int, host: str, max_apps: int) -> str:
     """What `serve` prints once it listens: the URL, the SSH tunnel, the tabs allowed."""
-    from mnist_tui.web.access import is_loopback
+    from mnist_tui.web.access import is_loopback, url_host
 
     lines = [f"mnist-tui serve: open {url}"]
     if is_loopback(host):
-        lines.append(f"from another machine: ssh -L {port}:127.0.0.1:{port} "
+        lines.append(f"from another machine: ssh -L {port}:{url_host(host)}:{port} "
                      f"{socket.gethostname()}   then open the same URL there")
     else:
         lines.append("plain HTTP: anyone who sees the traffic sees the token; prefer "

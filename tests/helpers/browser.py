@@ -225,6 +225,9 @@ class Tab:
         from selenium.webdriver.common.keys import Keys
 
         self.focus()
+        self.driver.execute_script(  # the keys go to the terminal, as after a click on it
+            "const input = document.querySelector('.xterm-helper-textarea');"
+            "if (input && document.activeElement !== input) input.focus();")
         chain = ActionChains(self.driver)
         if ctrl:
             chain.key_down(Keys.CONTROL)

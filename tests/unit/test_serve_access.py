@@ -99,3 +99,13 @@ def test_serve_names_a_bad_flag_and_what_is_allowed(
         main(["serve", *flags])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_serve_says_how_to_reach_it_through_ssh() -> None:
+    from mnist_tui.serve_cli import how_to_reach
+
+    text = how_to_reach("http://127.0.0.1:8000/?token=abc", 8000, "127.0.0.1", 4)
+    assert "open http://127.0.0.1:8000/?token=abc" in text
+    assert "ssh -L 8000:127.0.0.1:8000 " in text and "at most 4 tabs" in text
+    assert "ssh -L 8001:[::1]:8001 " in how_to_reach("http://[::1]:8001/", 8001, "::1", 2)
+    assert "ssh" not in how_to_reach("http://0.0.0.0:8000/?token=abc", 8000, "0.0.0.0", 4)
