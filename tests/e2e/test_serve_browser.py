@@ -171,8 +171,8 @@ def test_two_tabs_run_apart_and_a_tab_closed_mid_run_leaves_its_run_training(
         assert len(server.app_processes()) == 1
 
 
-def test_the_extra_tab_is_told_the_server_is_full(tmp_path: Path, env: dict[str, str],
-                                                  browser: Browser) -> None:
+def test_the_extra_tab_is_told_the_server_is_full_until_a_tab_leaves(
+        tmp_path: Path, env: dict[str, str], browser: Browser) -> None:
     with served(tmp_path / "runs", env, "--max-apps", "1") as server:
         first = browser.open(server.url or "")
         first.wait_for(r"train the TensorFlow\.js MNIST network", "the form")
@@ -180,4 +180,11 @@ def test_the_extra_tab_is_told_the_server_is_full(tmp_path: Path, env: dict[str,
         assert "no room for another app" in second.page_text()
         assert "--max-apps 1" in second.page_text()
         second.screenshot("5-full")
+        assert len(server.app_processes()) == 1
+        # The first tab goes to another page: its app ends (even if the browser keeps the
+        # page in its back-forward cache), and its place is the second tab's.
+        first.focus().driver.get("about:blank")
+        wait_until(lambda: server.app_processes() == [], "the app of the page left ended")
+        second.focus().driver.refresh()
+        second.wait_for(r"train the TensorFlow\.js MNIST network", "the form")
         assert len(server.app_processes()) == 1
