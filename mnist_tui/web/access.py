@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 """Host names that are this machine (besides the loopback addresses)."""
+
+HOST_HEADER = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""A Host header as browsers send it: a name or address, in brackets for IPv6, and a port."""
 
 MAX_APPS_LIMIT = 64
 """The most app processes `--max-apps` may allow (each is a Python process of ~100 MB)."""
@@ -107,6 +111,8 @@ class AccessPolicy:
     def refusal(self, *, host: str | None, peer: str | None, origin: str | None) -> str | None:
         """Why a request with this Host header, from this peer address, sent by a page of
         this Origin, is refused (None: it may go on to the token check)."""
+        if host is not None and not HOST_HEADER.fullmatch(host):
+            return "the Host header is not a host name"  # the page names the server by it
         if self.loopback_only:
             if not peer or not is_loopback(peer):
                 return (f"this server takes connections from this machine only (it listens "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import jinja2
 from aiohttp import WSMsgType, web
 from textual_serve.server import Server
 
@@ -67,6 +68,8 @@ class PrivateServer(Server):
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
+        # The page again, its values escaped (textual-serve's environment does not escape).
+        aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         app.middlewares.append(self._guard)
         return app
 

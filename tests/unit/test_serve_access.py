@@ -73,6 +73,17 @@ def test_on_loopback_a_stranger_or_another_name_is_refused() -> None:
     assert other_site and "evil.example" in other_site
 
 
+@pytest.mark.parametrize("bound", ["127.0.0.1", "0.0.0.0"])
+def test_a_host_header_that_is_no_host_name_is_refused(bound: str) -> None:
+    # The page names the server by its Host header: nothing else may get into the page.
+    policy = AccessPolicy("secret", bound)
+    for host in ('127.0.0.1:80"><script>alert(1)</script>', "127.0.0.1:8000/x", "a b",
+                 "[::1]:80:80"):
+        assert policy.refusal(host=host, peer="127.0.0.1", origin=None), host
+    for host in ("127.0.0.1", "localhost:8000", "[::1]:8000"):
+        assert policy.refusal(host=host, peer="127.0.0.1", origin=None) is None, host
+
+
 def test_beyond_loopback_any_peer_and_name_go_on_to_the_token() -> None:
     policy = AccessPolicy("secret", "0.0.0.0")
     assert policy.refusal(host="box.lan:8000", peer="10.0.0.7", origin=None) is None
