@@ -132,17 +132,17 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     from mnist_tui.tui.leaving import run_app
 
     browser = served_to_browser()
-    App = MnistApp
+    app_class = MnistApp
     if getattr(args, "detach_runs", False) or browser:  # a tab closed leaves its run going
         from mnist_tui.tui.out_of_process import OutOfProcessApp
 
-        App = OutOfProcessApp
+        app_class = OutOfProcessApp
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
-    app = App(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
-              data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
-              detach=getattr(args, "detach", False), resume=resume,
-              notify=None if config is not None else getattr(args, "notify", None),
-              preload=getattr(args, "preload", False))
+    app = app_class(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
+                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
+                    detach=getattr(args, "detach", False), resume=resume,
+                    notify=None if config is not None else getattr(args, "notify", None),
+                    preload=getattr(args, "preload", False))
     if browser:  # stdin and stdout are textual-serve's pipes: no terminal to look after
         app.run()
         return app.return_code or EXIT_OK

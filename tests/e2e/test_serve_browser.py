@@ -143,6 +143,9 @@ def test_two_tabs_run_apart_and_a_tab_closed_mid_run_leaves_its_run_training(
         start_run(second, "2000", "1")
         wait_until(lambda: len(run_folders(runs_dir)) == 2, "the second tab's run began")
         (second_run,) = [run for run in run_folders(runs_dir) if run != first_run]
+        # Each run's process has started (its folder comes first, then the process).
+        wait_until(lambda: all((run / "process.json").is_file()
+                               for run in (first_run, second_run)), "both runs' processes")
 
         # Two tabs: two app processes, each the parent of one run.
         apps = server.app_processes()

@@ -96,13 +96,15 @@ class Served:
             return []
 
     def app_processes(self) -> list[psutil.Process]:
-        """The app processes (one per open tab)."""
+        """The app processes (one per open tab). A run an app is starting is, until its
+        exec, a copy of the app with the app's command line: it is not counted."""
         apps = []
         for child in self.children():
             with contextlib.suppress(psutil.Error):
                 if "--detach-runs" in child.cmdline():
                     apps.append(child)
-        return apps
+        pids = {app.pid for app in apps}
+        return [app for app in apps if app.ppid() not in pids]
 
     def close(self) -> None:
         """Stop the server (SIGTERM), then anything it left (runs of a failed test)."""
