@@ -107,6 +107,7 @@ def test_a_run_from_the_browser_form_to_its_summary_and_downloads(
         assert run_pid != apps[0].pid and psutil.Process(run_pid).ppid() == apps[0].pid
 
         tab.wait_for(rf"Training finished · run {run_dir.name}", "the summary")
+        tab.wait_for(r"x Download CSV +m Download model", "the downloads in the footer")
         tab.screenshot("3-summary")
         summary = summary_of(run_dir)
         assert summary["status"] == "finished" and summary["epochs_completed"] == 2
