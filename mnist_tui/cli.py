@@ -21,13 +21,18 @@ from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
 from mnist_tui.core.fields import FIELD_SPECS, parse_field
 from mnist_tui.core.jsonio import dumps_strict
 from mnist_tui.core.presets import PRESETS
-from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
+from mnist_tui.terminal import (
+    has_terminal,
+    served_to_browser,
+    stray_output_to,
+    terminal_on_stdout,
+)
 
 if TYPE_CHECKING:
     from mnist_tui.runs.detach import DetachedRun
     from mnist_tui.runs.resume import ResumePlan
 
-SUBCOMMANDS = ("runs", "watch", "resume", "draw", "sweep")
+SUBCOMMANDS = ("runs", "watch", "resume", "draw", "sweep", "serve")
 
 EPILOG = """\
 keys in the app: Enter starts training from the form; p pauses, s stops (the test evaluation
@@ -37,7 +42,8 @@ ctrl+p opens the command palette.
 other commands: `mnist-tui runs` lists past runs; `mnist-tui watch [RUN]` follows a run that
 another process writes (one started with --detach, or by `nohup mnist-tui --headless`);
 `mnist-tui resume RUN` goes on with a stopped, died or killed run from its checkpoint;
-`mnist-tui draw [RUN]` lets you draw digits for a trained model to read.
+`mnist-tui draw [RUN]` lets you draw digits for a trained model to read;
+`mnist-tui serve` serves the app to a browser (private: a token in the URL it prints).
 
 exit codes with --headless: 0 finished, 1 failed, diverged or stopped early, 2 bad input or data,
 143 stopped by SIGTERM. SIGTERM (in the app too) stops like s: the batch ends, the test set is
@@ -85,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--detach", action="store_true",
                       help="train in a background process of its own that outlives the "
                            "terminal; the app watches it, --headless prints where it runs")
+    mode.add_argument("--detach-runs", action="store_true",
+                      help="every run (and resume) of the app trains in a background process "
+                           "of its own, the Detach box fixed; what `mnist-tui serve` does, so "
+                           "closing a browser tab leaves its run training")
     mode.add_argument("--data", metavar="PATH",
                       help="MNIST as a Keras-layout .npz or a folder of the four IDX files")
     mode.add_argument("--runs-dir", metavar="DIR", type=Path,
@@ -121,12 +131,21 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
     from mnist_tui.tui.app import MnistApp
     from mnist_tui.tui.leaving import run_app
 
+    browser = served_to_browser()
+    app_class = MnistApp
+    if getattr(args, "detach_runs", False) or browser:  # a tab closed leaves its run going
+        from mnist_tui.tui.out_of_process import OutOfProcessApp
+
+        app_class = OutOfProcessApp
     log_path = Path(platformdirs.user_log_dir("mnist-tui")) / "stderr.log"
-    app = MnistApp(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
-                   data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
-                   detach=getattr(args, "detach", False), resume=resume,
-                   notify=None if config is not None else getattr(args, "notify", None),
-                   preload=getattr(args, "preload", False))
+    app = app_class(config, start=getattr(args, "start", False), runs_dir=args.runs_dir,
+                    data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
+                    detach=getattr(args, "detach", False), resume=resume,
+                    notify=None if config is not None else getattr(args, "notify", None),
+                    preload=getattr(args, "preload", False))
+    if browser:  # stdin and stdout are textual-serve's pipes: no terminal to look after
+        app.run()
+        return app.return_code or EXIT_OK
     with terminal_on_stdout(), stray_output_to(log_path):
         code = run_app(app)  # SIGHUP leaves the run going, SIGTERM stops it (see tui.leaving)
     if app.hung_up:
@@ -367,6 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mnist_tui.sweep_cli import sweep_command
 
             return sweep_command(argv[1:])
+        if argv[0] == "serve":
+            from mnist_tui.serve_cli import serve_command
+
+            return serve_command(argv[1:])
         return {"runs": runs_command, "watch": watch_command, "resume": resume_command,
                 "draw": draw_command}[argv[0]](argv[1:])
     parser = build_parser()
@@ -388,9 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mnist_tui.headless import run_headless
 
         return run_headless(config, runs_dir=args.runs_dir, data_path=args.data)
-    if not terminal:
+    if not terminal and not served_to_browser():
         sys.stderr.write("mnist-tui: the app needs a terminal; use --headless to train "
-                         "without one\n")
+                         "without one, or `mnist-tui serve` to use it in a browser\n")
         return EXIT_BAD_INPUT
     return run_tui(config, args)
 

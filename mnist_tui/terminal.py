@@ -72,6 +72,16 @@ def is_terminal(stream: TextIO | None) -> bool:
     return stream is not None and stream.isatty()
 
 
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
+"""The Textual driver textual-serve names in $TEXTUAL_DRIVER for the apps it starts."""
+
+
+def served_to_browser() -> bool:
+    """Whether this process is an app that textual-serve draws in a browser tab (`mnist-tui
+    serve`): stdin and stdout are its pipes to the server, not a terminal."""
+    return os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
+
+
 def has_terminal() -> bool:
     """Whether the app can run: keys come from stdin and Textual draws on stderr.
 

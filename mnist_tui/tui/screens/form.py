@@ -88,9 +88,9 @@ class FormScreen(Screen[None]):
 
     Posts `FormScreen.StartRequested(config, detach)` (it bubbles to the app) when submitted
     valid; `detach` is the Detach box (train in a background process that outlives the app),
-    ticked at first when `detach=True`. Posts `SettingsChanged(config)` whenever the fields
-    describe a valid config (the app gets a run of it ready ahead, see `training/warmup.py`), and
-`Drawn()` once it has all been drawn.
+    ticked at first when `detach=True`, ticked for good with `always_detach=True`. Posts
+    `SettingsChanged(config)` whenever the fields describe a valid config (the app gets a
+    run of it ready ahead, see `training/warmup.py`), and `Drawn()` once it has all been drawn.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -120,10 +120,12 @@ class FormScreen(Screen[None]):
         config: TrainConfig
 
     def __init__(self, config: TrainConfig | None = None, *, detach: bool = False,
-                 name: str | None = None, id: str | None = None) -> None:
+                 always_detach: bool = False, name: str | None = None,
+                 id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.initial = config or TrainConfig()
-        self.detach = detach
+        self.detach = detach or always_detach
+        self.always_detach = always_detach  # the box ticked for good (the app in a browser)
         self.errors: dict[str, str] = {}
         self.config = self.initial
         self.preview_ready = False  # whether the lazily mounted preview pane is filled
@@ -178,8 +180,12 @@ class FormScreen(Screen[None]):
             yield Button("Reset", id="reset", compact=True,
                          tooltip="back to the defaults (the seed's settings)")
             yield FormCheckbox("Detach", self.detach, id="detach", compact=True,
-                               tooltip="train in a background process of its own: quitting "
-                                       "the app or losing SSH leaves it running")
+                               disabled=self.always_detach, tooltip=(
+                                   "runs always train in a process of their own here: "
+                                   "closing the browser tab leaves them training"
+                                   if self.always_detach else
+                                   "train in a background process of its own: quitting "
+                                   "the app or losing SSH leaves it running"))
             yield Label("Presets:", id="presets-label")
             for preset in PRESETS:
                 label, description = preset_label(preset)

@@ -3,7 +3,8 @@
 `RunsScreen` lists the run folders (newest first, the same rows as `mnist-tui runs`). Space
 marks runs; `c` opens `CompareScreen` on the marked ones (see `compare_screen`). Enter opens
 a run's summary, `u` resumes one from its checkpoint (refused as `mnist-tui resume` refuses),
-`d` deletes one (after asking), `x` writes the marked runs' metrics as CSV.
+`d` deletes one (after asking), `x` writes the marked runs' metrics as CSV. In a browser
+(`mnist-tui serve`) `x` downloads that CSV and `m` the model of the run under the cursor.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from mnist_tui.runs.writer import default_runs_dir
 from mnist_tui.tui.keys import BACK, BACK_Q, EXPORT
 from mnist_tui.tui.screens.compare import CompareScreen, export_metrics, load_history, summary_of
 from mnist_tui.tui.screens.dialogs import ConfirmScreen
+from mnist_tui.tui.screens.downloads import (
+    DOWNLOAD_ACTIONS,
+    deliver_metrics_csv,
+    deliver_model,
+    offered,
+)
 from mnist_tui.tui.screens.summary import SummaryScreen
 from mnist_tui.tui.state.history import TrainingHistory
 
@@ -45,6 +52,8 @@ class RunSummaryScreen(SummaryScreen, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = [
         BACK,
         BACK_Q,
+        Binding("x", "download_csv", "Download CSV"),  # in a browser only
+        Binding("m", "download_model", "Download model"),
     ]
 
     def action_back(self) -> None:
@@ -68,6 +77,7 @@ class RunsScreen(Screen[None]):
         Binding("u", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         EXPORT,
+        Binding("m", "download_model", "Download model"),  # in a browser only
         Binding("r", "refresh", "Refresh"),
         BACK,
     ]
@@ -260,10 +270,23 @@ class RunsScreen(Screen[None]):
             "This cannot be undone."), answered)
 
     def action_export(self) -> None:
-        """Write the selected runs' metrics (per batch and per epoch) as CSV."""
+        """Write the selected runs' metrics (per batch and per epoch) as CSV: to a file
+        asked for, or in a browser, as a download."""
         runs = self.selected_runs()
-        if runs:
+        if runs and offered(self.app):
+            deliver_metrics_csv(self, runs)
+        elif runs:
             export_metrics(self, runs)
+
+    def action_download_model(self) -> None:
+        """Send the trained model of the run under the cursor to the browser."""
+        run = self.current_run()
+        if run is not None:
+            deliver_model(self, run.run_id, run.run_dir)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The model's download only in a browser (`mnist-tui serve`)."""
+        return offered(self.app) if action in DOWNLOAD_ACTIONS else True
 
     def action_back(self) -> None:
         """Leave the runs list."""

@@ -26,6 +26,13 @@ from mnist_tui.core.events import Evaluated
 from mnist_tui.core.formatting import format_loss, format_percent
 from mnist_tui.core.summary import RunSummary
 from mnist_tui.tui.keys import EDIT_SETTINGS, QUIT
+from mnist_tui.tui.screens.downloads import (
+    DOWNLOAD_ACTIONS,
+    deliver_metrics_csv,
+    deliver_model,
+    offered,
+    run_of_summary,
+)
 from mnist_tui.tui.screens.summary_text import (
     digits_loss,
     epoch_line,
@@ -67,6 +74,8 @@ class SummaryScreen(Screen[None]):
         Binding("r", "app.train_again", "Train again"),
         EDIT_SETTINGS,
         Binding("d", "draw", "Draw"),
+        Binding("x", "download_csv", "Download CSV"),  # in a browser only (see check_action)
+        Binding("m", "download_model", "Download model"),
         QUIT,
     ]
 
@@ -295,8 +304,23 @@ class SummaryScreen(Screen[None]):
         self.app.push_screen(DrawScreen(Path(run_dir),
                                         data_path=getattr(self.app, "data_path", None)))
 
+    def action_download_csv(self) -> None:
+        """Send this run's metrics to the browser as CSV."""
+        run = run_of_summary(self.summary)
+        if run is None:
+            self.notify("This run has no folder to read its metrics from.", severity="warning")
+            return
+        deliver_metrics_csv(self, [run])
+
+    def action_download_model(self) -> None:
+        """Send this run's trained model to the browser."""
+        deliver_model(self, self.summary.get("run_id") or "", self.summary.get("run_dir"))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No "draw" for a Keras-callback run: its model is not an MNIST reader."""
+        """No "draw" for a Keras-callback run: its model is not an MNIST reader. Downloads
+        only in a browser (`mnist-tui serve`)."""
+        if action in DOWNLOAD_ACTIONS:
+            return offered(self.app)
         return not (action == "draw" and self.callback_run)
 
     def on_mount(self) -> None:
