@@ -175,6 +175,22 @@ def test_speed_and_eta_come_from_recent_batches() -> None:
     assert history.eta_seconds() == 0.0
 
 
+def test_one_burst_of_batches_does_not_read_as_a_huge_speed() -> None:
+    history = TrainingHistory()
+    history.fold(started(total=800, per_epoch=800, epochs=1))
+    # The first 16 batches come back from TensorFlow together, 1 ms apart, after 2 s.
+    for step in range(1, 17):
+        history.fold(batch(step, elapsed=2.0 + 0.001 * step))
+    speed = history.samples_per_second()
+    assert speed is not None and speed == pytest.approx(64 * 16 / 2.016)  # the average
+    eta = history.eta_seconds()
+    assert eta is not None and eta == pytest.approx((800 - 16) * 2.016 / 16)
+    for step in range(17, 161):  # then 10 ms a batch
+        history.fold(batch(step, elapsed=2.016 + 0.01 * (step - 16)))
+    # Now the window spans 1.455 s: its rate, from the first batch to the last.
+    assert history.samples_per_second() == pytest.approx(159 * 64 / (2.016 + 1.44 - 2.001))
+
+
 def test_speed_window_forgets_a_slow_start() -> None:
     history = TrainingHistory()
     history.fold(started(total=1000, per_epoch=1000, epochs=1))

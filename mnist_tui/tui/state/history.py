@@ -42,6 +42,10 @@ from mnist_tui.tui.state.series import (
 )
 
 RATE_WINDOW_SECONDS = 5.0  # samples/s and ETA look at about this much recent training
+RATE_MIN_SPAN = 0.5
+"""Seconds of training the recent window must span before its rate is believed: batches
+arrive in bursts (16 per call into TensorFlow) whose times lie close together, and a rate over
+one burst reads hundreds of thousands of images a second; until then, the run's average."""
 
 
 class TrainingHistory:
@@ -291,7 +295,7 @@ class TrainingHistory:
         """Training images per second over the last few seconds (pauses excluded)."""
         if len(self._rate) >= 2:
             (t0, _, seen0), (t1, _, seen1) = self._rate[0], self._rate[-1]
-            if t1 > t0:
+            if t1 - t0 >= RATE_MIN_SPAN:
                 return (seen1 - seen0) / (t1 - t0)
         if self.elapsed > 0 and self.seen:
             return self.seen / self.elapsed
@@ -307,6 +311,8 @@ class TrainingHistory:
         if len(self._rate) < 2:
             return None
         (t0, step0, _), (t1, step1, _) = self._rate[0], self._rate[-1]
+        if t1 - t0 < RATE_MIN_SPAN:  # one burst so far: the run's average
+            t0, step0 = 0.0, 0
         if t1 <= t0 or step1 <= step0:
             return None
         return (self.total_batches - self.step) * (t1 - t0) / (step1 - step0)
