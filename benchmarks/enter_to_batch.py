@@ -1,5 +1,9 @@
 """How long from Enter on the form to the first batch? Two source trees, side by side.
 
+By default the reference is the revision before issue 21 (`--before-rev`, 51bc7fb: a git
+worktree of it is made under /tmp the first time) and the measured tree is this one, each
+with its own default flags (here: the run process started while the form is shown).
+
 Each launch starts the real `mnist-tui` (`python -m mnist_tui`, the package of one tree) on a
 fresh pseudo-terminal (120x40, TERM=xterm-256color) with its own temporary runs folder,
 waits for the form's first frame, holds the form for `--hold` seconds, presses Enter, and
@@ -12,12 +16,13 @@ between the trees, round after round, so the machine's drift hits both; then `--
 more launches per tree (also alternating) time the form's first frame alone, as
 `first_frame.py` does.
 
+    MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py
     python benchmarks/enter_to_batch.py /tmp/before21b . --rounds 4
-    python benchmarks/enter_to_batch.py . . --rounds 4     # this tree without, then with --preload
-    MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py OLD NEW
+    python benchmarks/enter_to_batch.py . . --before-flags=--no-preload   # one tree, both ways
 
 The first tree is the reference: every ratio is the second tree's time over the first's,
-the median of the per-round ratios. MNIST comes from `--data` (default `$MNIST_TUI_DATA`).
+the median of the per-round ratios (the keys' ratio: of the two trees' median latencies).
+MNIST comes from `--data` (default `$MNIST_TUI_DATA`).
 Each tree is byte-compiled first (as an install leaves it). Figures depend on the machine's
 load: the script prints the load average at its start and end.
 """
@@ -123,7 +128,8 @@ class App:
         return time.perf_counter()
 
     def event_times(self, kinds: tuple[str, ...], timeout: float) -> dict[str, float]:
-        """Poll the run's log until a line of every kind in `kinds` is there; when each was
+        """Poll the run's log until a line of every kind in `kinds` is there (a `batch_block`
+        is a `batch_end`); when each was
         first seen (perf_counter), reading the terminal meanwhile so the app never blocks."""
         found: dict[str, float] = {}
         deadline = time.perf_counter() + timeout
@@ -137,6 +143,8 @@ class App:
                         kind = json.loads(line).get("type")
                     except ValueError:
                         continue  # a line being written
+                    if kind == "batch_block":  # a folded first batch counts as one
+                        kind = "batch_end"
                     if kind in kinds and kind not in found:
                         found[kind] = time.perf_counter()
             self.read(time.perf_counter() + 0.005)
@@ -175,6 +183,18 @@ def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str]) -
             app.close()
 
 
+def before_tree(rev: str) -> Path:
+    """A git worktree of revision `rev` of this repository (made once, under /tmp)."""
+    repo = Path(__file__).resolve().parent.parent
+    full = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"enter-to-batch-{full[:12]}"
+    if not (tree / "mnist_tui").is_dir():
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), full],
+                       check=True, capture_output=True)
+    return tree
+
+
 def ratio(pairs: list[tuple[float, float]]) -> float:
     """The median of the per-round ratios new / old."""
     return statistics.median(new / old for old, new in pairs)
@@ -183,11 +203,16 @@ def ratio(pairs: list[tuple[float, float]]) -> float:
 def main() -> None:
     """Launch both trees alternately; print every launch, the medians and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("before", type=Path, help="the reference tree (holds mnist_tui/)")
-    parser.add_argument("after", type=Path, help="the tree measured against it")
+    parser.add_argument("before", type=Path, nargs="?",
+                        help="the reference tree (holds mnist_tui/; default: --before-rev's)")
+    parser.add_argument("after", type=Path, nargs="?", default=Path("."),
+                        help="the tree measured against it (default: the current folder)")
+    parser.add_argument("--before-rev", default="51bc7fb",
+                        help="the revision whose worktree is the reference when no tree is "
+                             "named (default: 51bc7fb, the last before issue 21)")
     parser.add_argument("--before-flags", default="", help="mnist-tui's flags for the first tree")
-    parser.add_argument("--after-flags", default="--preload",
-                        help="mnist-tui's flags for the second tree (default: --preload)")
+    parser.add_argument("--after-flags", default="",
+                        help="mnist-tui's flags for the second tree (default: none)")
     parser.add_argument("--rounds", type=int, default=4, help="Enter launches per tree")
     parser.add_argument("--frames", type=int, default=10,
                         help="extra launches per tree that time the first frame alone")
@@ -203,7 +228,8 @@ def main() -> None:
         parser.error("say where MNIST is: --data PATH or $MNIST_TUI_DATA")
     width, height = (int(n) for n in args.size.lower().split("x"))
     args.size = (width, height)
-    trees = [args.before.resolve(), args.after.resolve()]
+    before = args.before or before_tree(args.before_rev)
+    trees = [before.resolve(), args.after.resolve()]
     flags = [shlex.split(args.before_flags), shlex.split(args.after_flags)]
     for tree in set(trees):
         compileall.compile_dir(tree / "mnist_tui", quiet=1)
@@ -249,6 +275,10 @@ def main() -> None:
           f"{args.frames} frame-only launch pairs; "
           f"{ratio([(a.first_frame, b.first_frame) for a, b in zip(old, new, strict=True)]):.3f}"
           f" over the Enter launches)")
+    keys = [statistics.median(k for launch_ in got for k in launch_.key_latencies)
+            for got in results]
+    print(f"keys while the form is held, after / before (of the median latencies): "
+          f"{keys[1] / keys[0]:.3f}")
 
 
 if __name__ == "__main__":
