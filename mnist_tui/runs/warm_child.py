@@ -104,6 +104,11 @@ class EventSender:
         if not self.broken:
             self._lines.put((event.to_json() + "\n").encode("utf-8"))
 
+    def prepared(self, config: TrainConfig) -> None:
+        """Say that a model for `config` is ready (a line that is no event: before the run)."""
+        if not self.broken:
+            self._lines.put((json.dumps({"prepared": config.to_dict()}) + "\n").encode())
+
     def _send(self) -> None:
         while (line := self._lines.get()) is not None:
             if self.broken:
@@ -191,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hung-up terminal must not end the run
     lowered = bool(args.nice) and lower_priority(args.nice)
+    send = EventSender(args.events_fd)
     warmup = start_warmup(args.data)
+    warmup.on_prepared = send.prepared
     asked = _read_commands(warmup)
     if asked is None:
         os._exit(EXIT_OK)  # nothing to save; TensorFlow's teardown would only take time
@@ -199,11 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if lowered:
         restore_priority()
     _to_output(run_dir)
-    send = EventSender(args.events_fd)
     code = train(config, run_dir, send, args.data)
     send.close()
+    print(f"mnist-tui: models prepared ahead {warmup.prepared_count}, trained "
+          f"{warmup.taken_count}", flush=True)
     warmup.close(5.0)
-    sys.stdout.flush()
     os._exit(code)  # the run is all written; skip TensorFlow's teardown
 
 

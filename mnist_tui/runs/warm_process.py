@@ -14,7 +14,8 @@ away (closed terminal, killed process) leaves it training to its summary.
 
 The protocol is JSON lines: to the process on its stdin, `{"want": CONFIG}` and then
 `{"run": CONFIG, "run_dir": PATH}`; back on the events pipe, one event per line as in
-`events.jsonl`, then end of file once the run has ended. End of file on its stdin before a
+`events.jsonl` (before the run, `{"prepared": CONFIG}` whenever a model is ready: see
+`WarmProcess.prepared`), then end of file once the run has ended. End of file on its stdin before a
 run tells the process to leave.
 """
 
@@ -63,6 +64,7 @@ class ProcessRun:
     pid: int
     _pipe: IO[bytes] | None = field(repr=False, default=None)
     _process: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    _read: bytes = field(repr=False, default=b"")  # the start of a line read before the run
 
     def events(self, stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
         """The run's events as the process sends them, until it ends (the pipe's end of
@@ -71,7 +73,7 @@ class ProcessRun:
         pipe = self._pipe
         if pipe is None:
             return
-        pending = b""
+        pending, self._read = self._read, b""
         try:
             while not stop():
                 if not select.select([pipe], [], [], READ_SECONDS)[0]:
@@ -126,6 +128,23 @@ class WarmProcess:
         self._events: IO[bytes] | None = events
         self._lock = threading.Lock()
         self._wanted: TrainConfig | None = None
+        self._read = b""  # what came on the pipe before the run, not yet a whole line
+        self._prepared: TrainConfig | None = None
+
+    @property
+    def prepared(self) -> TrainConfig | None:
+        """The settings of the model it has ready, as it last said (None: none yet)."""
+        with self._lock:
+            events = self._events
+            while events is not None and select.select([events], [], [], 0)[0]:
+                chunk = os.read(events.fileno(), 1 << 16)
+                if not chunk:
+                    break
+                *lines, self._read = (self._read + chunk).split(b"\n")
+                for line in lines:
+                    with contextlib.suppress(ValueError, TypeError, KeyError, MnistTuiError):
+                        self._prepared = TrainConfig.from_dict(json.loads(line)["prepared"])
+            return self._prepared
 
     @classmethod
     def start(cls, data_path: str | Path | None = None, *,
@@ -207,7 +226,8 @@ class WarmProcess:
             with contextlib.suppress(OSError):
                 stdin.close()  # it needs nothing more; no end of file can stop its run now
         _reap(self.process)
-        return ProcessRun(run_id, run_dir, self.process.pid, events, self.process)
+        return ProcessRun(run_id, run_dir, self.process.pid, events, self.process,
+                          _read=self._read)
 
     def close(self) -> None:
         """No run will come: the process leaves (at once; it has nothing to save)."""

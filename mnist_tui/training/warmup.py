@@ -26,7 +26,7 @@ import atexit
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ class Warmup:
         self.settle = settle
         self.error = ""  # why the data or the preparation failed, if it did (the run says)
         self.prepared_count = 0  # models prepared so far
+        self.on_prepared: Callable[[TrainConfig], None] | None = None  # told of each, if set
         self.taken_count = 0  # of them, trained by a run
         self._data: MnistData | None = None
         self._data_loaded = threading.Event()
@@ -245,6 +246,8 @@ class Warmup:
                 return
             self._prepared = PreparedModel(key, model, recorder)
             self.prepared_count += 1
+        if self.on_prepared is not None:
+            self.on_prepared(config)
 
 
 def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True
