@@ -72,13 +72,13 @@ class App:
     """`mnist-tui` of one tree on a pseudo-terminal: what it draws, keys to it, its runs."""
 
     def __init__(self, tree: Path, size: tuple[int, int], home: str, runs: Path,
-                 data: str, flags: list[str]) -> None:
+                 data: str, flags: list[str], extra_env: dict[str, str]) -> None:
         width, height = size
         self.leader, follower = pty.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
         env = {**os.environ, "HOME": home, "TERM": "xterm-256color", "COLUMNS": str(width),
                "LINES": str(height), "PYTHONPATH": str(tree.resolve()),
-               "MNIST_TUI_RUNS_DIR": str(runs), "MNIST_TUI_DATA": data}
+               "MNIST_TUI_RUNS_DIR": str(runs), "MNIST_TUI_DATA": data, **extra_env}
         for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
             env.pop(name, None)
         self.runs = runs
@@ -151,17 +151,21 @@ class App:
         return found
 
     def close(self) -> None:
-        """Kill the app and its children."""
+        """Kill the app and its children, and a run process of its own session."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         os.close(self.leader)
+        for info in self.runs.glob("*/process.json"):
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                os.kill(int(json.loads(info.read_text())["pid"]), signal.SIGKILL)
 
 
-def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str]) -> Launch:
+def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str],
+            extra_env: dict[str, str]) -> Launch:
     """One launch of `tree`: first frame, keys while the form is held, Enter → first batch."""
     with tempfile.TemporaryDirectory(prefix="enter-to-batch-") as runs:
-        app = App(tree, args.size, home, Path(runs), args.data, flags)
+        app = App(tree, args.size, home, Path(runs), args.data, flags, extra_env)
         try:
             framed = app.wait_for(MARKERS, 0, 30)
             result = Launch(first_frame=framed - app.start)
@@ -213,6 +217,10 @@ def main() -> None:
     parser.add_argument("--before-flags", default="", help="mnist-tui's flags for the first tree")
     parser.add_argument("--after-flags", default="",
                         help="mnist-tui's flags for the second tree (default: none)")
+    parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the first tree's launches")
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the second tree's launches")
     parser.add_argument("--rounds", type=int, default=4, help="Enter launches per tree")
     parser.add_argument("--frames", type=int, default=10,
                         help="extra launches per tree that time the first frame alone")
@@ -231,6 +239,9 @@ def main() -> None:
     before = args.before or before_tree(args.before_rev)
     trees = [before.resolve(), args.after.resolve()]
     flags = [shlex.split(args.before_flags), shlex.split(args.after_flags)]
+    envs = [dict(item.split("=", 1) for item in side) for side in (args.before_env,
+                                                                   args.after_env)]
+    labels = [" ".join([*flags[i], *(f"{k}={v}" for k, v in envs[i].items())]) for i in (0, 1)]
     for tree in set(trees):
         compileall.compile_dir(tree / "mnist_tui", quiet=1)
     print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
@@ -242,10 +253,10 @@ def main() -> None:
         for n in range(args.rounds):
             for i in (0, 1) if n % 2 else (1, 0):
                 tree = trees[i]
-                got = measure(tree, args, home, flags[i])
+                got = measure(tree, args, home, flags[i], envs[i])
                 results[i].append(got)
                 keys = got.key_latencies
-                print(f"round {n + 1} {tree} {' '.join(flags[i])}: first frame "
+                print(f"round {n + 1} {tree} {labels[i]}: first frame "
                       f"{got.first_frame:.3f} s; keys "
                       f"answered in median {statistics.median(keys) * 1000:.0f} ms, max "
                       f"{max(keys) * 1000:.0f} ms ({len(keys)}); Enter → run_started "
@@ -259,7 +270,7 @@ def main() -> None:
         got = results[i]
         keys = [k for launch_ in got for k in launch_.key_latencies]
         walls = frames[i] + [launch_.first_frame for launch_ in got]
-        print(f"{tree} {' '.join(flags[i])}: Enter → first batch_end median "
+        print(f"{tree} {labels[i]}: Enter → first batch_end median "
               f"{statistics.median(g.first_batch for g in got):.2f} s (min "
               f"{min(g.first_batch for g in got):.2f}, max "
               f"{max(g.first_batch for g in got):.2f}), → run_started median "
