@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from mnist_tui.runs.warm_process import ProcessRun, WarmProcess
     from mnist_tui.tui.state.session import RunSession
 
-PRELOAD_DELAY = 0.25
+PRELOAD_DELAY = 0.1
 """Seconds from the form's first complete frame (`FormScreen.Drawn`), or a run's end, to
 the start of the run process, so that the frame is on the terminal first
-(benchmarks/first_frame.py)."""
+(benchmarks/first_frame.py); short, as the process takes no time of the app's own."""
 
 
 class PreloadingApp(NotifyingApp):

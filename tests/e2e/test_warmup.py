@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event
+from mnist_tui.core.events import (
+    BatchEnd,
+    EpochEnd,
+    Evaluated,
+    Event,
+    Predictions,
+    ShownDigits,
+)
 from mnist_tui.runs.driver import execute_run
 from mnist_tui.runs.reading import read_events
 from mnist_tui.runs.warm_process import WarmProcess
@@ -133,6 +140,16 @@ def test_a_seeded_run_in_the_run_process_is_the_run_in_this_thread(tmp_path: Pat
     assert "models prepared ahead 1, trained 1" in run.output()
     assert json.loads((run.run_dir / "process.json").read_text())["pid"] == run.pid
     assert _figures(sent) == _figures(read_events(run.run_dir)) == _figures(in_thread)
+    # The live strip: the digits chosen ahead and the forward pass traced ahead show what
+    # the run in this thread shows (predictions come on a clock: compared where both have one).
+    shown = [[e.indices for e in events if isinstance(e, ShownDigits)]
+             for events in (sent, in_thread)]
+    assert shown[0] == shown[1] and len(shown[0]) == 1
+    mine = {e.step: (e.predicted, e.confidence) for e in sent if isinstance(e, Predictions)}
+    theirs = {e.step: (e.predicted, e.confidence) for e in in_thread
+              if isinstance(e, Predictions)}
+    assert config.total_batches in mine.keys() & theirs.keys()  # the last epoch's end
+    assert all(mine[step] == theirs[step] for step in mine.keys() & theirs.keys())
     process_summary = json.loads((run.run_dir / "summary.json").read_text())
     assert process_summary["status"] == summary.status == "finished"
     assert process_summary["test_accuracy"] == summary.test_accuracy
