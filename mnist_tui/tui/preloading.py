@@ -16,6 +16,7 @@ before the process was there): the run trains in a thread of the app (`MnistApp.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -150,8 +151,10 @@ class PreloadingApp(NotifyingApp):
             return run.run_dir, summary
         if summary is None:  # the process died before the run's end
             code = run.wait(5.0)
-            message = (f"the run's process ended before its run did (exit code {code}); its "
-                       f"output is in {run.run_dir / 'output.log'}")
+            how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                   else f"exit code {code}")
+            message = (f"the run's process ended before its run did ({how}); its output is "
+                       f"in {run.run_dir / 'output.log'}")
             emit(RunFailed(error=message, detail=run.output(), summary=RunSummary(
                 run_id=run.run_id, run_dir=str(run.run_dir), status="failed", reason=message)))
         self.call_from_thread(self.set_timer, PRELOAD_DELAY, self._start_preload)
