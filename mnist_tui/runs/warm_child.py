@@ -41,9 +41,9 @@ AUTOGROUP = Path("/proc/self/autogroup")
 SEND_SECONDS = 10.0  # at the end, how long the last events may take to be sent
 
 
-def lower_priority(nice: int) -> bool:
+def lower_priority(nice: int) -> int | None:
     """Lower this process's CPU priority by `nice` where it can be raised back later
-    (`restore_priority`); whether anything was lowered.
+    (`restore_priority`); the threads' nice value to go back to (None: nothing lowered).
 
     Linux shares the CPU first between sessions (the scheduler's autogroups), so the
     session's own priority is what counts against the front end's: its owner may lower it
@@ -54,11 +54,12 @@ def lower_priority(nice: int) -> bool:
     with contextlib.suppress(OSError):
         AUTOGROUP.write_text(f"{nice}\n")
         lowered = True
-    if _may_raise_back(os.getpriority(os.PRIO_PROCESS, 0)):
+    before = os.getpriority(os.PRIO_PROCESS, 0)  # the starter's (`nice mnist-tui`: above 0)
+    if _may_raise_back(before):
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-            lowered = True  # the threads started from now on inherit it
-    return lowered
+            os.setpriority(os.PRIO_PROCESS, 0, before + nice)  # new threads inherit it
+            lowered = True
+    return before if lowered else None
 
 
 def _may_raise_back(nice: int) -> bool:
@@ -67,11 +68,12 @@ def _may_raise_back(nice: int) -> bool:
     return os.geteuid() == 0 or limit == resource.RLIM_INFINITY or 20 - nice <= limit
 
 
-def restore_priority(nice: int = 0) -> None:
-    """Put the session's and every thread's CPU priority back to `nice` (what it can)."""
+def restore_priority(nice: int) -> None:
+    """Put the session's priority back to 0 and every thread's nice value back to `nice`
+    (what it can)."""
     for _ in range(20):  # the kernel takes one autogroup change per 0.1 s from a non-admin
         try:
-            AUTOGROUP.write_text(f"{nice}\n")
+            AUTOGROUP.write_text("0\n")
             break
         except BlockingIOError:
             time.sleep(0.05)
@@ -195,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="how much lower its CPU priority is until it trains")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hung-up terminal must not end the run
-    lowered = bool(args.nice) and lower_priority(args.nice)
+    before = lower_priority(args.nice) if args.nice else None
     send = EventSender(args.events_fd)
     warmup = start_warmup(args.data)
     warmup.on_prepared = send.prepared
@@ -203,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if asked is None:
         os._exit(EXIT_OK)  # nothing to save; TensorFlow's teardown would only take time
     config, run_dir = asked
-    if lowered:
-        restore_priority()
+    if before is not None:
+        restore_priority(before)
     _to_output(run_dir)
     code = train(config, run_dir, send, args.data)
     send.close()

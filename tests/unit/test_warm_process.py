@@ -117,3 +117,40 @@ def test_the_sender_never_holds_the_run_up_once_its_reader_is_gone() -> None:
         send(Phase(phase="b", message=f"lost {n}"))
     send.close()
     assert send.broken
+
+
+PRIORITY = """
+import os, threading
+from pathlib import Path
+from mnist_tui.runs.warm_child import lower_priority, restore_priority
+
+def nice_of_session():
+    return int(Path("/proc/self/autogroup").read_text().split()[-1])
+
+def nices():
+    return sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")})
+
+before = lower_priority(5)
+ready, done = threading.Event(), threading.Event()
+threading.Thread(target=lambda: (ready.set(), done.wait())).start()  # inherits the nice value
+ready.wait()
+print(before, nice_of_session(), nices())
+restore_priority(before)
+print(nice_of_session(), nices())
+done.set()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups here")
+def test_the_priority_is_lowered_until_the_run_then_given_back() -> None:
+    """In a session of its own, as the run process is: its session 5 steps nicer, then back
+    to 0; its threads' nice values too, where it may raise them back (as root)."""
+    result = subprocess.run([sys.executable, "-c", PRIORITY], capture_output=True, text=True,
+                            start_new_session=True, timeout=60, check=True)
+    lowered, restored = result.stdout.splitlines()
+    before, session, threads = lowered.split(" ", 2)
+    assert (before, session) == ("0", "5")
+    # Threads made after it (TensorFlow's) inherit the lower value where it can be undone;
+    # those of the imports before it (OpenBLAS's, idle) keep theirs.
+    assert ("5" in threads) == (os.geteuid() == 0), threads
+    assert restored == "0 [0]"
