@@ -266,8 +266,8 @@ class Warmup:
 def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True,
                     shown: ShownDigits | None = None) -> tuple[Any, Any, Any]:
     """A compiled model for `config`, its batch recorder and its forward pass of `shown`
-    (the live strip's digits; None when not made), with its training step, its validation
-    step and that forward pass traced (the steps on empty datasets: nothing computed; the
+    (the live strip's digits; None when not made), with its training step, that forward
+    pass and its validation step traced (the steps on empty datasets: nothing computed; the
     forward pass draws no random number and changes no variable). Before each, stops when
     `go_on()` says so; what is not traced is traced by the run, as without a warmup. (The
     test-set evaluation is not prepared: its trace needs the whole test set run through the
@@ -281,16 +281,21 @@ def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: Tr
 
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION, precision=precision)
     recorder = record_batch_metrics(model)
-    for step, batch_size in (("train", config.batch_size), ("test", EVAL_BATCH_SIZE)):
+    forward = None
+    # In the order a run needs them: the forward pass comes before the first batch, the
+    # validation step only at the first epoch's end.
+    for step, batch_size in (("train", config.batch_size), ("forward", 0),
+                             ("test", EVAL_BATCH_SIZE)):
         if not go_on():
-            return model, recorder, None
+            break
+        if step == "forward":
+            if shown is not None:
+                forward = compiled_forward(model, shown_images(shown))
+                forward()
+            continue
         getattr(model, f"make_{step}_function")()
         with contextlib.suppress(StopIteration, tf.errors.OutOfRangeError):
             getattr(model, f"{step}_function")(iter(empty_dataset(batch_size)))
-    forward = None
-    if shown is not None and go_on():
-        forward = compiled_forward(model, shown_images(shown))
-        forward()
     return model, recorder, forward
 
 
