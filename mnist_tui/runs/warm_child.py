@@ -9,7 +9,7 @@ config into that folder with `execute_run`, sending each event on descriptor N a
 (a side thread writes them, so a reader that is slow or gone never holds the run up; once
 the pipe breaks, nothing more is sent and the run goes on). SIGTERM or SIGINT stops the run
 cleanly, a second one quits at once with the log closed (`StopSignals`). End of file on
-stdin before a run: it leaves at once.
+stdin before a run: it leaves at once (`Commands`).
 """
 
 from __future__ import annotations
@@ -26,16 +26,18 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK, MnistTuiError
 from mnist_tui.core.events import Event, RunFailed
 from mnist_tui.runs.detach import OUTPUT_FILE
-from mnist_tui.runs.driver import execute_run
 from mnist_tui.runs.signals import StopSignals, failed_summary, stop_reason
 from mnist_tui.runs.writer import RunWriter
-from mnist_tui.training.warmup import Warmup, start_warmup
+
+if TYPE_CHECKING:
+    from mnist_tui.training.warmup import Warmup
 
 AUTOGROUP = Path("/proc/self/autogroup")
 SEND_SECONDS = 10.0  # at the end, how long the last events may take to be sent
@@ -130,18 +132,41 @@ class EventSender:
         self._thread.join(timeout)
 
 
-def _read_commands(warmup: Warmup) -> tuple[TrainConfig, Path] | None:
-    """Read the front end's commands until `run`: its config and folder (None: end of file)."""
-    for raw in sys.stdin.buffer:
-        try:
-            message = json.loads(raw)
-            if "run" in message:
-                return TrainConfig.from_dict(message["run"]), Path(message["run_dir"])
-            if "want" in message:
-                warmup.want(TrainConfig.from_dict(message["want"]))
-        except (ValueError, KeyError, TypeError, MnistTuiError):
-            continue  # a line that says nothing usable
-    return None
+class Commands:
+    """The front end's commands, read from stdin by a side thread from the start (so that
+    the process leaves at once when its front end goes before the run, even mid-import)."""
+
+    def __init__(self) -> None:
+        self._lines: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._read, name="mnist-tui-commands", daemon=True).start()
+
+    def _read(self) -> None:
+        for raw in sys.stdin.buffer:
+            self._lines.put(raw)
+            with contextlib.suppress(ValueError, TypeError):
+                if "run" in json.loads(raw):
+                    return  # nothing more is read: an end of file cannot stop the run
+        self._lines.put(None)
+        self.gone()
+
+    def gone(self) -> None:
+        """No run will come: leave (nothing to save; TensorFlow's teardown would only take
+        time), unless the run's command came first."""
+        os._exit(EXIT_OK)
+
+    def until_run(self, warmup: Warmup) -> tuple[TrainConfig, Path]:
+        """Hand the settings to `warmup` until the run's command: its config and folder."""
+        while (raw := self._lines.get()) is not None:
+            try:
+                message = json.loads(raw)
+                if "run" in message:
+                    return TrainConfig.from_dict(message["run"]), Path(message["run_dir"])
+                if "want" in message:
+                    warmup.want(TrainConfig.from_dict(message["want"]))
+            except (ValueError, KeyError, TypeError, MnistTuiError):
+                continue  # a line that says nothing usable
+        self.gone()
+        raise SystemExit(EXIT_OK)  # not reached
 
 
 def _to_output(run_dir: Path) -> None:
@@ -157,6 +182,8 @@ def train(config: TrainConfig, run_dir: Path, send: EventSender,
           data_path: str | None) -> int:
     """Train `config` into the prepared folder `run_dir`, sending its events; the exit code
     (0 finished, 1 otherwise, 143 after SIGTERM)."""
+    from mnist_tui.runs.driver import execute_run  # TensorFlow's trainer: imported by now
+
     writer = RunWriter(run_dir.parent, run_dir.name, config, exist_ok=True)
     control = RunControl()
     outcome: dict[str, int] = {}
@@ -198,13 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hung-up terminal must not end the run
     before = lower_priority(args.nice) if args.nice else None
+    commands = Commands()
     send = EventSender(args.events_fd)
+    from mnist_tui.training.warmup import start_warmup  # numpy, MNIST and TensorFlow to come
+
     warmup = start_warmup(args.data)
     warmup.on_prepared = send.prepared
-    asked = _read_commands(warmup)
-    if asked is None:
-        os._exit(EXIT_OK)  # nothing to save; TensorFlow's teardown would only take time
-    config, run_dir = asked
+    config, run_dir = commands.until_run(warmup)
     if before is not None:
         restore_priority(before)
     _to_output(run_dir)
