@@ -1,8 +1,8 @@
 """How long from Enter on the form to the first batch? Two source trees, side by side.
 
 By default the reference is the revision before issue 21 (`--before-rev`, 51bc7fb: a git
-worktree of it is made under /tmp the first time) and the measured tree is this one, each
-with its own default flags (here: the run process started while the form is shown).
+worktree of it is made under /tmp the first time) and the measured tree is this one with
+`--preload` (the run process started while the form is shown).
 
 Each launch starts the real `mnist-tui` (`python -m mnist_tui`, the package of one tree) on a
 fresh pseudo-terminal (120x40, TERM=xterm-256color) with its own temporary runs folder,
@@ -18,7 +18,7 @@ more launches per tree (also alternating) time the form's first frame alone, as
 
     MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py
     python benchmarks/enter_to_batch.py /tmp/before21b . --rounds 4
-    python benchmarks/enter_to_batch.py . . --before-flags=--no-preload   # one tree, both ways
+    python benchmarks/enter_to_batch.py . .        # one tree, without and with --preload
 
 The first tree is the reference: every ratio is the second tree's time over the first's,
 the median of the per-round ratios (the keys' ratio: of the two trees' median latencies).
@@ -215,8 +215,8 @@ def main() -> None:
                         help="the revision whose worktree is the reference when no tree is "
                              "named (default: 51bc7fb, the last before issue 21)")
     parser.add_argument("--before-flags", default="", help="mnist-tui's flags for the first tree")
-    parser.add_argument("--after-flags", default="",
-                        help="mnist-tui's flags for the second tree (default: none)")
+    parser.add_argument("--after-flags", default="--preload",
+                        help="mnist-tui's flags for the second tree (default: --preload)")
     parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the first tree's launches")
     parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE",

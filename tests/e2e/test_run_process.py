@@ -106,13 +106,13 @@ async def test_the_run_trains_in_its_process_and_train_again_in_the_next(
 
 def test_a_killed_app_leaves_its_run_training_to_the_end(tmp_path: Path,
                                                           mnist_path: Path) -> None:
-    """`mnist-tui` on a terminal, Enter, the app killed (SIGKILL) after the first batches:
+    """`mnist-tui --preload` on a terminal, Enter, the app killed (SIGKILL) after the first batches:
     the run process finishes the run: every batch, the test set, summary.json "finished"."""
     runs = tmp_path / "runs"
     env = {**os.environ, "MNIST_TUI_RUNS_DIR": str(runs), "MNIST_TUI_DATA": str(mnist_path),
            "TERM": "xterm-256color"}
     config = TrainConfig(train_size=6000, epochs=3, seed=1)  # 80 batches an epoch
-    terminal = Terminal(["-m", "mnist_tui", "--train-size", "6000", "--epochs", "3",
+    terminal = Terminal(["-m", "mnist_tui", "--preload", "--train-size", "6000", "--epochs", "3",
                          "--seed", "1"], env, rows=40, columns=120)
     try:
         wait_until(lambda: b"Start" in terminal.output, "the form is drawn")
