@@ -85,6 +85,7 @@ async def test_the_run_trains_in_its_process_and_train_again_in_the_next(
         assert [(e.step, e.loss) for e in shown] == [(e.step, e.loss) for e in logged]
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["status"] == "finished"
+        await _until(pilot, lambda: app.screen.query("#test-accuracy"), "the summary drawn")
         assert app.screen.query_one("#test-accuracy", Digits).value == format_percent(
             summary["test_accuracy"])
         assert "models prepared ahead 1, trained 1" in _output(run_dir)
