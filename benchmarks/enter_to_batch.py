@@ -1,5 +1,9 @@
 """How long from Enter on the form to the first batch? Two source trees, side by side.
 
+By default the reference is the revision before issue 21 (`--before-rev`, 51bc7fb: a git
+worktree of it is made under /tmp the first time) and the measured tree is this one with
+`--preload` (the run process started while the form is shown).
+
 Each launch starts the real `mnist-tui` (`python -m mnist_tui`, the package of one tree) on a
 fresh pseudo-terminal (120x40, TERM=xterm-256color) with its own temporary runs folder,
 waits for the form's first frame, holds the form for `--hold` seconds, presses Enter, and
@@ -12,12 +16,13 @@ between the trees, round after round, so the machine's drift hits both; then `--
 more launches per tree (also alternating) time the form's first frame alone, as
 `first_frame.py` does.
 
+    MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py
     python benchmarks/enter_to_batch.py /tmp/before21b . --rounds 4
-    python benchmarks/enter_to_batch.py . . --rounds 4     # this tree without, then with --preload
-    MNIST_TUI_DATA=/work/shared/data/mnist.npz python benchmarks/enter_to_batch.py OLD NEW
+    python benchmarks/enter_to_batch.py . .        # one tree, without and with --preload
 
 The first tree is the reference: every ratio is the second tree's time over the first's,
-the median of the per-round ratios. MNIST comes from `--data` (default `$MNIST_TUI_DATA`).
+the median of the per-round ratios (the keys' ratio: of the two trees' median latencies).
+MNIST comes from `--data` (default `$MNIST_TUI_DATA`).
 Each tree is byte-compiled first (as an install leaves it). Figures depend on the machine's
 load: the script prints the load average at its start and end.
 """
@@ -67,13 +72,13 @@ class App:
     """`mnist-tui` of one tree on a pseudo-terminal: what it draws, keys to it, its runs."""
 
     def __init__(self, tree: Path, size: tuple[int, int], home: str, runs: Path,
-                 data: str, flags: list[str]) -> None:
+                 data: str, flags: list[str], extra_env: dict[str, str]) -> None:
         width, height = size
         self.leader, follower = pty.openpty()
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
         env = {**os.environ, "HOME": home, "TERM": "xterm-256color", "COLUMNS": str(width),
                "LINES": str(height), "PYTHONPATH": str(tree.resolve()),
-               "MNIST_TUI_RUNS_DIR": str(runs), "MNIST_TUI_DATA": data}
+               "MNIST_TUI_RUNS_DIR": str(runs), "MNIST_TUI_DATA": data, **extra_env}
         for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
             env.pop(name, None)
         self.runs = runs
@@ -123,7 +128,8 @@ class App:
         return time.perf_counter()
 
     def event_times(self, kinds: tuple[str, ...], timeout: float) -> dict[str, float]:
-        """Poll the run's log until a line of every kind in `kinds` is there; when each was
+        """Poll the run's log until a line of every kind in `kinds` is there (a `batch_block`
+        is a `batch_end`); when each was
         first seen (perf_counter), reading the terminal meanwhile so the app never blocks."""
         found: dict[str, float] = {}
         deadline = time.perf_counter() + timeout
@@ -137,23 +143,29 @@ class App:
                         kind = json.loads(line).get("type")
                     except ValueError:
                         continue  # a line being written
+                    if kind == "batch_block":  # a folded first batch counts as one
+                        kind = "batch_end"
                     if kind in kinds and kind not in found:
                         found[kind] = time.perf_counter()
             self.read(time.perf_counter() + 0.005)
         return found
 
     def close(self) -> None:
-        """Kill the app and its children."""
+        """Kill the app and its children, and a run process of its own session."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         os.close(self.leader)
+        for info in self.runs.glob("*/process.json"):
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                os.kill(int(json.loads(info.read_text())["pid"]), signal.SIGKILL)
 
 
-def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str]) -> Launch:
+def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str],
+            extra_env: dict[str, str]) -> Launch:
     """One launch of `tree`: first frame, keys while the form is held, Enter → first batch."""
     with tempfile.TemporaryDirectory(prefix="enter-to-batch-") as runs:
-        app = App(tree, args.size, home, Path(runs), args.data, flags)
+        app = App(tree, args.size, home, Path(runs), args.data, flags, extra_env)
         try:
             framed = app.wait_for(MARKERS, 0, 30)
             result = Launch(first_frame=framed - app.start)
@@ -175,6 +187,18 @@ def measure(tree: Path, args: argparse.Namespace, home: str, flags: list[str]) -
             app.close()
 
 
+def before_tree(rev: str) -> Path:
+    """A git worktree of revision `rev` of this repository (made once, under /tmp)."""
+    repo = Path(__file__).resolve().parent.parent
+    full = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"enter-to-batch-{full[:12]}"
+    if not (tree / "mnist_tui").is_dir():
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), full],
+                       check=True, capture_output=True)
+    return tree
+
+
 def ratio(pairs: list[tuple[float, float]]) -> float:
     """The median of the per-round ratios new / old."""
     return statistics.median(new / old for old, new in pairs)
@@ -183,11 +207,20 @@ def ratio(pairs: list[tuple[float, float]]) -> float:
 def main() -> None:
     """Launch both trees alternately; print every launch, the medians and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("before", type=Path, help="the reference tree (holds mnist_tui/)")
-    parser.add_argument("after", type=Path, help="the tree measured against it")
+    parser.add_argument("before", type=Path, nargs="?",
+                        help="the reference tree (holds mnist_tui/; default: --before-rev's)")
+    parser.add_argument("after", type=Path, nargs="?", default=Path("."),
+                        help="the tree measured against it (default: the current folder)")
+    parser.add_argument("--before-rev", default="51bc7fb",
+                        help="the revision whose worktree is the reference when no tree is "
+                             "named (default: 51bc7fb, the last before issue 21)")
     parser.add_argument("--before-flags", default="", help="mnist-tui's flags for the first tree")
     parser.add_argument("--after-flags", default="--preload",
                         help="mnist-tui's flags for the second tree (default: --preload)")
+    parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the first tree's launches")
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the second tree's launches")
     parser.add_argument("--rounds", type=int, default=4, help="Enter launches per tree")
     parser.add_argument("--frames", type=int, default=10,
                         help="extra launches per tree that time the first frame alone")
@@ -203,8 +236,12 @@ def main() -> None:
         parser.error("say where MNIST is: --data PATH or $MNIST_TUI_DATA")
     width, height = (int(n) for n in args.size.lower().split("x"))
     args.size = (width, height)
-    trees = [args.before.resolve(), args.after.resolve()]
+    before = args.before or before_tree(args.before_rev)
+    trees = [before.resolve(), args.after.resolve()]
     flags = [shlex.split(args.before_flags), shlex.split(args.after_flags)]
+    envs = [dict(item.split("=", 1) for item in side) for side in (args.before_env,
+                                                                   args.after_env)]
+    labels = [" ".join([*flags[i], *(f"{k}={v}" for k, v in envs[i].items())]) for i in (0, 1)]
     for tree in set(trees):
         compileall.compile_dir(tree / "mnist_tui", quiet=1)
     print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
@@ -216,10 +253,10 @@ def main() -> None:
         for n in range(args.rounds):
             for i in (0, 1) if n % 2 else (1, 0):
                 tree = trees[i]
-                got = measure(tree, args, home, flags[i])
+                got = measure(tree, args, home, flags[i], envs[i])
                 results[i].append(got)
                 keys = got.key_latencies
-                print(f"round {n + 1} {tree} {' '.join(flags[i])}: first frame "
+                print(f"round {n + 1} {tree} {labels[i]}: first frame "
                       f"{got.first_frame:.3f} s; keys "
                       f"answered in median {statistics.median(keys) * 1000:.0f} ms, max "
                       f"{max(keys) * 1000:.0f} ms ({len(keys)}); Enter → run_started "
@@ -233,7 +270,7 @@ def main() -> None:
         got = results[i]
         keys = [k for launch_ in got for k in launch_.key_latencies]
         walls = frames[i] + [launch_.first_frame for launch_ in got]
-        print(f"{tree} {' '.join(flags[i])}: Enter → first batch_end median "
+        print(f"{tree} {labels[i]}: Enter → first batch_end median "
               f"{statistics.median(g.first_batch for g in got):.2f} s (min "
               f"{min(g.first_batch for g in got):.2f}, max "
               f"{max(g.first_batch for g in got):.2f}), → run_started median "
@@ -249,6 +286,10 @@ def main() -> None:
           f"{args.frames} frame-only launch pairs; "
           f"{ratio([(a.first_frame, b.first_frame) for a, b in zip(old, new, strict=True)]):.3f}"
           f" over the Enter launches)")
+    keys = [statistics.median(k for launch_ in got for k in launch_.key_latencies)
+            for got in results]
+    print(f"keys while the form is held, after / before (of the median latencies): "
+          f"{keys[1] / keys[0]:.3f}")
 
 
 if __name__ == "__main__":

@@ -84,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train without the terminal UI: progress on stderr, JSON summary "
                            "on stdout")
     mode.add_argument("--start", action="store_true", help="skip the form and start training")
-    mode.add_argument("--preload", action="store_true",
-                      help="get runs ready while the form is shown (MNIST loaded, TensorFlow "
-                           "imported, the model traced), so Enter goes straight to training; "
-                           "the form answers keys more slowly while TensorFlow loads")
+    mode.add_argument("--preload", action=argparse.BooleanOptionalAction, default=False,
+                      help="train in a process of its own, started while the form is shown "
+                           "(TensorFlow imported, MNIST loaded, the model traced), so Enter "
+                           "goes straight to training, and a killed app leaves the run "
+                           "training; the form answers keys a little later meanwhile on a "
+                           "busy machine (default: no, the run trains in the app's process)")
     mode.add_argument("--detach", action="store_true",
                       help="train in a background process of its own that outlives the "
                            "terminal; the app watches it, --headless prints where it runs")

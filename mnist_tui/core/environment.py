@@ -30,6 +30,7 @@ TF_NUM_INTRAOP_THREADS = "TF_NUM_INTRAOP_THREADS"  # written for a sweep's worke
 TF_NUM_INTEROP_THREADS = "TF_NUM_INTEROP_THREADS"  # written for a sweep's workers, with the above
 SWEEP_STORAGE = "MNIST_TUI_SWEEP_STORAGE"  # a sweep's Optuna storage URL without --storage
 SWEEP_HEARTBEAT = "MNIST_TUI_SWEEP_HEARTBEAT"  # seconds between a sweep trial's heartbeats
+WARM_NICE = "MNIST_TUI_WARM_NICE"  # how much lower the run process's CPU priority is until Enter
 
 
 def _read(name: str, environ: Mapping[str, str] | None) -> str:
@@ -76,6 +77,11 @@ def tf_config_text(environ: Mapping[str, str] | None = None) -> str:
 def fold_rate_text(environ: Mapping[str, str] | None = None) -> str:
     """`$MNIST_TUI_FOLD_RATE` as given (stripped; "" when not set)."""
     return _read(FOLD_RATE, environ)
+
+
+def warm_nice_text(environ: Mapping[str, str] | None = None) -> str:
+    """`$MNIST_TUI_WARM_NICE` as given (stripped; "" when not set)."""
+    return _read(WARM_NICE, environ)
 
 
 def live(environ: Mapping[str, str] | None = None) -> bool:

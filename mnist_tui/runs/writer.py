@@ -1,10 +1,10 @@
 """Writing a run folder: its config, its log of events, its summary, its process file.
 
 `RunWriter` is the `Emit` that keeps a run's folder (see `runs` for what a folder holds and
-who reads it). `events.jsonl` is flushed at every epoch end, at every phase, at the end, and
-at least once a second in between, so a killed run leaves a log that is readable up to its
-last flush and `watch` sees a live run. A folder that cannot be written never stops the run
-(see `storage.py`).
+who reads it). `events.jsonl` is flushed at every epoch end, at every phase, at the first
+batch, at the end, and at least once a second in between, so a killed run leaves a log that
+is readable up to its last flush and `watch` sees a live run. A folder that cannot be
+written never stops the run (see `storage.py`).
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class RunWriter:
         self._file: TextIO | None = None
         self._last_flush = time.monotonic()
         self._dirty = False
+        self._batch_seen = False  # the first batch is flushed at once: the run has begun
         self.closed = False
         self._closing = threading.Event()
         try:
@@ -137,7 +138,8 @@ class RunWriter:
         self._close_quietly()
 
     def write(self, event: Event) -> None:
-        """Append one event; flush unless it is a batch within a second of the last flush.
+        """Append one event; flush unless it is a batch (but the first) within a second of
+        the last flush.
 
         A terminal event's `summary.json` is written before the event's line, so a reader
         who sees the run's end in the log always finds its summary.
@@ -159,8 +161,10 @@ class RunWriter:
                 self._file.write(line)
                 self._dirty = True
                 now = time.monotonic()
-                if not isinstance(event, BatchEnd) or now - self._last_flush >= FLUSH_SECONDS:
+                if (not isinstance(event, BatchEnd) or not self._batch_seen
+                        or now - self._last_flush >= FLUSH_SECONDS):
                     self._flush(now)
+                self._batch_seen = self._batch_seen or isinstance(event, BatchEnd)
             except OSError as exc:
                 self._fault(self.run_dir / "events.jsonl", exc, "the run log")
                 return

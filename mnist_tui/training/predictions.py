@@ -179,6 +179,11 @@ class PredictionHook:
         except Exception as exc:  # a user's model that cannot take the images
             self.failure = f"{type(exc).__name__}: {exc}"
 
+    def use_forward(self, model: Any, forward: Callable[[], Any]) -> None:
+        """Predict with `forward`, a `compiled_forward` of these inputs through `model`
+        traced ahead (`warmup.py`), while the model is `model`."""
+        self._model, self._forward = model, forward
+
     def after_execution(self, fit: FitState) -> None:
         """Predict when `interval` seconds of training have gone by since the last time."""
         seconds = fit.progress.train_seconds()

@@ -152,6 +152,7 @@ class Trainer:
         self._folding: BatchFolding | None = None  # the run's emit, once it is placed
         self.warmup = warmup  # what was made ready ahead; None: this process's, if any
         self._warmup: Warmup | None = None
+        self._forward: Any = None  # the prepared model's traced forward pass, if any
 
     def run(self, config: TrainConfig, emit: Emit, control: RunControl | None = None,
             run_id: str = "") -> RunSummary:
@@ -255,6 +256,7 @@ class Trainer:
         prepared = self._take_prepared(run, steps)
         if seed is not None:
             run.keras.utils.set_random_seed(seed)
+        self._forward = None if prepared is None else prepared.forward  # the strip's, traced
         if prepared is not None:
             model, recorder = prepared.model, prepared.recorder
             if seed is not None:  # the same random draws as an unprepared run, then its values
@@ -317,9 +319,12 @@ class Trainer:
         load.sample_now()
         hooks: list[FitHook] = [load, rate_hook]
         if len(data.y_test):
-            shown = choose_digits(data.x_test, data.y_test)
+            warm = self._warmup.shown_for(data) if self._warmup is not None else None
+            shown = warm or choose_digits(data.x_test, data.y_test)
             emit(shown)
             predictions = PredictionHook(shown, emit)
+            if warm is not None and self._forward is not None:  # traced ahead for them
+                predictions.use_forward(self.model, self._forward)
             predictions.prepare(self.model)
             hooks.append(predictions)
         return hooks

@@ -26,13 +26,14 @@ import atexit
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mnist_tui.core import environment
 from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.events import ShownDigits
 from mnist_tui.training.data import DataError, MnistData, load_mnist
 from mnist_tui.training.keras_runtime import import_keras
 
@@ -45,12 +46,14 @@ class PreparedModel:
     """A compiled model whose training and validation steps are traced, never run.
 
     `key` is what it was prepared for (`model_key`); `recorder` is the ring buffer its
-    training step writes every batch's metrics into (`bridge.record_batch_metrics`).
+    training step writes every batch's metrics into (`bridge.record_batch_metrics`);
+    `forward` its forward pass of the warmup's `shown` digits, traced (None: not made).
     """
 
     key: tuple[Any, ...]
     model: Any
     recorder: Any
+    forward: Any = None  # `predictions.compiled_forward` of the shown digits, traced
 
     def start_from(self, fresh: Any) -> None:
         """Give the model the initial values of `fresh`, a model built for the same
@@ -81,8 +84,10 @@ class Warmup:
         self.settle = settle
         self.error = ""  # why the data or the preparation failed, if it did (the run says)
         self.prepared_count = 0  # models prepared so far
+        self.on_prepared: Callable[[TrainConfig], None] | None = None  # told of each, if set
         self.taken_count = 0  # of them, trained by a run
         self._data: MnistData | None = None
+        self.shown: ShownDigits | None = None  # the live strip's digits of the loaded data
         self._data_loaded = threading.Event()
         self._imported = threading.Event()
         self._changed = threading.Condition()
@@ -127,6 +132,11 @@ class Warmup:
             return None
         self._data_loaded.wait()
         return self._data
+
+    def shown_for(self, data: MnistData) -> ShownDigits | None:
+        """The live strip's digits chosen ahead (`predictions.choose_digits`) when `data` is
+        the data loaded here; None otherwise."""
+        return self.shown if data is self._data else None
 
     @property
     def ready(self) -> bool:
@@ -194,6 +204,10 @@ class Warmup:
             self.error = str(exc)
             return
         self._data_loaded.wait()
+        if self._data is not None and len(self._data.y_test):
+            from mnist_tui.training.predictions import choose_digits
+
+            self.shown = choose_digits(self._data.x_test, self._data.y_test)
         while True:
             config = self._next()
             if config is None:
@@ -239,36 +253,50 @@ class Warmup:
         of other settings drops it."""
         key = self._preparing
         assert key is not None
-        model, recorder = build_and_trace(config, key[2], self._go_on)
+        model, recorder, forward = build_and_trace(config, key[2], self._go_on, self.shown)
         with self._changed:
             if self._closed or (self._holds and self._held != key[0]):
                 return
-            self._prepared = PreparedModel(key, model, recorder)
+            self._prepared = PreparedModel(key, model, recorder, forward)
             self.prepared_count += 1
+        if self.on_prepared is not None:
+            self.on_prepared(config)
 
 
-def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True
-                    ) -> tuple[Any, Any]:
-    """A compiled model for `config` and its batch recorder, with its training step and
-    then its validation step traced on empty datasets (nothing computed). Before each,
-    stops when `go_on()` says so; a step not traced is traced by the run, as without a
-    warmup. (The test-set evaluation is not prepared: its trace needs the whole test set run
-    through the model, long enough for Enter to wait on it.)"""
+def build_and_trace(config: TrainConfig, precision: str, go_on: Any = lambda: True,
+                    shown: ShownDigits | None = None) -> tuple[Any, Any, Any]:
+    """A compiled model for `config`, its batch recorder and its forward pass of `shown`
+    (the live strip's digits; None when not made), with its training step, that forward
+    pass and its validation step traced (the steps on empty datasets: nothing computed; the
+    forward pass draws no random number and changes no variable). Before each, stops when
+    `go_on()` says so; what is not traced is traced by the run, as without a warmup. (The
+    test-set evaluation is not prepared: its trace needs the whole test set run through the
+    model, long enough for Enter to wait on it.)"""
     import tensorflow as tf
 
     from mnist_tui.training.bridge import record_batch_metrics
     from mnist_tui.training.model import build_model
     from mnist_tui.training.pipeline import EVAL_BATCH_SIZE, empty_dataset
+    from mnist_tui.training.predictions import compiled_forward, shown_images
 
     model = build_model(config, steps_per_execution=STEPS_PER_EXECUTION, precision=precision)
     recorder = record_batch_metrics(model)
-    for step, batch_size in (("train", config.batch_size), ("test", EVAL_BATCH_SIZE)):
+    forward = None
+    # In the order a run needs them: the forward pass comes before the first batch, the
+    # validation step only at the first epoch's end.
+    for step, batch_size in (("train", config.batch_size), ("forward", 0),
+                             ("test", EVAL_BATCH_SIZE)):
         if not go_on():
             break
+        if step == "forward":
+            if shown is not None:
+                forward = compiled_forward(model, shown_images(shown))
+                forward()
+            continue
         getattr(model, f"make_{step}_function")()
         with contextlib.suppress(StopIteration, tf.errors.OutOfRangeError):
             getattr(model, f"{step}_function")(iter(empty_dataset(batch_size)))
-    return model, recorder
+    return model, recorder, forward
 
 
 def start_import() -> threading.Thread:

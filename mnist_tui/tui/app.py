@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from mnist_tui.tui.state.session import RunSession
 
 
-
 class MnistApp(SweepingApp):
     """Train the MNIST network from a form and watch it learn.
 
@@ -63,10 +62,10 @@ class MnistApp(SweepingApp):
     ticks the form's Detach box, so runs start as background processes that are watched.
     `notify` (else the run's config's `notify`) says whether a run's end that happens while
     the app's window is not focused rings the bell and sends a desktop notification.
-    `preload` gets runs ready while the form is on screen, once it is all drawn: MNIST
-    loaded, TensorFlow imported and a model traced for the form's settings, in a background
-    thread (`training/warmup.py`), so that Enter goes straight to training (the command line
-    turns it on; off, the app imports nothing of TensorFlow until a run starts).
+    `preload` gets runs ready while the form is on screen, once it is all drawn: a process of
+    its own imports TensorFlow, loads MNIST and traces a model for the form's settings, and
+    trains the run on Enter (`tui/preloading.py`; the command line turns it on; off, runs
+    train in a thread of the app, which imports TensorFlow then).
     After `run()` returns, `final_summary` holds the last run's summary (also the app's
     return value; None if no run ended) for the caller to print with
     `summary.format_summary_text`, and `left_running` says which watched run goes on, if any.
@@ -99,7 +98,7 @@ class MnistApp(SweepingApp):
         self.sweep_place = sweep  # a sweep to show at once (`mnist-tui sweep`, `watch SWEEP`)
         self._theme_ready = False
         self.theme_errors = register_themes(self)
-        self.init_preload(preload and watch is None, self.config, data_path)
+        self.init_preload(preload and watch is None, self.config)
 
     @property
     def final_summary(self) -> RunSummary | None:
@@ -177,9 +176,10 @@ class MnistApp(SweepingApp):
                 return
             self.follow_run_folder(run.run_dir)
             return
+        if self.start_warm_run(config):  # in the process made ready for it
+            return
         from mnist_tui.tui.state.session import RunSession
 
-        self.want_ready(config)  # after this run, "train again" is ready too
         control = RunControl()
         self._begin(RunSession(control=control),
                     lambda emit: self._train(config, control, emit))

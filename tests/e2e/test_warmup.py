@@ -1,17 +1,30 @@
 """The warmup: MNIST and TensorFlow ready, and a model traced, before the run is asked for;
-a run on a prepared model computes what a run without one does, bit for bit."""
+a run on a prepared model computes what a run without one does, bit for bit, in this
+process's warmup and in the app's run process."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.events import BatchEnd, EpochEnd, Evaluated, Event
+from mnist_tui.core.events import (
+    BatchEnd,
+    EpochEnd,
+    Evaluated,
+    Event,
+    Predictions,
+    ShownDigits,
+)
+from mnist_tui.runs.driver import execute_run
+from mnist_tui.runs.reading import read_events
+from mnist_tui.runs.warm_process import WarmProcess
 from mnist_tui.training.trainer import Trainer
 from mnist_tui.training.warmup import Warmup
 
@@ -100,3 +113,43 @@ def test_train_again_finds_its_model_prepared_after_the_run(warmup: Warmup) -> N
     trainer = Trainer(data_path=path, live=False, warmup=warmup)
     _run(trainer, config)
     assert trainer.model is again
+
+
+def test_a_seeded_run_in_the_run_process_is_the_run_in_this_thread(tmp_path: Path) -> None:
+    """The app's run process (`WarmProcess`), its model prepared ahead for the settings,
+    trains what `execute_run` in this process trains, batch by batch, and the same test
+    accuracy; the run folder is the process's."""
+    path = os.environ["MNIST_TUI_TEST_DATA"]
+    config = TrainConfig(train_size=2000, epochs=2, seed=3, dropout=0.2)
+    warm = WarmProcess.start(path)
+    try:
+        warm.want(config)
+        deadline = time.monotonic() + 300
+        while warm.prepared != config:
+            assert warm.alive and time.monotonic() < deadline, "nothing prepared"
+            time.sleep(0.1)
+        run = warm.run(config, runs_dir=tmp_path / "process")
+        sent = list(run.events())
+        assert run.wait(60) == 0
+    finally:
+        warm.close()
+    in_thread: list[Event] = []
+    _, summary = execute_run(config, in_thread.append, runs_dir=tmp_path / "thread",
+                             data_path=path)
+
+    assert "models prepared ahead 1, trained 1" in run.output()
+    assert json.loads((run.run_dir / "process.json").read_text())["pid"] == run.pid
+    assert _figures(sent) == _figures(read_events(run.run_dir)) == _figures(in_thread)
+    # The live strip: the digits chosen ahead and the forward pass traced ahead show what
+    # the run in this thread shows (predictions come on a clock: compared where both have one).
+    shown = [[e.indices for e in events if isinstance(e, ShownDigits)]
+             for events in (sent, in_thread)]
+    assert shown[0] == shown[1] and len(shown[0]) == 1
+    mine = {e.step: (e.predicted, e.confidence) for e in sent if isinstance(e, Predictions)}
+    theirs = {e.step: (e.predicted, e.confidence) for e in in_thread
+              if isinstance(e, Predictions)}
+    assert config.total_batches in mine.keys() & theirs.keys()  # the last epoch's end
+    assert all(mine[step] == theirs[step] for step in mine.keys() & theirs.keys())
+    process_summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert process_summary["status"] == summary.status == "finished"
+    assert process_summary["test_accuracy"] == summary.test_accuracy

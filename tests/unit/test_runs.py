@@ -133,7 +133,8 @@ def test_batches_are_buffered_and_an_epoch_end_flushes(writer: RunWriter,
     burst = [batch(step) for step in range(1, 6)]
     for event in burst:
         writer.write(event)
-    assert read_events(writer.run_dir) == [started()], "batches alone are not flushed each"
+    assert read_events(writer.run_dir) == [started(), batch(1)], (
+        "the first batch is flushed (the run has begun), the next ones are not each")
     writer.write(epoch_end(step=5))
     assert read_events(writer.run_dir) == [started(), *burst, epoch_end(step=5)]
     assert not writer.closed
