@@ -19,7 +19,8 @@ import re
 from collections.abc import Iterator
 
 from mnist_tui.core.batch_folding import BlockBuilder
-from mnist_tui.core.events import BatchEnd, Event, RunResumed, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import BatchEnd, Event, RunResumed
 
 REPLAY_POINTS = 2048  # a folded backlog charts at least about this many points
 FOLD_FROM = 4 * REPLAY_POINTS  # fewer lines than this are read one by one

@@ -37,7 +37,8 @@ from typing import IO, Any
 from mnist_tui.core import environment
 from mnist_tui.core.config import ConfigError, TrainConfig
 from mnist_tui.core.errors import MnistTuiError
-from mnist_tui.core.events import Event, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import Event
 from mnist_tui.core.jsonio import write_json_atomic
 from mnist_tui.runs.channel import create_control_file
 from mnist_tui.runs.detach import OUTPUT_FILE

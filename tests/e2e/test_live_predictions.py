@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.event_json import event_from_json
 from mnist_tui.core.events import (
     EpochEnd,
     Event,
@@ -18,7 +19,6 @@ from mnist_tui.core.events import (
     RunStarted,
     ShownDigits,
     SystemLoad,
-    event_from_json,
 )
 from mnist_tui.training import predictions as live_predictions
 from mnist_tui.training import trainer as training

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mnist_tui.core.config import TrainConfig, load_toml, parse_values
-from mnist_tui.core.events import RunStarted, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import RunStarted
 from mnist_tui.training import precision
 from mnist_tui.training.data import MnistData
 from mnist_tui.training.keras_runtime import import_keras

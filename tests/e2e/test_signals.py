@@ -22,6 +22,7 @@ import pytest
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK, EXIT_TERMINATED
+from mnist_tui.core.event_json import event_from_json
 from mnist_tui.core.events import (
     TERMINAL_TYPES,
     BatchEnd,
@@ -29,7 +30,6 @@ from mnist_tui.core.events import (
     RunFailed,
     RunFinished,
     RunStopped,
-    event_from_json,
 )
 from mnist_tui.runs.channel import read_state, send_command
 from mnist_tui.runs.listing import list_runs

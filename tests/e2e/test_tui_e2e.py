@@ -11,7 +11,8 @@ import pytest
 from textual.widgets import Digits
 
 from mnist_tui.core.config import TrainConfig
-from mnist_tui.core.events import BatchEnd, Event, RunFinished, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import BatchEnd, Event, RunFinished
 from mnist_tui.core.formatting import format_percent
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.summary import SummaryScreen

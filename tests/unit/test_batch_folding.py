@@ -14,6 +14,7 @@ from mnist_tui.core.batch_folding import (
     fold_rate,
 )
 from mnist_tui.core.errors import MnistTuiError
+from mnist_tui.core.event_json import event_from_json
 from mnist_tui.core.events import (
     BatchBlock,
     BatchEnd,
@@ -23,7 +24,6 @@ from mnist_tui.core.events import (
     LearningRateChanged,
     RunResumed,
     SystemLoad,
-    event_from_json,
 )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mnist_tui.core.config import TrainConfig
+from mnist_tui.core.event_json import event_from_dict, event_from_json
 from mnist_tui.core.events import (
     EVENT_TYPES,
     TERMINAL_TYPES,
@@ -31,8 +32,6 @@ from mnist_tui.core.events import (
     SliceValidated,
     StorageProblem,
     SystemLoad,
-    event_from_dict,
-    event_from_json,
 )
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mnist_tui.core import environment
-from mnist_tui.core.events import RunFailed, RunFinished, RunStopped, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import RunFailed, RunFinished, RunStopped
 from mnist_tui.core.summary import HEADLINE_KEYS, RunSummary
 
 

@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 
-from mnist_tui.core.events import (
-    BatchEnd,
-    Event,
-    Predictions,
-    RunStarted,
-    ShownDigits,
-    SystemLoad,
-    event_from_json,
-)
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import BatchEnd, Event, Predictions, RunStarted, ShownDigits, SystemLoad
 from mnist_tui.headless import HeadlessConsole
 from mnist_tui.training import system_load
 from mnist_tui.training.system_load import GpuReader, LoadHook

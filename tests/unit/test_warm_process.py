@@ -13,7 +13,8 @@ import pytest
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import MnistTuiError
-from mnist_tui.core.events import Phase, event_from_json
+from mnist_tui.core.event_json import event_from_json
+from mnist_tui.core.events import Phase
 from mnist_tui.runs.channel import CONTROL_FILE
 from mnist_tui.runs.warm_child import EventSender
 from mnist_tui.runs.warm_process import (
