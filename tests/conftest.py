@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from mnist_tui.core.events import Event
 from mnist_tui.training.data import MnistData, load_mnist
+from mnist_tui.tui.state.history import TrainingHistory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
@@ -83,6 +85,20 @@ def mnist_path() -> Path:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture
+def folded_events(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
+    """Every event the app's `TrainingHistory`s fold during the test, in order."""
+    folded: list[Event] = []
+    fold = TrainingHistory.fold
+
+    def spy(history: TrainingHistory, event: Event) -> None:
+        folded.append(event)
+        fold(history, event)
+
+    monkeypatch.setattr(TrainingHistory, "fold", spy)
+    return folded
 
 
 @pytest.fixture(scope="session")

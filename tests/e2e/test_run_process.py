@@ -25,7 +25,6 @@ from mnist_tui.runs.reading import read_events
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.monitor import MonitorScreen
 from mnist_tui.tui.screens.summary import SummaryScreen
-from mnist_tui.tui.state.history import TrainingHistory
 from tests.helpers.live_processes import WAIT_SECONDS, Terminal, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("run_process")]
@@ -53,18 +52,11 @@ def _output(run_dir: Path) -> str:
 
 
 async def test_the_run_trains_in_its_process_and_train_again_in_the_next(
-        tmp_path: Path, mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, mnist_path: Path, folded_events: list[Event]) -> None:
     """The form's settings are traced in the process before Enter; the process trains them
     (its model prepared ahead), the monitor folds its every batch, the summary shows its test
     accuracy; after it a new process gets "train again" ready, and trains it."""
-    folded: list[Event] = []
-    fold = TrainingHistory.fold
-
-    def spy(history: TrainingHistory, event: Event) -> None:
-        folded.append(event)
-        fold(history, event)
-
-    monkeypatch.setattr(TrainingHistory, "fold", spy)
+    folded = folded_events
     config = TrainConfig(train_size=1000, epochs=1, seed=4)  # 14 batches of 64
     app = MnistApp(config, preload=True, runs_dir=tmp_path / "runs", data_path=mnist_path)
     async with app.run_test(size=(120, 40)) as pilot:

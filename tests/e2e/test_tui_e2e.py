@@ -16,7 +16,6 @@ from mnist_tui.core.events import BatchEnd, Event, RunFinished
 from mnist_tui.core.formatting import format_percent
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.summary import SummaryScreen
-from mnist_tui.tui.state.history import TrainingHistory
 
 DEADLINE = 600.0  # seconds: TensorFlow's import, 14 batches and the test set on 2 busy cores
 
@@ -29,16 +28,9 @@ def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 async def test_train_on_real_mnist_from_start_to_summary_and_quit(
-        tmp_path: Path, mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, mnist_path: Path, folded_events: list[Event]) -> None:
     """Start at once, wait for the summary, check it and the run folder, quit with q."""
-    folded: list[Event] = []
-    fold = TrainingHistory.fold
-
-    def spy(history: TrainingHistory, event: Event) -> None:
-        folded.append(event)
-        fold(history, event)
-
-    monkeypatch.setattr(TrainingHistory, "fold", spy)
+    folded = folded_events
     runs_dir = tmp_path / "runs"
     config = TrainConfig(train_size=1000, seed=0)  # 850 train images: 14 batches of 64
     app = MnistApp(config, start=True, runs_dir=runs_dir, data_path=mnist_path)

@@ -70,19 +70,12 @@ def watching_app(run_dir: Path | None, root: Path, **kwargs: object) -> MnistApp
 
 
 async def test_watch_replays_a_finished_run_then_shows_its_summary(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, folded_events: list[Event]) -> None:
     root = tmp_path / "runs"
     live = LiveRun(root, hold_after=None)
     live.finish()
     before = folder_state(live.run_dir)
-    folded: list[Event] = []
-    fold = TrainingHistory.fold
-
-    def spy(history: TrainingHistory, event: Event) -> None:
-        folded.append(event)
-        fold(history, event)
-
-    monkeypatch.setattr(TrainingHistory, "fold", spy)
+    folded = folded_events
     app = watching_app(live.run_dir, root)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
