@@ -245,3 +245,27 @@ async def test_compared_runs_that_cannot_be_read_say_so(
         assert screen.histories is None
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
+
+
+@pytest.mark.parametrize("in_browser", [False, True])
+async def test_x_exports_to_a_file_in_a_terminal_and_downloads_in_a_browser(
+        runs_dir: Path, in_browser: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.widgets._footer import FooterKey
+
+    monkeypatch.setattr(Host, "is_web", property(lambda self: in_browser))
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(Host, "deliver_binary", lambda self, data, *, save_filename, **_: (
+        sent.append((save_filename, data.read().decode()[:40])), "key")[1], raising=False)
+    app = Host(runs_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await listed(pilot, app)
+        shown = [key.description for key in app.screen.query(FooterKey)]
+        assert ("Download CSV" in shown) is in_browser
+        assert ("Export CSV" in shown) is not in_browser
+        await pilot.press("space", "x")
+        await pilot.pause()
+        if in_browser:
+            assert not isinstance(app.screen, ExportScreen)
+            assert len(sent) == 1 and sent[0][0].endswith(".csv")
+        else:
+            assert isinstance(app.screen, ExportScreen) and not sent

@@ -76,6 +76,7 @@ class RunsScreen(Screen[None]):
         Binding("o", "open", "Open"),
         Binding("u", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
+        Binding("x", "download_csv", "Download CSV"),  # in a browser; else EXPORT
         EXPORT,
         Binding("m", "download_model", "Download model"),  # in a browser only
         Binding("r", "refresh", "Refresh"),
@@ -270,13 +271,17 @@ class RunsScreen(Screen[None]):
             "This cannot be undone."), answered)
 
     def action_export(self) -> None:
-        """Write the selected runs' metrics (per batch and per epoch) as CSV: to a file
-        asked for, or in a browser, as a download."""
+        """Write the selected runs' metrics (per batch and per epoch) as CSV, to a file asked
+        for (in a terminal)."""
         runs = self.selected_runs()
-        if runs and offered(self.app):
-            deliver_metrics_csv(self, runs)
-        elif runs:
+        if runs:
             export_metrics(self, runs)
+
+    def action_download_csv(self) -> None:
+        """Send the selected runs' metrics as CSV to the browser (`mnist-tui serve`)."""
+        runs = self.selected_runs()
+        if runs:
+            deliver_metrics_csv(self, runs)
 
     def action_download_model(self) -> None:
         """Send the trained model of the run under the cursor to the browser."""
@@ -285,8 +290,10 @@ class RunsScreen(Screen[None]):
             deliver_model(self, run.run_id, run.run_dir)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The model's download only in a browser (`mnist-tui serve`)."""
-        return offered(self.app) if action in DOWNLOAD_ACTIONS else True
+        """Downloads only in a browser (`mnist-tui serve`), the export to a file elsewhere."""
+        if action in DOWNLOAD_ACTIONS:
+            return offered(self.app)
+        return not offered(self.app) if action == "export" else True
 
     def action_back(self) -> None:
         """Leave the runs list."""
