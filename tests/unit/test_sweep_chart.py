@@ -53,3 +53,22 @@ def test_a_pruned_trial_reads_pruned_in_the_run_tables(tmp_path) -> None:
     by_hand = {"status": "stopped", "reason": "stopped by you"}
     assert run_record(RunInfo("b", tmp_path, {}, by_hand, trial))["status"] == "stopped"
     assert run_record(RunInfo("c", tmp_path, {}, pruned, None))["status"] == "stopped"
+
+
+def test_the_line_under_the_trials_says_how_the_trial_ended() -> None:
+    from mnist_tui.tui.screens.sweep import trial_line
+
+    pruned = TrialRow(3, "pruned", {}, 0.41, 1, 4.0, "r3", "/runs/r3",
+                      "pruned at 40% of epoch 1: validation accuracy 41.0% below the median")
+    assert trial_line(pruned, "val_accuracy") == (
+        "Trial 3 · pruned at 40% of epoch 1: validation accuracy 41.0% below the median")
+    crashed = TrialRow(5, "crashed", {}, None, 0, None, reason="its worker stopped without a word")
+    assert trial_line(crashed, "val_accuracy") == (
+        "Trial 5 · crashed: its worker stopped without a word")
+    done = TrialRow(0, "done", {}, 0.9356, 2, 7.0, "r0", "/runs/r0")
+    line = trial_line(done, "val_accuracy")
+    assert line.startswith("Trial 0 · done: val accuracy 93.56% after 2 epoch(s) · run r0")
+    assert "Enter opens its live monitor" in trial_line(
+        TrialRow(1, "running", {}, None, 1, None, "r1", "/runs/r1"), "val_accuracy")
+    assert trial_line(TrialRow(4, "waiting", {}, None, 0, None), "val_loss") == (
+        "Trial 4 · waiting for a worker")

@@ -30,6 +30,7 @@ from mnist_tui.runs.listing import scan_runs
 from mnist_tui.sweeps.progress import (
     IMPORTANCE_AFTER,
     SweepStatus,
+    TrialRow,
     read_status,
     show_objective,
     show_value,
@@ -67,6 +68,22 @@ def importance_text(importances: dict[str, float], status: SweepStatus) -> str:
             f"({done} so far; pruned ones do not count)")
 
 
+def trial_line(row: TrialRow, objective: str) -> str:
+    """One line on the trial under the cursor: how it ended and why, or what it waits for."""
+    head = f"Trial {row.number} · {row.state}"
+    if row.state == "running":
+        return f"{head} (epoch {row.epochs} done) · Enter opens its live monitor"
+    if row.state == "waiting":
+        return f"{head} for a worker"
+    if row.reason:  # "pruned at …", "its worker stopped …"
+        if row.reason.split(" ", 1)[0] == row.state:
+            return f"Trial {row.number} · {row.reason}"
+        return f"{head}: {row.reason}"
+    figure = show_objective(row.value, objective) if row.value is not None else "no figure"
+    run = f" · run {row.run_id} · Enter opens its summary" if row.run_id else ""
+    return f"{head}: {objective.replace('_', ' ')} {figure} after {row.epochs} epoch(s){run}"
+
+
 class SweepScreen(Screen[None]):
     """A sweep, live: its trials, the best one, the objective by trial, the importances.
 
@@ -101,6 +118,7 @@ class SweepScreen(Screen[None]):
                      id="sweep-title", classes="title-bar", markup=False)
         yield Static("", id="sweep-space", markup=False)
         yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="sweep-trial", markup=False)
         with Horizontal(id="sweep-lower"):
             yield SweepChart(id="sweep-chart")
             yield Static("", id="sweep-importance", markup=False)
@@ -180,6 +198,17 @@ class SweepScreen(Screen[None]):
                           key=str(row.number))
         if status.rows:
             table.move_cursor(row=min(cursor, len(status.rows) - 1))
+        self._show_trial()
+
+    @on(DataTable.RowHighlighted, "#sweep-table")
+    def _show_trial(self) -> None:
+        """Say how the trial under the cursor ended, and why."""
+        table = self.query_one("#sweep-table", DataTable)
+        line = ""
+        if self.status is not None and self.status.rows:
+            row = self.status.rows[min(max(table.cursor_row, 0), len(self.status.rows) - 1)]
+            line = trial_line(row, self.status.plan.objective)
+        self.query_one("#sweep-trial", Static).update(line)
 
     @on(DataTable.RowSelected, "#sweep-table")
     def _row_selected(self) -> None:
