@@ -50,12 +50,12 @@ class SweepChart(ThemeAware, FastPlot):
         points = [(n, v * scale, s) for n, v, s in sorted(self.points)]
         done = [(n, v) for n, v, s in points if s == "done"]
         pruned = [(n, v) for n, v, s in points if s == "pruned"]
-        if done:
-            plt.scatter([n for n, _ in done], [v for _, v in done], marker="●",
-                        color=theme_color(self.app, "success", "green").rgb)
+        if done:  # the line first: the trials' marks are drawn over it
             numbers, best = best_so_far(points, self.maximize)
             plt.plot(numbers, best, marker="braille",
                      color=theme_color(self.app, "primary", "blue").rgb)
+            plt.scatter([n for n, _ in done], [v for _, v in done], marker="●",
+                        color=theme_color(self.app, "success", "green").rgb)
         if pruned:
             plt.scatter([n for n, _ in pruned], [v for _, v in pruned], marker="x",
                         color=theme_color(self.app, "warning", "yellow").rgb)
