@@ -84,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train without the terminal UI: progress on stderr, JSON summary "
                            "on stdout")
     mode.add_argument("--start", action="store_true", help="skip the form and start training")
-    mode.add_argument("--preload", action=argparse.BooleanOptionalAction, default=False,
+    mode.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True,
                       help="train in a process of its own, started while the form is shown "
                            "(TensorFlow imported, MNIST loaded, the model traced), so Enter "
                            "goes straight to training, and a killed app leaves the run "
-                           "training; the form answers keys a little later meanwhile on a "
-                           "busy machine (default: no, the run trains in the app's process)")
+                           "training (default: yes; --no-preload trains in the app's own "
+                           "process, and holds no memory for a run not yet started)")
     mode.add_argument("--detach", action="store_true",
                       help="train in a background process of its own that outlives the "
                            "terminal; the app watches it, --headless prints where it runs")
@@ -121,6 +121,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
+def wants_preload(args: argparse.Namespace, runs_detached: bool) -> bool:
+    """Whether the app starts a run process while its form is shown: asked for (the main
+    command's default), and a run will start from the form (not `--start`, `watch` or
+    `resume`, whose arguments have no `preload`) in this app (not `--detach`, nor a browser
+    tab's app, whose runs are all detached)."""
+    return (bool(getattr(args, "preload", False)) and not getattr(args, "start", False)
+            and not getattr(args, "detach", False) and not runs_detached)
+
+
 def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
             watch: Path | None = None, resume: ResumePlan | None = None) -> int:
     """Run the Textual app; print a short summary afterwards so it stays in the scrollback.
@@ -144,7 +153,7 @@ def run_tui(config: TrainConfig | None, args: argparse.Namespace, *,
                     data_path=getattr(args, "data", None), theme=args.theme, watch=watch,
                     detach=getattr(args, "detach", False), resume=resume,
                     notify=None if config is not None else getattr(args, "notify", None),
-                    preload=getattr(args, "preload", False))
+                    preload=wants_preload(args, app_class is not MnistApp))
     if browser:  # stdin and stdout are textual-serve's pipes: no terminal to look after
         app.run()
         return app.return_code or EXIT_OK

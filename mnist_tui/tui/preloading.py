@@ -10,9 +10,9 @@ folder (`channel.RemoteControl`); the run belongs to its folder, so a killed app
 closed terminal leaves it training to its summary. Once it ends, the next process gets
 "train again" ready while the summary is on screen.
 
-Asked for with `mnist-tui --preload` (benchmarks/enter_to_batch.py measures why it is not
-the default yet). Off (the default, a test's runner, detached and resumed runs, a run asked
-for before the process was there): the run trains in a thread of the app
+On by default in `mnist-tui` (`--no-preload` turns it off; benchmarks/enter_to_batch.py
+measures it). Off (`--no-preload`, `--start`, a test's runner, detached and resumed runs, a
+run asked for before the process was there): the run trains in a thread of the app
 (`MnistApp._train`).
 """
 

@@ -216,3 +216,15 @@ def test_a_flag_without_its_value_exits_with_code_2(
 def test_the_guard_against_training_works() -> None:
     with pytest.raises(AssertionError, match="a run was started"):
         main(["--headless", "--train-size", "100"])
+
+
+def test_the_app_prepares_its_run_in_a_process_unless_no_run_starts_from_its_form() -> None:
+    from mnist_tui.cli import build_watch_parser, wants_preload
+
+    parse = build_parser().parse_args
+    assert wants_preload(parse([]), runs_detached=False)  # the default
+    assert not wants_preload(parse(["--no-preload"]), runs_detached=False)
+    assert not wants_preload(parse(["--start"]), runs_detached=False)  # trains at once
+    assert not wants_preload(parse(["--detach"]), runs_detached=False)
+    assert not wants_preload(parse([]), runs_detached=True)  # a browser tab's app
+    assert not wants_preload(build_watch_parser().parse_args(["some-run"]), runs_detached=False)
