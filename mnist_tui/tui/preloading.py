@@ -72,7 +72,7 @@ class PreloadingApp(NotifyingApp):
 
     def _start_preload(self) -> None:
         if self.preload and self.runner is None and not self.session.active and not (
-                self._shutting_down or self._exit_when_idle):
+                self._shutting_down or self._exit_when_idle or self._closed):
             threading.Thread(target=self._preload, name="mnist-tui-preload",
                              daemon=True).start()
 
@@ -164,6 +164,11 @@ class PreloadingApp(NotifyingApp):
 
     def on_unmount(self) -> None:
         """The app is going: the run process waiting for a run leaves too."""
+        self.release_warm()
+
+    def release_warm(self) -> None:
+        """End the run process waiting for a run, and start no other (a sweep's trials want
+        the cores and the memory); later runs train in the app's thread."""
         with self._warm_lock:
             self._closed = True
             warm, self.warm = self.warm, None

@@ -45,4 +45,5 @@ class SweepingApp(PreloadingApp):
         except (OSError, MnistTuiError) as exc:
             self.notify(f"Could not start the sweep: {exc}", severity="error")
             return
+        self.release_warm()
         self.show_sweep(place)
