@@ -54,6 +54,7 @@ class RunControl:
         self._running.set()
         self._stop = threading.Event()
         self._reason = ""
+        self._abandoned = False
         self._paused_seconds = 0.0
         self._rate: float | None = None  # a learning rate asked for and not yet taken
 
@@ -64,6 +65,18 @@ class RunControl:
                 self._reason = reason
             self._stop.set()
             self._running.set()
+
+    def abandon(self, reason: str) -> None:
+        """Stop the run after the current batch and skip its test evaluation and model save:
+        nobody will look at them (a sweep's pruned trial)."""
+        with self._lock:
+            self._abandoned = not self._stop.is_set()
+        self.stop(reason)
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the run was stopped by `abandon` (first): no test evaluation, no model."""
+        return self._abandoned
 
     def pause(self) -> None:
         """Ask the training thread to wait at the end of the current batch."""

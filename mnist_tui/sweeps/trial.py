@@ -7,7 +7,8 @@ times per epoch: `core.report_points`; within an epoch measured on a slice of th
 images by `training.slice_validation`), and, when the pruner says so, stops the run through
 its `RunControl` with the reason ("pruned at 25% of epoch 1: validation accuracy 41.2%
 (slice of 900) below the median 87.0% of earlier trials"), so a pruned trial ends as a
-normal stopped run. `outcome` says how the trial ends for the study.
+normal stopped run, but without the test evaluation and the model save (`RunControl.abandon`):
+nobody picks a pruned trial. `outcome` says how the trial ends for the study.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class PruningHook:
             why = prune_why(self.trial, self.plan, step, float(value), sliced)
             self.pruned_at = step
             self.reason = f"pruned at {where}: {why}"
-            self.control.stop(self.reason)
+            self.control.abandon(self.reason)  # no test evaluation, no model saved
 
 
 @dataclass(frozen=True)

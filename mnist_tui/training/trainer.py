@@ -23,9 +23,9 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from mnist_tui.core import environment
 from mnist_tui.core.batch_folding import BatchFolding, fold_rate
@@ -48,18 +48,14 @@ from mnist_tui.training.checkpoint import (
     CheckpointInfo,
     checkpoint_seconds,
     fit_from,
-    read_best_weights,
-    restore_checkpoint,
     resumable_checkpoint,
     resuming_message,
     summary_at_checkpoint,
 )
 from mnist_tui.training.data import MnistData, load_run_data
 from mnist_tui.training.divergence import FirstLoss, warn_if_diverged
-from mnist_tui.training.epoch_rules import EpochRules
 from mnist_tui.training.evaluation import evaluate_predictions, predict
 from mnist_tui.training.keras_runtime import import_keras
-from mnist_tui.training.model import build_model
 from mnist_tui.training.pipeline import eval_dataset, make_datasets
 from mnist_tui.training.precision import resolve_precision
 from mnist_tui.training.predictions import PredictionHook, choose_digits
@@ -68,10 +64,11 @@ from mnist_tui.training.rate_control import (
     config_rate_lock,
     earlier_rate_changes,
 )
+from mnist_tui.training.run_model import BuiltModel, PlacedRun, build_run_model
 from mnist_tui.training.saving import ModelSave
-from mnist_tui.training.strategy import MULTI_WORKER_SEED, Placement, make_placement
+from mnist_tui.training.strategy import make_placement
 from mnist_tui.training.system_load import LoadHook
-from mnist_tui.training.warmup import STEPS_PER_EXECUTION, PreparedModel, Warmup, model_key
+from mnist_tui.training.warmup import STEPS_PER_EXECUTION, Warmup
 from mnist_tui.training.warmup import current as current_warmup
 
 if TYPE_CHECKING:
@@ -83,33 +80,6 @@ __all__ = ["STEPS_PER_EXECUTION", "HookMaker", "Trainer"]
 HookMaker = Callable[[TrainConfig, MnistData, Emit], Sequence[FitHook]]
 """Makes a caller's own `FitHook`s for a run, from its config, data and emit (a sweep's
 trial: `slice_validation.SliceValidationHook`)."""
-
-
-@dataclass(frozen=True)
-class _Run:
-    """What the steps of one run share once it is placed: its settings, where its events go
-    (quieter on a cluster's other workers, also to TensorBoard when asked), its data, devices
-    and arithmetic, the checkpoint it goes on from, and the interval between checkpoints."""
-
-    config: TrainConfig
-    emit: Emit
-    control: RunControl
-    data: MnistData
-    placement: Placement
-    precision: str
-    resume: CheckpointInfo | None
-    interval: float
-    keras: Any
-
-
-class _Built(NamedTuple):
-    """The run's compiled model, its parameter count, its epoch rules and its batch recorder
-    (None off the default strategy)."""
-
-    model: Any
-    params: int
-    rules: EpochRules
-    recorder: Any
 
 
 class Trainer:
@@ -202,6 +172,8 @@ class Trainer:
         bridge = self._fit(run, built, hooks, rate_hook, datasets)
         if bridge.nan_message:
             return self._failed(run.emit, bridge.nan_message)
+        if control.abandoned:  # a pruned trial: its test figures and model serve nobody
+            return self._stopped(run.emit, control.reason, stopped_early=True)
         built.rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
         self._summary = replace(self._summary, **built.rules.outcome())
         saved = self._save_meanwhile(run, built.model)
@@ -222,7 +194,7 @@ class Trainer:
         return resume, interval
 
     def _place(self, config: TrainConfig, emit: Emit, control: RunControl, data: MnistData,
-               resume: CheckpointInfo | None, interval: float) -> _Run:
+               resume: CheckpointInfo | None, interval: float) -> PlacedRun:
         """Import TensorFlow, make the run's strategy (before any other TensorFlow work: a
         cluster needs a fresh one), route its events, and resolve its arithmetic."""
         emit(Phase(phase="building_model", message="importing TensorFlow, building the model"))
@@ -239,55 +211,17 @@ class Trainer:
         self._summary = replace(
             self._summary, strategy=placement.name, replicas=placement.replicas,
             devices=list(placement.devices), precision=precision, task=placement.task or None)
-        return _Run(config, emit, control, data, placement, precision, resume, interval, keras)
+        return PlacedRun(config, emit, control, data, placement, precision, resume, interval, keras)
 
-    def _build(self, run: _Run) -> _Built:
-        """Seed, then build and compile the model on the run's devices with its epoch rules;
-        a resumed run's weights and rules come back from its checkpoint."""
-        from mnist_tui.training.bridge import record_batch_metrics  # imports Keras
+    def _build(self, run: PlacedRun) -> BuiltModel:
+        """Seed, then build and compile the model on the run's devices with its epoch rules
+        (`run_model.build_run_model`); its parameter count goes into the summary."""
+        built = build_run_model(run, self.steps_per_execution, self._warmup, self.run_dir)
+        self.model, self._forward = built.model, built.forward
+        self._summary = replace(self._summary, params=built.params)
+        return built
 
-        config, placement = run.config, run.placement
-        seed = config.seed
-        if seed is None and placement.multi_worker:
-            seed = MULTI_WORKER_SEED  # every worker must draw the same order of images
-        steps = self.steps_per_execution
-        if steps is None:
-            steps = STEPS_PER_EXECUTION if placement.name == "default" else 1
-        prepared = self._take_prepared(run, steps)
-        if seed is not None:
-            run.keras.utils.set_random_seed(seed)
-        self._forward = None if prepared is None else prepared.forward  # the strip's, traced
-        if prepared is not None:
-            model, recorder = prepared.model, prepared.recorder
-            if seed is not None:  # the same random draws as an unprepared run, then its values
-                prepared.start_from(build_model(config, steps_per_execution=steps,
-                                                precision=run.precision))
-        else:
-            with placement.scope():
-                model = build_model(config, steps_per_execution=steps, precision=run.precision)
-            placement.adapt(model)
-            recorder = record_batch_metrics(model) if placement.name == "default" else None
-        self.model = model
-        rules = EpochRules(config)
-        rules.attach(model)
-        if run.resume is not None and self.run_dir is not None:
-            # After the model is built and before the datasets are made: the same random
-            # calls in the same order as the run it resumes (see pipeline.py).
-            with placement.scope():
-                restore_checkpoint(self.run_dir, model)
-            rules.restore(run.resume.rules, read_best_weights(self.run_dir))
-        params = int(model.count_params())
-        self._summary = replace(self._summary, params=params)
-        return _Built(model, params, rules, recorder)
-
-    def _take_prepared(self, run: _Run, steps: int) -> PreparedModel | None:
-        """The warmup's model for this run's settings, if it made one (`warmup.py`)."""
-        if (self._warmup is None or run.resume is not None or run.placement.name != "default"
-                or steps != STEPS_PER_EXECUTION):
-            return None
-        return self._warmup.take(model_key(run.config, steps, run.precision))
-
-    def _start(self, run: _Run, built: _Built) -> tuple[list[FitHook], LearningRateHook]:
+    def _start(self, run: PlacedRun, built: BuiltModel) -> tuple[list[FitHook], LearningRateHook]:
         """Say what will run (`RunStarted`), and make the hooks that run between executions:
         the learning rate asked for, and on a live run the load and the shown digits."""
         config, placement, data = run.config, run.placement, run.data
@@ -329,7 +263,7 @@ class Trainer:
             hooks.append(predictions)
         return hooks
 
-    def _fit(self, run: _Run, built: _Built, hooks: list[FitHook],
+    def _fit(self, run: PlacedRun, built: BuiltModel, hooks: list[FitHook],
              rate_hook: LearningRateHook, datasets: tuple[Any, Any]) -> BridgeCallback:
         """Train: the bridge reports every batch, obeys the control, keeps the checkpoints
         and runs the hooks. What the hooks saw goes into the summary even when `fit` fails,
@@ -358,7 +292,7 @@ class Trainer:
         self._summary = _trained(self._summary, bridge)
         return bridge
 
-    def _evaluate(self, run: _Run, model: Any) -> None:
+    def _evaluate(self, run: PlacedRun, model: Any) -> None:
         """Evaluate the trained model on the test set (`Evaluated`), for the summary too."""
         data = run.data
         run.emit(Phase(phase="evaluating",
@@ -371,14 +305,14 @@ class Trainer:
         self._summary = replace(self._summary, test_loss=evaluated.test_loss,
                                 test_accuracy=evaluated.test_accuracy)
 
-    def _save_meanwhile(self, run: _Run, model: Any) -> ModelSave | None:
+    def _save_meanwhile(self, run: PlacedRun, model: Any) -> ModelSave | None:
         """Start saving the model in the run's folder (the chief alone), in a thread of its
         own while the test set is evaluated (`saving.py`)."""
         if self.save_model_to is None or not run.placement.is_chief:
             return None
         return ModelSave(model, self.save_model_to)
 
-    def _save(self, run: _Run, saving: ModelSave | None) -> None:
+    def _save(self, run: PlacedRun, saving: ModelSave | None) -> None:
         """Wait for the model's save; the summary names the file, or why it could not be
         written."""
         if saving is not None:
@@ -386,7 +320,7 @@ class Trainer:
             path, error = saving.outcome()
             self._summary = replace(self._summary, model_path=path, model_error=error)
 
-    def _end(self, run: _Run, bridge: BridgeCallback) -> RunSummary:
+    def _end(self, run: PlacedRun, bridge: BridgeCallback) -> RunSummary:
         """The run's end after its evaluation: stopped (asked to, or by another worker), or
         finished, with a warning when it looks diverged."""
         control = run.control

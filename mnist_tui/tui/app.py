@@ -7,15 +7,13 @@ screens on the run's own events (RunFinished, RunStopped, RunFailed), never on t
 returning, which can lag seconds behind. Worker failures land in `on_worker_state_changed`
 and show an error screen, never a traceback.
 
-A run of another process (`mnist-tui watch`, or one started detached) is followed instead: a
-thread worker reads its log with `runs.follow_run` and emits the same events, and pause and
-stop go through the run's control channel (`channel.RemoteControl`). Quitting then leaves the
-run going. Everything about the run on screen is one `RunSession`, replaced per run.
+A run of another process (`mnist-tui watch`, or one started detached) is followed instead
+(`tui/following.py`): the same events, read from its log; quitting then leaves the run going.
+Everything about the run on screen is one `RunSession`, replaced per run.
 """
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -27,15 +25,15 @@ from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
 from mnist_tui.core.errors import MnistTuiError
 from mnist_tui.core.summary import RunSummary
+from mnist_tui.tui.following import FollowingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
-from mnist_tui.tui.sweeping import SweepingApp
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
 from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
@@ -44,15 +42,14 @@ from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 if TYPE_CHECKING:
     from mnist_tui.core.events import Emit, RunFailed, RunFinished, RunStopped
     from mnist_tui.runs.driver import Runner
-    from mnist_tui.runs.reading import FollowEnd
     from mnist_tui.runs.resume import ResumePlan
     from mnist_tui.sweeps.study import SweepPlace
     from mnist_tui.tui.state.history import TrainingHistory
-    from mnist_tui.tui.state.messages import CaughtUp, EventsPending
+    from mnist_tui.tui.state.messages import EventsPending
     from mnist_tui.tui.state.session import RunSession
 
 
-class MnistApp(SweepingApp):
+class MnistApp(FollowingApp):
     """Train the MNIST network from a form and watch it learn.
 
     `config` prefills the form (command-line flags); `start=True` starts a run with it at once.
@@ -146,11 +143,6 @@ class MnistApp(SweepingApp):
             if problem:
                 self.notify(problem, severity="warning")
 
-    @property
-    def run_active(self) -> bool:
-        """Whether a run has started and its terminal event has not arrived yet."""
-        return self.session.active
-
     def start_run(self, config: TrainConfig, detach: bool | None = None) -> None:
         """Start training `config` in the worker and show the monitor.
 
@@ -199,35 +191,6 @@ class MnistApp(SweepingApp):
             partial(resume_run, plan, emit, control, data_path=self.data_path, replay=True),
             thread=True, exclusive=True, exit_on_error=False, group="training"))
 
-    def follow_run_folder(self, run_dir: Path) -> None:
-        """Show the monitor on a run that another process writes, following its log."""
-        from mnist_tui.tui.state.session import RunSession
-
-        if self.run_active:
-            self.notify("A run is already going here; its monitor is one escape away.",
-                        severity="warning")
-            return
-        from mnist_tui.runs.channel import RemoteControl, has_control_channel
-        from mnist_tui.tui.state.watching import watched_config
-
-        run_dir = Path(run_dir)
-        control = (RemoteControl(run_dir, on_error=self._steering_failed)
-                   if has_control_channel(run_dir) else None)
-        session = RunSession(control=control, watching=True, run_dir=run_dir)
-        config = watched_config(run_dir)
-        if config is not None and isinstance(self.screen_stack[0], FormScreen):
-            self.config = config  # so that "edit settings" and "train again" start from it
-            self.screen_stack[0].load(config)
-        from mnist_tui.tui.state.messages import CaughtUp
-
-        def caught_up() -> None:
-            self.post_message(CaughtUp(session.pending))
-
-        # The monitor shows once the log written so far is folded (a finished run's goes
-        # straight to its summary): a long replay is never drawn event by event.
-        self._begin(session, lambda emit: self._follow(run_dir, session.stop_following, emit,
-                                                       caught_up), monitor=False)
-
     def _begin(self, session: RunSession, start: Callable[[Emit], Worker[Any]], *,
                monitor: bool = True) -> None:
         """Make `session` the app's, its worker started, and show the monitor on it (or
@@ -259,29 +222,6 @@ class MnistApp(SweepingApp):
             while len(self.screen_stack) > 2 and type(self.screen).__name__ == "RunsScreen":
                 self.pop_screen()
             self.switch_screen(screen)
-
-    def on_caught_up(self, message: CaughtUp) -> None:
-        """A watched run's log so far is folded: show its monitor (it goes on)."""
-        if message.pending is self.session.pending and not self.session.history.finished:
-            self._show_monitor()
-
-    def _steering_failed(self, message: str) -> None:
-        self.notify(message, title="Cannot steer the run", severity="error")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def _follow(self, run_dir: Path, stop: threading.Event, emit: Emit,
-                caught_up: Callable[[], None]) -> FollowEnd:
-        """The watching worker: emit the run's logged events as a training worker would."""
-        from mnist_tui.runs.reading import liveness_unknown
-        from mnist_tui.tui.state.watching import follow_events
-
-        worker = get_current_worker()
-        unknown = liveness_unknown(run_dir)
-        if unknown:
-            self.call_from_thread(self.notify, f"{unknown[:1].upper()}{unknown[1:]}; q stops "
-                                  "watching.", title="Watching", severity="warning", timeout=20)
-        return follow_events(run_dir, emit, lambda: stop.is_set() or worker.is_cancelled,
-                             caught_up)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def _train(self, config: TrainConfig, control: RunControl, emit: Emit

@@ -22,10 +22,10 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
-from textual.worker import Worker, get_current_worker
+from textual.worker import get_current_worker
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.errors import MnistTuiError
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from mnist_tui.core.summary import RunSummary
     from mnist_tui.runs.driver import Runner
     from mnist_tui.runs.warm_process import ProcessRun, WarmProcess
-    from mnist_tui.tui.state.session import RunSession
 
 PRELOAD_DELAY = 0.1
 """Seconds from the form's first complete frame (`FormScreen.Drawn`), or a run's end, to
@@ -51,7 +50,7 @@ class PreloadingApp(NotifyingApp):
     runner: Runner | None
     runs_dir: Path | None
     data_path: str | Path | None
-    _begin: Callable[[RunSession, Callable[[Emit], Worker[Any]]], None]  # the app's
+    _begin: Callable[..., None]  # the app's: (session, start, *, monitor=True)
     _steering_failed: Callable[[str], None]  # the app's
 
     def init_preload(self, preload: bool, config: TrainConfig) -> None:

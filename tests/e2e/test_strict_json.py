@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from mnist_tui.cli import detach_headless
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.event_json import event_from_json
 from mnist_tui.core.events import BatchEnd, EpochEnd, RunFailed
 from mnist_tui.core.jsonio import dumps_strict, json_safe, read_json_dict, write_json_atomic
+from mnist_tui.launch import detach_headless
 from mnist_tui.runs.compare import write_metrics_csv, write_runs_csv
 from mnist_tui.runs.detach import DetachedRun
 from mnist_tui.runs.listing import list_runs

@@ -21,7 +21,7 @@ import pytest
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
-from mnist_tui.core.events import Emit, EpochEnd, Event, SliceValidated
+from mnist_tui.core.events import Emit, EpochEnd, Evaluated, Event, SliceValidated
 from mnist_tui.core.jsonio import read_json_dict
 from mnist_tui.core.report_points import ReportPoints, point_batches
 from mnist_tui.core.search_space import parse_search
@@ -193,6 +193,10 @@ def test_a_threshold_prunes_a_bad_trial_within_its_first_epoch(
     assert summary is not None and (summary.status, summary.reason) == ("stopped", result.reason)
     assert summary.epochs_completed == 0 and summary.batches == first  # not one batch more
     assert result.run_dir is not None
+    # nobody picks a pruned trial: no test evaluation, no model saved
+    assert summary.test_accuracy is None and summary.model_path is None
+    assert not (result.run_dir / "model.keras").exists()
+    assert not any(isinstance(e, Evaluated) for e in read_events(result.run_dir))
     ended = read_json_dict(result.run_dir / "summary.json") or {}
     assert (ended["status"], ended["reason"]) == ("stopped", result.reason)
     checks = [e for e in read_events(result.run_dir) if isinstance(e, SliceValidated)]

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from textual import events
 
-from mnist_tui.cli import build_watch_parser
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.summary import RunSummary
+from mnist_tui.run_cli import build_watch_parser
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.summary import SummaryScreen
 from mnist_tui.tui.state.end_notice import end_notice, notice_sequences

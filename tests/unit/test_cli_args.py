@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui import cli, headless
+from mnist_tui import cli, headless, run_cli
 from mnist_tui.cli import build_parser, config_from_args, main
 from mnist_tui.core.config import FIELD_NAMES, ConfigError, TrainConfig
 from mnist_tui.core.errors import EXIT_BAD_INPUT
@@ -26,6 +26,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(headless, "run_headless", refuse)
     monkeypatch.setattr(cli, "run_tui", refuse)
+    monkeypatch.setattr(run_cli, "run_tui", refuse)
 
 
 def config_for(argv: list[str]) -> TrainConfig:
@@ -219,7 +220,8 @@ def test_the_guard_against_training_works() -> None:
 
 
 def test_the_app_prepares_its_run_in_a_process_unless_no_run_starts_from_its_form() -> None:
-    from mnist_tui.cli import build_watch_parser, wants_preload
+    from mnist_tui.launch import wants_preload
+    from mnist_tui.run_cli import build_watch_parser
 
     parse = build_parser().parse_args
     assert wants_preload(parse([]), runs_detached=False)  # the default

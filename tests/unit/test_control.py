@@ -130,6 +130,21 @@ def test_stop_reason_is_the_first() -> None:
     assert control.reason == "interrupted (Ctrl+C)"
 
 
+def test_abandon_stops_and_skips_the_end_only_when_it_comes_first() -> None:
+    """A pruned trial is abandoned (no test evaluation, no model); a run stopped by its user
+    first keeps its evaluation even if the pruner speaks after."""
+    pruned = RunControl()
+    assert not pruned.abandoned
+    pruned.abandon("pruned at 25% of epoch 1")
+    assert pruned.stop_requested and pruned.abandoned
+    assert pruned.reason == "pruned at 25% of epoch 1"
+    stopped = RunControl()
+    stopped.stop("stopped by user")
+    stopped.abandon("pruned at 50% of epoch 1")
+    assert stopped.stop_requested and not stopped.abandoned
+    assert stopped.reason == "stopped by user"
+
+
 def test_default_stop_reason() -> None:
     control = RunControl()
     control.stop()

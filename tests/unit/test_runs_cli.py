@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui import cli, headless, terminal
+from mnist_tui import cli, headless, run_cli, terminal
 from mnist_tui.cli import main
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.runs.compare import (
@@ -52,6 +52,7 @@ def no_app(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         return 0
 
     monkeypatch.setattr(cli, "run_tui", fake_run_tui)
+    monkeypatch.setattr(run_cli, "run_tui", fake_run_tui)  # watch, resume
     return calls
 
 
