@@ -140,7 +140,7 @@ def test_a_stop_ends_the_execution_and_reports_its_batches(small_mnist):
 def test_nan_under_steps_per_execution_ends_at_the_first_nan_batch(small_mnist, monkeypatch):
     import keras
 
-    import mnist_tui.training.trainer as model_module  # the name the trainer calls
+    import mnist_tui.training.run_model as model_module  # the name the trainer calls
 
     def exploding(config: TrainConfig, **kwargs):
         model = real_build(config, **kwargs)

@@ -135,7 +135,7 @@ def test_pause_holds_the_training_thread_until_resumed(small_mnist, steps_per_ex
 def test_nan_loss_fails_the_run_with_a_reason(small_mnist, monkeypatch):
     import keras
 
-    import mnist_tui.training.trainer as model_module  # the name the trainer calls
+    import mnist_tui.training.run_model as model_module  # the name the trainer calls
 
     def exploding(config: TrainConfig, **kwargs):
         model = real_build(config, **kwargs)
