@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from textual.app import App
+from textual.widgets import Static
 
 from mnist_tui.core.events import DigitSample, Evaluated
 from mnist_tui.tui.app import MnistApp
@@ -84,3 +85,9 @@ class Host(App[None]):
 
     async def action_quit(self) -> None:
         self.calls.append("quit")
+
+
+def text_of(app: App[Any], selector: str) -> str:
+    """What the Static widget `selector` of the app's screen shows, as plain text."""
+    widget = app.screen.query_one(selector, Static)
+    return str(widget.render())

@@ -25,12 +25,6 @@ BELL, ESC = "\a", "\x1b"
 OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")  # OSC ... BEL or ST (e.g. pointer shapes)
 
 
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep these apps' remembered theme out of the user's config."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def bells(written: str) -> int:
     """How many times the terminal's bell was rung: BELs outside OSC sequences."""
     return OSC.sub("", written).count(BELL)

@@ -66,8 +66,7 @@ Run = Callable[[Pilot[Any]], Awaitable[None]]
 
 @pytest.fixture(autouse=True)
 def _own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No remembered theme of the machine; run folders under ./runs, the same everywhere."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    """Run folders under ./runs, the same everywhere (the config folder: conftest.py)."""
     monkeypatch.chdir(tmp_path)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.app import App
 from textual.widgets import Button, DataTable, Input, Select, Static
 
@@ -18,11 +17,6 @@ from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.screens.form_sweep import SEVERAL, SweepFields, SweepRequested
 from mnist_tui.tui.screens.sweep import SweepScreen
-
-
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 class SweepCatcher(MnistApp):

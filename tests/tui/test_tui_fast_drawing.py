@@ -4,7 +4,6 @@ path draws, the progress line what Textual's ProgressBar draws."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +23,6 @@ from mnist_tui.tui.themes import register_themes
 from mnist_tui.tui.widgets.charts import AccuracyChart, LossChart, MetricChart
 from mnist_tui.tui.widgets.plot_strips import MatrixVisual
 from mnist_tui.tui.widgets.progress import ProgressTrack, RunProgress
-
-
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 class ChartsApp(App[None]):

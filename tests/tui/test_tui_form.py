@@ -19,12 +19,6 @@ from mnist_tui.tui.screens.monitor import MonitorScreen
 from tests.helpers.fake_runs import FakeRunner, wait_for
 
 
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep theme files and the remembered theme of these tests out of the user's config."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 @pytest.fixture
 def runner() -> Iterator[FakeRunner]:
     """A fake run that holds after its first batch, released when the test ends."""

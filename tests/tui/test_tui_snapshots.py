@@ -188,12 +188,6 @@ class ScriptedRunner:
         return Path(RUN_DIR), make_summary(config)
 
 
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No remembered theme or user theme file of the machine changes what is drawn."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 async def settle(pilot: Pilot[Any], predicate: Callable[[], bool]) -> None:
     """Let the app run until `predicate()` holds (failing after `DEADLINE`)."""
     deadline = time.monotonic() + DEADLINE

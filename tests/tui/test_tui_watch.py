@@ -59,12 +59,6 @@ class LiveRun:
         self.writer.close()
 
 
-@pytest.fixture(autouse=True)
-def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the remembered theme of these tests out of the user's config."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def watching_app(run_dir: Path | None, root: Path, **kwargs: object) -> MnistApp:
     return MnistApp(watch=run_dir, runs_dir=root, **kwargs)
 
