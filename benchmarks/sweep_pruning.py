@@ -9,9 +9,11 @@ images, 3 epochs, seed 0) through `mnist-tui sweep --headless`:
 
 and prints the best validation accuracy with and without pruning, the batches trained each
 way (summed from the trials' run folders) and the saving as a ratio, and the trials per
-minute with --parallel 1 and 2. Run it on a quiet machine and say the load:
+minute with --parallel 1 and 2. `--against TREE` also runs the pruned sweep from another
+checkout (TREE on PYTHONPATH), right after this tree's, and prints the ratio of their wall
+times. Run it on a quiet machine and say the load:
 
-    python benchmarks/sweep_pruning.py --data /path/to/mnist.npz [--trials-only]
+    python benchmarks/sweep_pruning.py --data /path/to/mnist.npz [--no-parallel] [--against TREE]
 """
 
 from __future__ import annotations
@@ -31,14 +33,19 @@ GRID = ["--learning-rate", "0.001, 0.003, 0.01", "--optimizer", "adam,rmsprop",
 SETTINGS = ["--train-size", "6000", "--epochs", "3", "--seed", "0"]
 
 
-def sweep(runs: Path, data: str, pruning: str, parallel: int) -> dict[str, Any]:
-    """One sweep through the CLI: its JSON result, the wall time and the batches trained."""
+def sweep(runs: Path, data: str, pruning: str, parallel: int, tree: str | None = None
+          ) -> dict[str, Any]:
+    """One sweep through the CLI (of `tree`, else this environment's): its JSON result, the
+    wall time and the batches trained."""
     command = [sys.executable, "-m", "mnist_tui", "sweep", "--headless", "--runs-dir",
                str(runs), "--data", data, *SETTINGS, *GRID, "--pruning", pruning,
-               "--parallel", str(parallel), "--name", f"{pruning}-p{parallel}"]
+               "--parallel", str(parallel),
+               "--name", f"{pruning}-p{parallel}{'-other' if tree else ''}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -64,6 +71,8 @@ def main() -> None:
                         help="MNIST (default: $MNIST_TUI_DATA)")
     parser.add_argument("--no-parallel", action="store_true",
                         help="skip the --parallel 2 sweep (pruning figures only)")
+    parser.add_argument("--against", metavar="TREE",
+                        help="also run the pruned sweep from this checkout, side by side")
     args = parser.parse_args()
     if not args.data:
         sys.exit("give --data or set MNIST_TUI_DATA")
@@ -76,6 +85,13 @@ def main() -> None:
         print(f"no pruning, --parallel 1: {plain['seconds']:.0f} s", flush=True)
         pruned = sweep(runs, args.data, "median", 1)
         print(f"median pruning, --parallel 1: {pruned['seconds']:.0f} s", flush=True)
+        other = None if not args.against else sweep(runs, args.data, "median", 1, args.against)
+        if other is not None:
+            print(f"median pruning, --parallel 1, {args.against}: {other['seconds']:.0f} s "
+                  f"(this tree / that one: {pruned['seconds'] / other['seconds']:.3f}; "
+                  f"batches {pruned['batches']:,} / {other['batches']:,}; best "
+                  f"{pruned['result']['best']['value']:.4f} / "
+                  f"{other['result']['best']['value']:.4f})", flush=True)
         two = None if args.no_parallel else sweep(runs, args.data, "none", 2)
         if two is not None:
             print(f"no pruning, --parallel 2: {two['seconds']:.0f} s", flush=True)
