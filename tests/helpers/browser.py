@@ -98,13 +98,13 @@ class Served:
     def app_processes(self) -> list[psutil.Process]:
         """The app processes (one per open tab). A run an app is starting is, until its
         exec, a copy of the app with the app's command line: it is not counted."""
-        apps = []
+        apps = []  # (process, its parent's pid), read while it lives
         for child in self.children():
-            with contextlib.suppress(psutil.Error):
+            with contextlib.suppress(psutil.Error):  # it may end while it is looked at
                 if "--detach-runs" in child.cmdline():
-                    apps.append(child)
-        pids = {app.pid for app in apps}
-        return [app for app in apps if app.ppid() not in pids]
+                    apps.append((child, child.ppid()))
+        pids = {app.pid for app, _ in apps}
+        return [app for app, parent in apps if parent not in pids]
 
     def close(self) -> None:
         """Stop the server (SIGTERM), then anything it left (runs of a failed test)."""
