@@ -21,10 +21,12 @@ from mnist_tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, MnistTuiError
 from mnist_tui.core.fields import FIELD_SPECS
 from mnist_tui.core.jsonio import TOMLDecodeError, dumps_strict, load_toml
 from mnist_tui.core.presets import PRESETS
+from mnist_tui.core.report_points import MAX_POINTS
 from mnist_tui.core.search_space import parse_search
 from mnist_tui.core.sweep_plan import (
     OBJECTIVES,
     PRUNERS,
+    REPORT_POINTS,
     SweepPlan,
     check_sweep_name,
     default_trials,
@@ -33,7 +35,7 @@ from mnist_tui.core.sweep_plan import (
 )
 from mnist_tui.terminal import has_terminal, stray_output_to, terminal_on_stdout
 
-SWEEP_KEYS = ("trials", "pruning", "objective", "parallel", "name")
+SWEEP_KEYS = ("trials", "pruning", "objective", "parallel", "name", "report_points")
 
 
 def build_sweep_parser() -> argparse.ArgumentParser:
@@ -53,7 +55,8 @@ def build_sweep_parser() -> argparse.ArgumentParser:
                            metavar="VALUES", help=f"{spec.help}; default {shown}")
     hyper.add_argument("--config", metavar="FILE", type=Path,
                        help="TOML file: settings (lists, ranges as strings) and a [sweep] table "
-                            "(trials, pruning, objective, parallel, name); flags win")
+                            "(trials, pruning, objective, parallel, name, report_points); "
+                            "flags win")
     hyper.add_argument("--preset", choices=tuple(PRESETS), help="start from these settings")
     sweep = parser.add_argument_group("the sweep")
     sweep.add_argument("--trials", metavar="N", help="trials in all (default: the grid's "
@@ -64,6 +67,11 @@ def build_sweep_parser() -> argparse.ArgumentParser:
                        help="what the sweep optimises (default val_accuracy)")
     sweep.add_argument("--parallel", metavar="P", help="trials at once on this machine, each "
                        "in a process with its share of the cores (default 1)")
+    sweep.add_argument("--report-points", metavar="N", dest="report_points",
+                       help="how often a trial reports to the pruner, per epoch: at the end of "
+                            "each Nth of it, within the epoch on the first 1,000 validation "
+                            f"images (1 to {MAX_POINTS}; 1: at epoch ends only; default "
+                            f"{REPORT_POINTS})")
     sweep.add_argument("--name", metavar="NAME", help="the sweep's name (default: sweep- and "
                        "the time)")
     sweep.add_argument("--storage", metavar="URL", help="an Optuna storage (postgresql://..., "
@@ -115,7 +123,7 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SweepPlan, int]:
     space, errors = parse_search(values, PRESETS[args.preset or "seed"])
     problems = {"--" + k.replace("_", "-"): v for k, v in errors.items()}
     settings, bad = parse_sweep_settings(table)
-    problems.update({"--" + k: v for k, v in bad.items()})
+    problems.update({"--" + k.replace("_", "-"): v for k, v in bad.items()})
     name = str(table.get("name") or new_sweep_name())
     if check_sweep_name(name):
         problems["--name"] = check_sweep_name(name)
@@ -128,7 +136,8 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SweepPlan, int]:
     if problems:
         raise ConfigError(problems)
     plan = SweepPlan(name, space, trials, settings["pruning"] or "median",
-                     settings["objective"] or "val_accuracy", seed=space.base.seed)
+                     settings["objective"] or "val_accuracy", seed=space.base.seed,
+                     points=settings["report_points"] or REPORT_POINTS)
     return plan, int(settings["parallel"] or 1)
 
 
@@ -182,7 +191,7 @@ def run_place(place: Any, args: argparse.Namespace, parallel: int,
                 _say(line)
         if plan is not None:
             _say(f"sweep {plan.name}: {plan.trials} trials of {plan.space.describe()}; "
-                 f"{'grid' if plan.space.is_grid else 'TPE'}, pruning {plan.pruning}; "
+                 f"{'grid' if plan.space.is_grid else 'TPE'}; pruning {plan.describe_pruning()}; "
                  f"study in {place.describe_storage()}")
         if not args.detach and not args.headless and has_terminal():
             start_detached_sweep(place, parallel=parallel, runs_dir=args.runs_dir,

@@ -3,7 +3,7 @@
 `SweepPlan` is written once into the sweep's folder (`sweep.json`) by whoever creates the
 sweep; every worker that joins reads it, so they all search the same space the same way.
 `parse_sweep_settings` checks the sweep's own settings as typed (trials, pruning, objective,
-parallel) with the form's kind of message.
+parallel, report points) with the form's kind of message.
 """
 
 from __future__ import annotations
@@ -56,6 +56,14 @@ class SweepPlan:
         """When the trials report to the pruner, and on how many validation images."""
         return ReportPoints(self.points, SLICE_SIZE)
 
+    def describe_pruning(self) -> str:
+        """The pruning for people: "median, 4 checks an epoch", "hyperband, at epoch ends",
+        "none"."""
+        if self.pruning == "none":
+            return "none"
+        when = "at epoch ends" if self.points <= 1 else f"{self.points} checks an epoch"
+        return f"{self.pruning}, {when}"
+
     @property
     def direction(self) -> str:
         """Optuna's word for the objective: accuracy is maximised, loss minimised."""
@@ -75,18 +83,19 @@ class SweepPlan:
                    str(data.get("objective", "val_accuracy")), data.get("seed"),
                    float(data.get("created", 0.0)),
                    data.get("points", 1))  # a sweep made before: at epoch ends only
-        problems = check_settings(plan.trials, plan.pruning, plan.objective, 1)
-        if not is_int(plan.points) or not 1 <= plan.points <= MAX_POINTS:
-            problems["points"] = (f"report points per epoch must be a whole number from 1 to "
-                                  f"{MAX_POINTS}, got {plan.points!r}")
+        problems = check_settings(plan.trials, plan.pruning, plan.objective, 1, plan.points)
         if problems:
             raise ValueError("; ".join(problems.values()))
         return plan
 
 
-def check_settings(trials: Any, pruning: Any, objective: Any, parallel: Any) -> dict[str, str]:
+def check_settings(trials: Any, pruning: Any, objective: Any, parallel: Any,
+                   report_points: Any = REPORT_POINTS) -> dict[str, str]:
     """Every problem with a sweep's own settings, as setting → message."""
     errors: dict[str, str] = {}
+    if not is_int(report_points) or not 1 <= report_points <= MAX_POINTS:
+        errors["report_points"] = (f"report points per epoch must be a whole number from 1 "
+                                   f"(epoch ends only) to {MAX_POINTS}, got {report_points!r}")
     if not is_int(trials) or not 1 <= trials <= MAX_TRIALS:
         errors["trials"] = f"trials must be a whole number from 1 to {MAX_TRIALS}, got {trials!r}"
     if pruning not in PRUNERS:
@@ -101,11 +110,11 @@ def check_settings(trials: Any, pruning: Any, objective: Any, parallel: Any) -> 
 
 
 def parse_sweep_settings(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """`trials`, `pruning`, `objective`, `parallel` as typed or read from TOML (each may be
-    missing: None): their values and every problem, as setting → message."""
+    """`trials`, `pruning`, `objective`, `parallel`, `report_points` as typed or read from
+    TOML (each may be missing: None): their values and every problem, as setting → message."""
     parsed: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for key in ("trials", "parallel"):
+    for key in ("trials", "parallel", "report_points"):
         raw = values.get(key)
         if raw is None:
             parsed[key] = None
@@ -120,7 +129,8 @@ def parse_sweep_settings(values: dict[str, Any]) -> tuple[dict[str, Any], dict[s
         parsed[key] = raw.strip().lower().replace("-", "_") if isinstance(raw, str) else raw
     given = {k: v for k, v in parsed.items() if v is not None}
     errors = check_settings(given.get("trials", 1), given.get("pruning", "median"),
-                            given.get("objective", "val_accuracy"), given.get("parallel", 1))
+                            given.get("objective", "val_accuracy"), given.get("parallel", 1),
+                            given.get("report_points", REPORT_POINTS))
     for key in errors:  # a bad typed value is quoted as typed
         if isinstance(values.get(key), str):
             errors[key] = errors[key].rsplit(", got ", 1)[0] + f", got {values[key]!r}"

@@ -129,6 +129,10 @@ def test_a_name_taken_and_a_sweep_not_there_are_refused(tmp_path: Path) -> None:
     (["--optimizer", "adam,sgd", "--trials", "3"], "--trials: the grid has 2 combinations"),
     (["--dropout", "0..0.5", "--pruning", "mean"], "--pruning: pruning must be one of median"),
     (["--epochs", "2"], "a sweep needs a field with several values"),
+    (["--dropout", "0..0.5", "--report-points", "0"], "--report-points: report points per "
+     "epoch must be a whole number from 1 (epoch ends only) to 10, got '0'"),
+    (["--dropout", "0..0.5", "--report-points", "many"], "--report-points: report points per "
+     "epoch must be a whole number"),
 ])
 def test_bad_sweeps_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           flags: list[str], message: str) -> None:
@@ -148,6 +152,24 @@ def test_a_toml_file_holds_ranges_lists_and_the_sweep_table(tmp_path: Path) -> N
     assert (plan.name, plan.trials, plan.pruning, parallel) == ("t1", 6, "hyperband", 1)
     assert plan.space.describe() == "learning rate 0.0001..0.1 log · optimizer adam, rmsprop"
     assert plan.space.base.epochs == 2
+    assert plan.points == 4  # the default: the pruner hears a trial 4 times an epoch
+
+
+def test_report_points_from_the_flag_or_the_sweep_table(tmp_path: Path) -> None:
+    """`--report-points` (or `report_points` under [sweep]) sets how often a trial reports
+    to the pruner; the plan, written to sweep.json, carries it to every worker."""
+    from mnist_tui.sweep_cli import build_sweep_parser, plan_from_args
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('dropout = "0..0.5"\n[sweep]\nreport_points = 1\n')
+    plan, _ = plan_from_args(build_sweep_parser().parse_args(["--config", str(path)]))
+    assert plan.points == 1 and plan.report_points.points == 1
+    assert plan.describe_pruning() == "median, at epoch ends"
+    plan, _ = plan_from_args(build_sweep_parser().parse_args(
+        ["--config", str(path), "--report-points", "2"]))
+    assert plan.points == 2
+    assert SweepPlan.from_json(plan.to_json()).points == 2
+    assert plan.describe_pruning() == "median, 2 checks an epoch"
 
 
 def test_the_runs_table_groups_trials_under_their_sweep(tmp_path: Path) -> None:

@@ -167,7 +167,7 @@ class SweepScreen(Screen[None]):
             f"{best_text}")
         self.query_one("#sweep-space", Static).update(
             f"{plan.space.describe()} · {'grid' if plan.space.is_grid else 'TPE'} · pruning "
-            f"{plan.pruning} · {self.place.describe_storage()}")
+            f"{plan.describe_pruning()} · {self.place.describe_storage()}")
         self._fill_table(status)
         points = [(r.number, r.value, r.state) for r in status.rows
                   if r.value is not None and r.state in ("done", "pruned")]
