@@ -20,7 +20,7 @@ from tests.helpers.summary_app import Host, make_evaluated, make_summary
 
 
 async def test_in_a_terminal_the_summary_offers_no_downloads() -> None:
-    app = Host(make_summary(), make_evaluated())
+    app = Host(make_summary(model_path="runs/r/model.keras"), make_evaluated())
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         assert not app.is_web

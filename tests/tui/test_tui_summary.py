@@ -8,7 +8,8 @@ import pytest
 from rich.style import Style
 from textual.app import App
 from textual.color import Color
-from textual.widgets import Digits, Static
+from textual.widgets import Digits, Footer, Static
+from textual.widgets._footer import FooterKey
 
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
@@ -116,6 +117,22 @@ async def test_a_run_without_evaluation_says_so() -> None:
         assert "✗ Training failed: the loss became NaN" in text_of(app, "#summary-status")
         notes = [str(w.render()) for w in app.screen.query(".note").results(Static)]
         assert any("before the test evaluation" in n for n in notes)
+
+
+async def test_a_run_that_saved_no_model_offers_no_draw() -> None:
+    """A sweep's pruned trial ends stopped without its model: no "d Draw" in the footer; a
+    stopped run that saved its model, and a finished one, offer it."""
+    pruned = make_summary(reason="pruned at 20% of epoch 1: ...", test_loss=None,
+                          test_accuracy=None, epochs_completed=0)
+    for summary, offered in ((pruned, False),
+                             (make_summary(model_path="runs/r/model.keras"), True),
+                             (make_summary(status="finished", reason=""), True)):
+        app = Host(summary, None if summary is pruned else make_evaluated())
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause()
+            assert app.screen.check_action("draw", ()) is offered, summary
+            shown = [key.description for key in app.screen.query_one(Footer).query(FooterKey)]
+            assert ("Draw" in shown) is offered and "Train again" in shown
 
 
 @pytest.mark.parametrize("theme", ["mnist-dark", "mnist-light", "mnist-high-contrast",

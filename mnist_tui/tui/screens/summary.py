@@ -317,11 +317,16 @@ class SummaryScreen(Screen[None]):
         deliver_model(self, self.summary.get("run_id") or "", self.summary.get("run_dir"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No "draw" for a Keras-callback run: its model is not an MNIST reader. Downloads
-        only in a browser (`mnist-tui serve`)."""
+        """No "draw" for a Keras-callback run (its model is not an MNIST reader), nor for a
+        run that ended without saving a model (a sweep's pruned trial). Downloads only in a
+        browser (`mnist-tui serve`)."""
         if action in DOWNLOAD_ACTIONS:
             return offered(self.app)
-        return not (action == "draw" and self.callback_run)
+        if action == "draw":
+            unsaved = (self.summary.get("status") != "finished"
+                       and not self.summary.get("model_path"))
+            return not (self.callback_run or unsaved)
+        return True
 
     def on_mount(self) -> None:
         """Focus the scrolling body so the arrow keys and page keys scroll it."""
