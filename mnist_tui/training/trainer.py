@@ -81,6 +81,8 @@ HookMaker = Callable[[TrainConfig, MnistData, Emit], Sequence[FitHook]]
 """Makes a caller's own `FitHook`s for a run, from its config, data and emit (a sweep's
 trial: `slice_validation.SliceValidationHook`)."""
 
+ABANDONED_NO_MODEL = "no model saved: a pruned trial is neither tested nor kept"
+
 
 class Trainer:
     """Runs one training run in the calling thread and reports it as events.
@@ -173,6 +175,7 @@ class Trainer:
         if bridge.nan_message:
             return self._failed(run.emit, bridge.nan_message)
         if control.abandoned:  # a pruned trial: its test figures and model serve nobody
+            self._summary = replace(self._summary, model_error=ABANDONED_NO_MODEL)
             return self._stopped(run.emit, control.reason, stopped_early=True)
         built.rules.finish()  # early stopping: the best epoch's weights, evaluated and saved
         self._summary = replace(self._summary, **built.rules.outcome())

@@ -34,7 +34,7 @@ from mnist_tui.sweeps.trial import train_trial
 from mnist_tui.training.batch_metrics import FitHook
 from mnist_tui.training.data import MnistData
 from mnist_tui.training.slice_validation import SliceValidationHook
-from mnist_tui.training.trainer import Trainer
+from mnist_tui.training.trainer import ABANDONED_NO_MODEL, Trainer
 from mnist_tui.training.warmup import STEPS_PER_EXECUTION
 from tests.helpers.live_processes import WAIT_SECONDS, wait_until
 from tests.helpers.trainer_runs import collect_run
@@ -195,6 +195,7 @@ def test_a_threshold_prunes_a_bad_trial_within_its_first_epoch(
     assert result.run_dir is not None
     # nobody picks a pruned trial: no test evaluation, no model saved
     assert summary.test_accuracy is None and summary.model_path is None
+    assert summary.model_error == ABANDONED_NO_MODEL  # and it says so (no "d Draw")
     assert not (result.run_dir / "model.keras").exists()
     assert not any(isinstance(e, Evaluated) for e in read_events(result.run_dir))
     ended = read_json_dict(result.run_dir / "summary.json") or {}

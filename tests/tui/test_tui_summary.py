@@ -11,6 +11,7 @@ from textual.color import Color
 from textual.widgets import Digits, Footer, Static
 from textual.widgets._footer import FooterKey
 
+from mnist_tui.training.trainer import ABANDONED_NO_MODEL
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen
 from mnist_tui.tui.screens.summary import SummaryScreen, format_summary_text
@@ -120,12 +121,12 @@ async def test_a_run_without_evaluation_says_so() -> None:
 
 
 async def test_a_run_that_saved_no_model_offers_no_draw() -> None:
-    """A sweep's pruned trial ends stopped without its model: no "d Draw" in the footer; a
-    stopped run that saved its model, and a finished one, offer it."""
+    """A sweep's pruned trial ends stopped without its model, and its summary says why: no
+    "d Draw" in the footer; a stopped run, a finished one, offer it."""
     pruned = make_summary(reason="pruned at 20% of epoch 1: ...", test_loss=None,
-                          test_accuracy=None, epochs_completed=0)
+                          test_accuracy=None, epochs_completed=0, model_error=ABANDONED_NO_MODEL)
     for summary, offered in ((pruned, False),
-                             (make_summary(model_path="runs/r/model.keras"), True),
+                             (make_summary(), True),
                              (make_summary(status="finished", reason=""), True)):
         app = Host(summary, None if summary is pruned else make_evaluated())
         async with app.run_test(size=(120, 30)) as pilot:

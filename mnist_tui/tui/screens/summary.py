@@ -318,13 +318,12 @@ class SummaryScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No "draw" for a Keras-callback run (its model is not an MNIST reader), nor for a
-        run that ended without saving a model (a sweep's pruned trial). Downloads only in a
-        browser (`mnist-tui serve`)."""
+        run whose summary says why it has no model (a save that failed, a sweep's pruned
+        trial). Downloads only in a browser (`mnist-tui serve`)."""
         if action in DOWNLOAD_ACTIONS:
             return offered(self.app)
         if action == "draw":
-            unsaved = (self.summary.get("status") != "finished"
-                       and not self.summary.get("model_path"))
+            unsaved = bool(self.summary.get("model_error")) and not self.summary.get("model_path")
             return not (self.callback_run or unsaved)
         return True
 
