@@ -29,6 +29,10 @@ class DigitSample:
         """Whether the prediction was right."""
         return self.label == self.predicted
 
+    def pixel_bytes(self) -> bytes:
+        """The image as 784 bytes, row by row (0 = paper, 255 = ink); no numpy needed."""
+        return base64.b64decode(self.pixels)
+
     def image(self) -> np.ndarray:
         """The 28x28 uint8 image."""
         import numpy as np

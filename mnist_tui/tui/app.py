@@ -113,7 +113,13 @@ class MnistApp(FollowingApp):
         return self.session.run_dir
 
     def get_default_screen(self) -> Screen[Any]:
-        """The form, prefilled with the config given to the app."""
+        """The form, prefilled with the config given to the app; when the app opens on a run
+        (`watch`), a stand-in that becomes the form when first shown (see `PendingForm`)."""
+        if self.watch_dir is not None:
+            from mnist_tui.tui.screens.pending_form import PendingForm
+
+            return PendingForm(lambda: FormScreen(self.config, detach=self.detach),
+                               f"Reading the run in {self.watch_dir} …")
         return FormScreen(self.config, detach=self.detach)
 
     def on_mount(self) -> None:
@@ -213,8 +219,8 @@ class MnistApp(FollowingApp):
     def _show_run_screen(self, screen: Screen[Any]) -> None:
         """Put `screen` (the monitor, or a replay's summary) where a run's screen goes: over
         the form, or in place of the screen that shows a run (the Runs screen's too)."""
-        if isinstance(self.screen, FormScreen) or getattr(self.screen, "KEEP_UNDER_MONITOR",
-                                                          False):
+        if (isinstance(self.screen, FormScreen) or type(self.screen).__name__ == "PendingForm"
+                or getattr(self.screen, "KEEP_UNDER_MONITOR", False)):
             self.push_screen(screen)
         else:
             self._pop_modals()

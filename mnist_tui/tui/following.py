@@ -54,9 +54,10 @@ class FollowingApp(SweepingApp):
                    if has_control_channel(run_dir) else None)
         session = RunSession(control=control, watching=True, run_dir=run_dir)
         config = watched_config(run_dir)
-        if config is not None and isinstance(self.screen_stack[0], FormScreen):
+        if config is not None:
             self.config = config  # so that "edit settings" and "train again" start from it
-            self.screen_stack[0].load(config)
+            if isinstance(self.screen_stack[0], FormScreen):  # else built from it when shown
+                self.screen_stack[0].load(config)
         from mnist_tui.tui.state.messages import CaughtUp
 
         def caught_up() -> None:

@@ -8,6 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from mnist_tui.core.config import TrainConfig
+from tests.helpers.recorded_runs import record_run
+
 
 def test_importing_every_tui_module_leaves_tensorflow_and_keras_out(tmp_path: Path) -> None:
     code = textwrap.dedent("""
@@ -61,6 +64,45 @@ def test_the_form_is_drawn_before_what_it_does_not_need_is_imported(tmp_path: Pa
                             timeout=120, check=False, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"imported before they were needed: {result.stdout}"
+
+
+def test_watching_a_finished_run_shows_its_summary_without_numpy_or_the_charts(
+        tmp_path: Path) -> None:
+    """`mnist-tui watch` of a finished run goes straight to its summary, test digits and
+    all, without importing numpy (its digits are drawn from their bytes), the charts, the
+    monitor or the draw screen: each would delay the summary (benchmarks/watch_replay.py)."""
+    run = record_run(tmp_path / "runs", "20250101-000000-aaaa", TrainConfig(epochs=2,
+                                                                            train_size=2000))
+    code = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        import mnist_tui.cli
+        from mnist_tui.tui.app import MnistApp
+        from mnist_tui.tui.screens.summary import SummaryScreen
+
+        async def main():
+            app = MnistApp(watch=Path({str(run)!r}))
+            async with app.run_test(size=(120, 40)) as pilot:
+                for _ in range(400):
+                    await pilot.pause(0.05)
+                    if isinstance(app.screen, SummaryScreen):
+                        break
+                await pilot.pause()
+                cards = app.screen.query("DigitCard")
+                print(type(app.screen).__name__, len(cards), str(cards.first().render())[:2])
+
+        asyncio.run(main())
+        later = ("numpy", "plotext", "textual_plotext", "mnist_tui.tui.screens.monitor",
+                 "mnist_tui.tui.screens.draw", "mnist_tui.runs.driver")
+        print(sorted(name for name in later if name in sys.modules))
+    """)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False, env=env)
+    assert result.returncode == 0, result.stderr
+    shown, imported = result.stdout.strip().splitlines()
+    assert shown == "SummaryScreen 2 ▀▀", result.stdout
+    assert imported == "[]", f"imported to show a finished run's summary: {imported}"
 
 
 def test_the_preload_begins_after_the_first_frame_and_tensorflow_stays_out_of_the_app(

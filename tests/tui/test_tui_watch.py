@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Checkbox
+from textual.widgets import Checkbox, Static
 
 from mnist_tui.core.config import TrainConfig
 from mnist_tui.core.control import RunControl
@@ -26,7 +26,9 @@ from mnist_tui.runs.reading import read_events
 from mnist_tui.runs.writer import RunWriter, write_process_file
 from mnist_tui.tui.app import MnistApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
+from mnist_tui.tui.screens.form import FormScreen
 from mnist_tui.tui.screens.monitor import MonitorScreen
+from mnist_tui.tui.screens.pending_form import PendingForm
 from mnist_tui.tui.screens.runs import RunsScreen
 from mnist_tui.tui.screens.summary import SummaryScreen
 from mnist_tui.tui.state.history import TrainingHistory
@@ -79,6 +81,28 @@ async def test_watch_replays_a_finished_run_then_shows_its_summary(
         assert steps == list(range(1, CONFIG.total_batches + 1)), "every batch, in order"
         await pilot.press("q")
     assert folder_state(live.run_dir) == before
+
+
+async def test_the_form_is_built_when_first_shown_with_the_watched_runs_settings(
+        tmp_path: Path) -> None:
+    """Watching a run never builds the form first (it would cost a third of the wait); "e"
+    on the summary shows the form, filled from the watched run's settings."""
+    root = tmp_path / "runs"
+    live = LiveRun(root, hold_after=None)
+    live.finish()
+    app = watching_app(live.run_dir, root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen_stack[0], PendingForm)
+        assert str(live.run_dir) in str(app.screen_stack[0].query_one("#pending-reading",
+                                                                        Static).render())
+        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        assert not app.query(FormScreen) and len(app.screen_stack) == 2
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        assert [type(screen) for screen in app.screen_stack] == [PendingForm, FormScreen]
+        assert form.field("train_size").value == "1000" and form.field("seed").value == "3"
+        assert form.read()[0] == CONFIG
 
 
 async def test_watch_a_live_run_and_steer_it_through_its_folder(tmp_path: Path) -> None:

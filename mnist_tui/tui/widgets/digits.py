@@ -8,8 +8,8 @@ and ink (foreground) colours, so a light theme draws dark digits on light paper.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,6 +20,9 @@ from textual.widgets import Static
 
 from mnist_tui.core.digit_sample import DigitSample
 from mnist_tui.tui.theming import ThemeAware, theme_color
+
+if TYPE_CHECKING:
+    import numpy as np  # only for images given as arrays: a summary's digits come as bytes
 
 UPPER_HALF = "▀"
 DIGIT_COLUMNS = 28
@@ -41,7 +44,8 @@ class HalfBlocks:
         self._palette = [paper.blend(ink, i / (levels - 1)).rich_color for i in range(levels)]
         self._styles: dict[tuple[int, int], Style] = {}
 
-    def row(self, upper: np.ndarray, lower: np.ndarray) -> list[tuple[str, Style]]:
+    def row(self, upper: Sequence[int] | np.ndarray, lower: Sequence[int] | np.ndarray
+            ) -> list[tuple[str, Style]]:
         """One text row from two pixel rows of levels: (cells, style) per run of equal pairs."""
         runs: list[tuple[str, Style]] = []
         width = len(upper)
@@ -60,18 +64,18 @@ class HalfBlocks:
         return runs
 
 
-def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK, *,
+def render_digit(image: bytes | np.ndarray, ink: Color = WHITE, paper: Color = BLACK, *,
                  scale: int = 1) -> Text:
-    """Draw a 28x28 uint8 image (0 = paper, 255 = ink) as 14 lines of 28 half-block cells;
-    `scale` 2 draws each pixel as two cells side by side (56 columns x 28 lines)."""
-    pixels = np.asarray(image)
-    if pixels.shape != (28, 28):
-        raise ValueError(f"a digit image must be 28x28, got {pixels.shape}")
-    if pixels.dtype != np.uint8:
-        pixels = np.clip(np.rint(pixels.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-    levels = (pixels.astype(np.int32) * (LEVELS - 1) + 127) // 255
+    """Draw a 28x28 image (0 = paper, 255 = ink) as 14 lines of 28 half-block cells;
+    `scale` 2 draws each pixel as two cells side by side (56 columns x 28 lines).
+
+    `image` is 784 bytes row by row (a `DigitSample`'s, read without numpy, which a summary
+    would otherwise import just for this) or an array: uint8, or floats in 0..1.
+    """
+    levels = _levels(image)
     if scale > 1:
-        levels = np.repeat(np.repeat(levels, scale, axis=0), scale, axis=1)
+        levels = [[level for level in row for _ in range(scale)]
+                  for row in levels for _ in range(scale)]
     painter = HalfBlocks(ink, paper, LEVELS)
     text = Text(no_wrap=True, end="", overflow="crop")
     rows = DIGIT_ROWS * scale
@@ -81,6 +85,25 @@ def render_digit(image: np.ndarray, ink: Color = WHITE, paper: Color = BLACK, *,
         if row < rows - 1:
             text.append("\n")
     return text
+
+
+def _levels(image: bytes | np.ndarray) -> list[list[int]]:
+    """The image's 28 rows of grey levels, 0 to LEVELS - 1."""
+    if isinstance(image, (bytes, bytearray)):
+        if len(image) != 28 * 28:
+            raise ValueError(f"a digit image must be 28x28 (784 bytes), got {len(image)} bytes")
+        flat: list[int] = list(image)
+    else:
+        import numpy as np
+
+        pixels = np.asarray(image)
+        if pixels.shape != (28, 28):
+            raise ValueError(f"a digit image must be 28x28, got {pixels.shape}")
+        if pixels.dtype != np.uint8:
+            pixels = np.clip(np.rint(pixels.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        flat = pixels.reshape(-1).tolist()
+    levels = [(value * (LEVELS - 1) + 127) // 255 for value in flat]
+    return [levels[start:start + 28] for start in range(0, 28 * 28, 28)]
 
 
 def digit_caption(sample: DigitSample) -> str:
@@ -119,7 +142,7 @@ class DigitCard(ThemeAware):
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.sample = sample
-        self._image = sample.image()
+        self._image = sample.pixel_bytes()
         self._cache: tuple[tuple[Color, Color], Text] | None = None
         self.set_class(not sample.correct, "-wrong")
         self.border_title = f"#{sample.index}"
