@@ -277,6 +277,10 @@ class ShownDigits(Event):
         if not len(self.indices) == len(self.labels) == len(self.pixels):
             raise TypeError("shown digits need as many indices, labels and images")
 
+    def pixel_bytes(self, k: int) -> bytes:
+        """The k-th digit as 784 bytes, row by row; no numpy needed."""
+        return base64.b64decode(self.pixels[k])
+
     def image(self, k: int) -> np.ndarray:
         """The k-th digit as a 28x28 uint8 image."""
         import numpy as np

@@ -147,8 +147,12 @@ def test_digits_are_shrunk_to_8x8_and_captioned() -> None:
     image = [[0] * 28 for _ in range(28)]
     for row in range(2, 5):
         image[row][2:5] = [255] * 3
-    thumb = thumbnail(__import__("numpy").array(image, dtype="uint8"))
-    assert thumb.shape == (8, 8) and thumb[0, 0] == 31 and thumb.sum() == 31
+    thumb = thumbnail(bytes(value for row in image for value in row))
+    assert [len(row) for row in thumb] == [8] * 8 and thumb[0][0] == 31
+    assert sum(map(sum, thumb)) == 31
+    assert thumbnail(__import__("numpy").array(image, dtype="uint8")) == thumb
+    image[14][14] = 128  # one grey pixel of nine: 128 / 9 = 14.2 → 1.73 of 31 → 2
+    assert thumbnail(bytes(value for row in image for value in row))[4][4] == 2
     assert caption(7, 0.98, True) == "7 98%" and caption(3, 0.54, False) == "✗3 54%"
     assert digits_that_fit(78) == 8 and digits_that_fit(5) == 1
 

@@ -13,9 +13,8 @@ The strip is drawn from cached lines, rebuilt only when the history holds new pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
@@ -24,6 +23,9 @@ from textual.strip import Strip
 from mnist_tui.core.events import Predictions, ShownDigits
 from mnist_tui.tui.theming import ThemeAware, theme_color
 from mnist_tui.tui.widgets.digits import HalfBlocks
+
+if TYPE_CHECKING:
+    import numpy as np  # only for images given as arrays: the run's digits come as bytes
 
 THUMB_COLUMNS = 8  # text columns of one digit, one pixel each
 THUMB_ROWS = 4  # text rows of one digit, two pixel rows each
@@ -34,17 +36,33 @@ WHITE = Color(255, 255, 255)
 BLACK = Color(0, 0, 0)
 
 
-def thumbnail(image: np.ndarray) -> np.ndarray:
-    """A 28x28 image (uint8, 0 paper, 255 ink) as 8x8 grey levels 0..`LEVELS` - 1.
+def thumbnail(image: bytes | np.ndarray) -> list[list[int]]:
+    """A 28x28 image (0 paper, 255 ink) as 8x8 grey levels 0..`LEVELS` - 1.
 
     MNIST's digits sit in the middle 20x20; the 2-pixel border is cropped and each 3x3 block
-    of the remaining 24x24 averaged.
+    of the remaining 24x24 averaged. `image` is 784 bytes row by row (a `ShownDigits`
+    image, read without numpy, which the monitor would otherwise import just for this) or
+    an array.
     """
-    pixels = np.asarray(image, dtype=np.float64)
-    if pixels.shape != (28, 28):
-        raise ValueError(f"a digit image must be 28x28, got {pixels.shape}")
-    means = pixels[2:26, 2:26].reshape(8, 3, 8, 3).mean(axis=(1, 3))
-    levels: np.ndarray = np.rint(np.clip(means, 0, 255) * (LEVELS - 1) / 255).astype(np.int32)
+    if isinstance(image, (bytes, bytearray)):
+        if len(image) != 28 * 28:
+            raise ValueError(f"a digit image must be 28x28 (784 bytes), got {len(image)} bytes")
+        flat: list[float] = list(image)
+    else:
+        import numpy as np
+
+        pixels = np.asarray(image, dtype=np.float64)
+        if pixels.shape != (28, 28):
+            raise ValueError(f"a digit image must be 28x28, got {pixels.shape}")
+        flat = pixels.reshape(-1).tolist()
+    levels = []
+    for top in range(2, 26, 3):
+        row = []
+        for left in range(2, 26, 3):
+            mean = sum(flat[28 * y + x] for y in range(top, top + 3)
+                       for x in range(left, left + 3)) / 9
+            row.append(round(min(max(mean, 0.0), 255.0) * (LEVELS - 1) / 255))
+        levels.append(row)
     return levels
 
 
@@ -77,7 +95,7 @@ class PredictionStrip(ThemeAware):
         super().__init__(id=id, classes=classes)
         self.shown: ShownDigits | None = None
         self.predictions: Predictions | None = None
-        self._thumbs: list[np.ndarray] = []
+        self._thumbs: list[list[list[int]]] = []
         self._colours: tuple[Color, Color, Color, Color] | None = None
         self._lines: tuple[tuple[Any, ...], list[Strip]] | None = None
 
@@ -87,7 +105,7 @@ class PredictionStrip(ThemeAware):
             return
         if shown is not self.shown:
             self.shown = shown
-            self._thumbs = ([thumbnail(shown.image(k)) for k in range(len(shown.labels))]
+            self._thumbs = ([thumbnail(shown.pixel_bytes(k)) for k in range(len(shown.labels))]
                             if shown is not None else [])
         if predictions is not None and (
                 shown is None or len(predictions.predicted) != len(shown.labels)):
