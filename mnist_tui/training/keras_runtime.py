@@ -22,6 +22,23 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault(environment.KERAS_BACKEND, "tensorflow")
 
 
+def _skipped_imports() -> list[str]:
+    """What TensorFlow's import would pull in for nothing here, made to fail as absent:
+
+    - JAX, which TensorFlow's TFLite helpers import when it is installed (for a converter we
+      never call): ~15% of the import's CPU; kept when Keras runs on JAX;
+    - IPython, which Keras's saving module imports when it is installed (to show a file's
+      contents in a notebook): ~12% of the import's CPU; kept inside IPython or Jupyter,
+      where it is imported already.
+    """
+    skipped = []
+    if "jax" not in sys.modules and os.environ.get(environment.KERAS_BACKEND) == "tensorflow":
+        skipped.append("jax")
+    if "IPython" not in sys.modules:
+        skipped.append("IPython")
+    return skipped
+
+
 def import_keras() -> Any:
     """Import Keras quietly (TensorFlow backend) and return the module.
 
@@ -35,18 +52,16 @@ def import_keras() -> Any:
             sys.stderr.flush()
             saved = os.dup(2)
             null = os.open(os.devnull, os.O_WRONLY)
-            # TensorFlow's TFLite helpers import JAX when it is installed (for a converter
-            # we never call): ~15% of the import's CPU, skipped unless Keras runs on JAX.
-            skip_jax = "jax" not in sys.modules and os.environ.get(
-                environment.KERAS_BACKEND) == "tensorflow"
+            skipped = _skipped_imports()
             try:
                 os.dup2(null, 2)
-                if skip_jax:
-                    sys.modules["jax"] = None  # type: ignore[assignment]  # ImportError
+                for name in skipped:
+                    sys.modules[name] = None  # type: ignore[assignment]  # ImportError
                 import tensorflow  # noqa: F401
             finally:
-                if skip_jax and sys.modules.get("jax", 0) is None:
-                    del sys.modules["jax"]  # a later `import jax` imports it
+                for name in skipped:
+                    if name in sys.modules and sys.modules[name] is None:
+                        del sys.modules[name]  # a later import imports it
                 os.dup2(saved, 2)
                 os.close(saved)
                 os.close(null)

@@ -173,3 +173,27 @@ def test_the_preload_begins_after_the_first_frame_and_tensorflow_stays_out_of_th
     assert lines["ended"] == "finished"
     assert lines["output"] == "mnist-tui: models prepared ahead 1, trained 1"
     assert "tensorflow" not in lines["heavy_after"] and "keras" not in lines["heavy_after"]
+
+
+def test_tensorflow_is_imported_without_jax_or_ipython_which_stay_importable() -> None:
+    """TensorFlow's import would pull in JAX (its TFLite helpers) and IPython (Keras's
+    saving module) when installed, for nothing a run uses: `import_keras` makes them absent
+    while it imports, then a later import of either works as usual."""
+    code = textwrap.dedent("""
+        import importlib.util, sys
+        from mnist_tui.training.keras_runtime import import_keras
+        import_keras()
+        print(sorted(name for name in ("jax", "IPython") if name in sys.modules))
+        installed = [name for name in ("jax", "IPython") if importlib.util.find_spec(name)]
+        for name in installed:
+            __import__(name)
+        print(len(installed), all(sys.modules.get(name) is not None for name in installed))
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=180, check=False, env=env)
+    assert result.returncode == 0, result.stderr
+    imported, later = result.stdout.strip().splitlines()
+    assert imported == "[]", f"TensorFlow's import pulled in {imported}"
+    count, importable = later.split()
+    assert int(count) >= 1 and importable == "True", later  # the test extra installs JAX
