@@ -20,6 +20,7 @@ import contextlib
 import errno
 import io
 import os
+import select
 import signal
 import stat
 import threading
@@ -236,6 +237,20 @@ def survive_hang_up(on_hang_up: Callable[[], None] | None = None) -> Iterator[No
     finally:
         if not hung_up:
             signal.signal(signal.SIGHUP, previous)
+
+
+def terminal_hung_up(fd: int = 0) -> bool:
+    """Whether the terminal on `fd` (one when the process started: a hung-up terminal is no
+    longer a tty to `isatty`) has hung up: its other end is closed (an SSH connection or a
+    terminal window gone) although no SIGHUP came, as when it is not this process's
+    controlling terminal (`setsid`, a container's exec). Textual's input thread then reads
+    end of file over and over, a core's worth of CPU, until the process is killed."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)  # a hang-up is reported whatever is asked
+        return any(events & select.POLLHUP for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from textual.app import App
 
 from mnist_tui.core.errors import EXIT_FAILED, EXIT_OK
 from mnist_tui.core.summary import RunSummary
-from mnist_tui.runs.signals import StopSignals, stop_reason, survive_hang_up
+from mnist_tui.runs.signals import StopSignals, stop_reason, survive_hang_up, terminal_hung_up
 from mnist_tui.tui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ class LeavingApp(App[RunSummary | None]):
 def run_app(app: LeavingApp) -> int:
     """Run `app` until it, and any run it leaves going, is done; return the exit code.
 
-    - SIGHUP: the terminal's descriptors go to /dev/null, the UI leaves without touching the
+    - SIGHUP, or a terminal found hung up without one (`terminal_hung_up`, checked with the
+      signals): the terminal's descriptors go to /dev/null, the UI leaves without touching the
       terminal again, and a run of this process goes on to its end (its log, model and
       summary all written) before this returns; the code then says how the run ended.
     - SIGTERM (or SIGINT): a quit confirmed: the run stops after its batch, is evaluated and
@@ -154,8 +156,12 @@ def run_app(app: LeavingApp) -> int:
         quit_code.append(code)
         in_app(app.exit, None, code)
 
+    on_a_terminal = os.isatty(0)
+
     def rearm() -> None:
         stops.rearm()
+        if on_a_terminal and not app.hung_up and terminal_hung_up(0):
+            os.kill(os.getpid(), signal.SIGHUP)  # gone without a SIGHUP: as if one came
         loop.call_later(REARM_SECONDS, rearm)
 
     stops = StopSignals(on_stop, on_quit)

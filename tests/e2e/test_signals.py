@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from mnist_tui.runs.signals import (
 from mnist_tui.runs.writer import RunWriter
 from tests.helpers.cluster import finish, free_ports, start_headless, tf_config_spec
 from tests.helpers.live_processes import WAIT_SECONDS, Terminal, wait_until
+from tests.helpers.recorded_runs import record_run
 
 
 @pytest.fixture
@@ -238,6 +240,23 @@ def test_a_hang_up_takes_the_app_but_not_its_run(mnist_path: Path, tmp_path: Pat
     assert watcher.returncode == EXIT_OK, err
     assert json.loads(out)["status"] == "finished"
     assert "epoch 2/2" in err, "the watcher followed it live to its end"
+
+
+def test_a_terminal_gone_without_a_sighup_still_ends_the_app(tmp_path: Path,
+                                                             env: dict[str, str],
+                                                             terminals: list[Terminal]) -> None:
+    """A terminal that is not the app's controlling one (`setsid`, a container's exec) sends
+    no SIGHUP when it goes: the app finds it hung up and leaves as after one, instead of
+    reading end of file forever on a core of its own."""
+    run_dir = record_run(tmp_path / "runs", "20250101-000000-aaaa",
+                         TrainConfig(epochs=1, train_size=1000))
+    app = Terminal(["-m", "mnist_tui", "watch", str(run_dir)], env, controlling=False)
+    terminals.append(app)
+    wait_until(lambda: b"Confusion matrix" in re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"",
+                                                     bytes(app.output)),
+               "the watched run's summary is drawn")
+    app.hang_up()
+    assert app.proc.wait(WAIT_SECONDS) == EXIT_OK, "the app left (a finished run's watch)"
 
 
 @pytest.mark.slow

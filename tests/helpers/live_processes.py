@@ -25,6 +25,10 @@ WAIT_SECONDS = 180.0  # a safety net against a hang, never a measure of speed
 TAKE_TERMINAL = ("import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
                  "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+# The same without taking the terminal (as `setsid` or a container's exec starts a program):
+# when the terminal goes, the kernel sends this process no SIGHUP.
+NOT_CONTROLLING = ("import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+                   "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 
 def wait_until(predicate: Callable[[], object], what: str) -> None:
@@ -37,17 +41,19 @@ def wait_until(predicate: Callable[[], object], what: str) -> None:
 
 
 class Terminal:
-    """A process in a real pseudo-terminal, which is its controlling terminal.
+    """A process in a real pseudo-terminal, which is its controlling terminal (unless
+    `controlling` is False).
 
     The master side is read all the time (as a terminal emulator does), so the app never
     blocks on a full terminal; `hang_up()` closes it, and the kernel hangs the terminal up.
     """
 
     def __init__(self, argv: Sequence[str], env: dict[str, str], rows: int = 30,
-                 columns: int = 100) -> None:
+                 columns: int = 100, *, controlling: bool = True) -> None:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-        self.proc = subprocess.Popen([sys.executable, "-c", TAKE_TERMINAL, *argv],
+        bootstrap = TAKE_TERMINAL if controlling else NOT_CONTROLLING
+        self.proc = subprocess.Popen([sys.executable, "-c", bootstrap, *argv],
                                      stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True, env=env)
         os.close(slave)
