@@ -34,6 +34,7 @@ from mnist_tui.core.summary import RunSummary
 from mnist_tui.tui.following import FollowingApp
 from mnist_tui.tui.screens.dialogs import ErrorScreen
 from mnist_tui.tui.screens.form import FormScreen
+from mnist_tui.tui.screens.pending_form import PendingForm
 from mnist_tui.tui.themes import register_themes, remember_theme, use_start_theme
 from mnist_tui.tui.widgets.size_notice import guard_size, watch_size
 
@@ -116,8 +117,6 @@ class MnistApp(FollowingApp):
         """The form, prefilled with the config given to the app; when the app opens on a run
         (`watch`), a stand-in that becomes the form when first shown (see `PendingForm`)."""
         if self.watch_dir is not None:
-            from mnist_tui.tui.screens.pending_form import PendingForm
-
             return PendingForm(lambda: FormScreen(self.config, detach=self.detach),
                                f"Reading the run in {self.watch_dir} …")
         return FormScreen(self.config, detach=self.detach)
@@ -219,8 +218,8 @@ class MnistApp(FollowingApp):
     def _show_run_screen(self, screen: Screen[Any]) -> None:
         """Put `screen` (the monitor, or a replay's summary) where a run's screen goes: over
         the form, or in place of the screen that shows a run (the Runs screen's too)."""
-        if (isinstance(self.screen, FormScreen) or type(self.screen).__name__ == "PendingForm"
-                or getattr(self.screen, "KEEP_UNDER_MONITOR", False)):
+        if isinstance(self.screen, (FormScreen, PendingForm)) or getattr(
+                self.screen, "KEEP_UNDER_MONITOR", False):
             self.push_screen(screen)
         else:
             self._pop_modals()

@@ -1,4 +1,4 @@
-"""PendingForm: the form's place while the app opens on a run or a sweep (`mnist-tui watch`).
+"""PendingForm: the form's place while the app opens on a run (`mnist-tui watch RUN`).
 
 The form is some 140 widgets: composing, styling and drawing them took a third of the time
 `watch` needed to show a finished run's summary, for a screen nobody saw. So an app that
